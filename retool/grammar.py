@@ -1,0 +1,357 @@
+"""The tool-call grammar: the one text contract the model is taught and the rest of the code uses.
+
+Rendering (exactly what the Qwen3 chat template produces, so SFT data and rollouts agree):
+
+- The system prompt lists the tools inside ``<tools></tools>``, one JSON object per line, then asks
+  for each call as ``<tool_call>\\n{"name": ..., "arguments": {...}}\\n</tool_call>``
+  (:func:`render_tools_system_prompt`, :meth:`ToolSpec.to_json`).
+- :func:`format_tool_call` renders one call; :func:`format_tool_response` one response block;
+  :func:`tool_turn_text` the chat markup and response blocks appended after the model's
+  ``</tool_call>`` (mask 0 in training). Tool output is *neutralised* before it is wrapped: the
+  strings ``<tool_response>``, ``</tool_response>``, ``<tool_call>``, ``</tool_call>`` and the chat
+  specials (``<|im_start|>``, ``<|im_end|>``, ``<|endoftext|>``) have their ``<`` replaced by
+  ``&lt;``, so code cannot forge a turn boundary, close its own response block or smuggle special
+  tokens into the token stream.
+
+Parsing (:func:`parse_trace`) is total: any string gives a :class:`Trace`, nothing raises.
+
+- A call is ``<tool_call>`` + one JSON object (decoded with ``json.JSONDecoder(strict=False)``, so
+  JSON spread over lines and raw newlines inside strings are accepted) + ``</tool_call>``. Because
+  the object is decoded before the closing tag is looked for, code containing ``</tool_call>``,
+  braces, quotes or ``\\boxed{}`` inside its strings is read correctly. If the JSON does not decode,
+  the call ends at the next ``</tool_call>`` (or the end of text) and carries an ``error``.
+- ``arguments`` may be an object or a JSON string holding one. The name routes to a ``ToolSpec``;
+  unknown names, missing required arguments and non-string ``code`` are errors on the call.
+  :attr:`ToolCall.code` strips a ``````python`` fence wrapped around the whole argument.
+- ``<tool_response>...</tool_response>`` blocks and chat markup (``<|im_start|>role\\n``,
+  ``<|im_end|>``, ``<|endoftext|>``) are segments of their own; everything else is model text.
+- ``final_text`` is the model's own text after the last tool response; ``final_answer`` is the
+  content of the last closed ``\\boxed{}``/``\\fbox{}`` there (balanced braces of any depth; ``\\{``
+  and ``\\}`` do not count), else the last ``Answer:`` line there.
+- ``has_valid_format`` is True exactly when: there are no errors (every tag closed, every call
+  well-formed and routed), no tool call follows the last tool response, and ``final_answer`` came
+  from a closed box in ``final_text``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
+TOOL_RESPONSE_OPEN, TOOL_RESPONSE_CLOSE = "<tool_response>", "</tool_response>"
+IM_START, IM_END, END_OF_TEXT = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
+_NEUTRALISED = (TOOL_RESPONSE_OPEN, TOOL_RESPONSE_CLOSE, TOOL_CALL_OPEN, TOOL_CALL_CLOSE, IM_START, IM_END, END_OF_TEXT)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolSpec:
+    """One callable tool as the model sees it (an OpenAI-style function schema)."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": dict(self.parameters)},
+        }
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(self.parameters.get("required", ()))
+
+
+CODE_INTERPRETER = ToolSpec(
+    name="code_interpreter",
+    description="A tool for executing code.",
+    parameters={
+        "type": "object",
+        "properties": {"code": {"type": "string", "description": "The code to execute."}},
+        "required": ["code"],
+    },
+)
+DEFAULT_TOOLS: tuple[ToolSpec, ...] = (CODE_INTERPRETER,)
+
+
+@dataclass(frozen=True)
+class BoxedSpan:
+    """A ``\\boxed{...}``/``\\fbox{...}`` occurrence; ``content`` is everything inside if not closed."""
+
+    start: int
+    end: int
+    content: str
+    closed: bool
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str | None
+    arguments: Mapping[str, Any] | None
+    raw: str
+    start: int
+    end: int
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def code(self) -> str | None:
+        value = (self.arguments or {}).get("code")
+        return strip_code_fences(value) if isinstance(value, str) else None
+
+
+SegmentKind = Literal["text", "tool_call", "tool_response", "markup"]
+
+
+@dataclass(frozen=True)
+class Segment:
+    kind: SegmentKind
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Trace:
+    text: str
+    segments: tuple[Segment, ...]
+    tool_calls: tuple[ToolCall, ...]
+    tool_responses: tuple[str, ...]
+    final_text: str
+    final_answer: str | None
+    answer_source: Literal["boxed", "answer_line"] | None
+    has_valid_format: bool
+    errors: tuple[str, ...] = field(default=())
+
+    @property
+    def num_tool_calls(self) -> int:
+        return len(self.tool_calls)
+
+
+# ---------------------------------------------------------------------------------------------
+# rendering
+
+
+def render_tools_system_prompt(tools: Sequence[ToolSpec] = DEFAULT_TOOLS, system: str | None = None) -> str:
+    """The system turn's content (without ``<|im_start|>system``) exactly as the Qwen3 template."""
+    head = f"{system}\n\n" if system else ""
+    lines = "".join("\n" + json.dumps(t.to_json(), ensure_ascii=False) for t in tools)
+    return (
+        f"{head}# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+        f"You are provided with function signatures within <tools></tools> XML tags:\n<tools>{lines}\n</tools>\n\n"
+        "For each function call, return a json object with function name and arguments within "
+        '<tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": '
+        "<args-json-object>}\n</tool_call>"
+    )
+
+
+def format_tool_call(name: str, arguments: Mapping[str, Any]) -> str:
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"tool name must be a non-empty string, got {name!r}")
+    args = json.dumps(dict(arguments), ensure_ascii=False)
+    return f'{TOOL_CALL_OPEN}\n{{"name": "{name}", "arguments": {args}}}\n{TOOL_CALL_CLOSE}'
+
+
+def neutralise(text: str) -> str:
+    """Defuse delimiter and special-token strings in tool output (see the module docstring)."""
+    for tag in _NEUTRALISED:
+        if tag in text:
+            text = text.replace(tag, "&lt;" + tag[1:])
+    return text
+
+
+def format_tool_response(output: str) -> str:
+    return f"{TOOL_RESPONSE_OPEN}\n{neutralise(output)}\n{TOOL_RESPONSE_CLOSE}"
+
+
+def tool_turn_text(outputs: Sequence[str]) -> str:
+    """What follows the model's ``</tool_call>``: close its turn, the responses, reopen assistant."""
+    if not outputs:
+        raise ValueError("tool_turn_text needs at least one tool output, got none")
+    blocks = "".join("\n" + format_tool_response(o) for o in outputs)
+    return f"{IM_END}\n{IM_START}user{blocks}{IM_END}\n{IM_START}assistant\n"
+
+
+_FENCE = re.compile(r"\A\s*```[ \t]*([\w+#.-]*)[ \t]*\n(.*?)\n?[ \t]*```\s*\Z", re.DOTALL)
+
+
+def strip_code_fences(code: str) -> str:
+    """Remove one markdown fence wrapped around the whole code (```python ... ```), else unchanged."""
+    match = _FENCE.match(code)
+    return match.group(2) if match else code
+
+
+# ---------------------------------------------------------------------------------------------
+# parsing
+
+_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_ANSWER_LINE = re.compile(r"^[ \t>*_#-]*answer[ \t*_]*[:：][ \t]*(.+?)[ \t*_]*$", re.IGNORECASE | re.MULTILINE)
+_MARKUP = re.compile(r"<\|im_start\|>[a-z_]*\n?|<\|im_end\|>\n?|<\|endoftext\|>")
+_DECODER = json.JSONDecoder(strict=False)
+
+
+def find_boxed(text: str) -> tuple[BoxedSpan, ...]:
+    """Every ``\\boxed{}``/``\\fbox{}`` in order, with balanced braces of any depth."""
+    spans: list[BoxedSpan] = []
+    pos = 0
+    while (m := _BOX.search(text, pos)) is not None:
+        depth, i = 1, m.end()
+        while i < len(text) and depth:
+            ch = text[i]
+            if ch == "\\" and i + 1 < len(text) and text[i + 1] in "{}":
+                i += 2
+                continue
+            depth += ch == "{"
+            depth -= ch == "}"
+            i += 1
+        closed = depth == 0
+        spans.append(BoxedSpan(m.start(), i, text[m.end() : i - 1 if closed else i], closed))
+        pos = i if closed else m.end()
+    return tuple(spans)
+
+
+def _parse_call(text: str, start: int, tools: Mapping[str, ToolSpec]) -> ToolCall:
+    """Parse the call opening at ``start``; the returned ``end`` is just past ``</tool_call>``."""
+    body = start + len(TOOL_CALL_OPEN)
+    i = body
+    while i < len(text) and text[i].isspace():
+        i += 1
+    obj: Any = None
+    error: str | None = None
+    end: int | None = None
+    try:
+        obj, j = _DECODER.raw_decode(text, i)
+        k = j
+        while k < len(text) and text[k].isspace():
+            k += 1
+        if text.startswith(TOOL_CALL_CLOSE, k):
+            end = k + len(TOOL_CALL_CLOSE)
+        else:
+            error = f"text after the JSON object at offset {k} before {TOOL_CALL_CLOSE}"
+    except json.JSONDecodeError as exc:
+        error = f"malformed JSON in tool call: {exc.msg} at offset {exc.pos}"
+    if end is None:
+        close = text.find(TOOL_CALL_CLOSE, body)
+        if close < 0:
+            end = len(text)
+            error = f"unclosed {TOOL_CALL_OPEN} at offset {start}" + (f" ({error})" if error and obj is None else "")
+        else:
+            end = close + len(TOOL_CALL_CLOSE)
+        return ToolCall(None, None, text[start:end], start, end, error)
+    return _route(obj, text[start:end], start, end, tools)
+
+
+def _route(obj: Any, raw: str, start: int, end: int, tools: Mapping[str, ToolSpec]) -> ToolCall:
+    if not isinstance(obj, dict):
+        return ToolCall(None, None, raw, start, end, f"tool call must be a JSON object, got {type(obj).__name__}")
+    name, args = obj.get("name"), obj.get("arguments", obj.get("parameters"))
+    if isinstance(args, str):
+        try:
+            args = _DECODER.decode(args)
+        except json.JSONDecodeError as exc:
+            return ToolCall(name if isinstance(name, str) else None, None, raw, start, end,
+                            f"arguments string is not JSON: {exc.msg}")
+    if not isinstance(name, str):
+        return ToolCall(None, args if isinstance(args, dict) else None, raw, start, end, "tool call has no string 'name'")
+    if not isinstance(args, dict):
+        return ToolCall(name, None, raw, start, end, f"tool call {name!r} has no 'arguments' object")
+    spec = tools.get(name)
+    if spec is None:
+        return ToolCall(name, args, raw, start, end, f"unknown tool {name!r}; available: {', '.join(sorted(tools))}")
+    missing = [key for key in spec.required if key not in args]
+    if missing:
+        return ToolCall(name, args, raw, start, end, f"tool {name!r} is missing required argument(s) {missing}")
+    props = spec.parameters.get("properties", {})
+    for key, value in args.items():
+        if props.get(key, {}).get("type") == "string" and not isinstance(value, str):
+            return ToolCall(name, args, raw, start, end, f"argument {key!r} of {name!r} must be a string")
+    return ToolCall(name, args, raw, start, end, None)
+
+
+def _final_answer(final_text: str) -> tuple[str | None, Literal["boxed", "answer_line"] | None, str | None]:
+    boxes = find_boxed(final_text)
+    if boxes:
+        last = boxes[-1]
+        if not last.closed:
+            return None, None, f"unclosed box at offset {last.start} of the final text"
+        return last.content, "boxed", None
+    lines = _ANSWER_LINE.findall(final_text)
+    return (lines[-1].strip(), "answer_line", None) if lines else (None, None, None)
+
+
+def parse_trace(text: str, tools: Sequence[ToolSpec] = DEFAULT_TOOLS) -> Trace:
+    """Split a response into segments and read its calls and final answer. Never raises."""
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
+    by_name = {t.name: t for t in tools}
+    segments: list[Segment] = []
+    calls: list[ToolCall] = []
+    responses: list[str] = []
+    errors: list[str] = []
+    pos = text_start = 0
+
+    def flush_text(upto: int) -> None:
+        if upto > text_start:
+            segments.append(Segment("text", text[text_start:upto], text_start, upto))
+
+    while pos < len(text):
+        nxt = text.find("<", pos)
+        if nxt < 0:
+            break
+        if text.startswith(TOOL_CALL_OPEN, nxt):
+            flush_text(nxt)
+            call = _parse_call(text, nxt, by_name)
+            calls.append(call)
+            if call.error:
+                errors.append(f"tool call #{len(calls)}: {call.error}")
+            segments.append(Segment("tool_call", call.raw, call.start, call.end))
+            pos = text_start = call.end
+        elif text.startswith(TOOL_RESPONSE_OPEN, nxt):
+            flush_text(nxt)
+            close = text.find(TOOL_RESPONSE_CLOSE, nxt)
+            end = len(text) if close < 0 else close + len(TOOL_RESPONSE_CLOSE)
+            if close < 0:
+                errors.append(f"unclosed {TOOL_RESPONSE_OPEN} at offset {nxt}")
+            inner = text[nxt + len(TOOL_RESPONSE_OPEN) : close if close >= 0 else end]
+            responses.append(inner[1:] if inner.startswith("\n") else inner)
+            if close >= 0 and responses[-1].endswith("\n"):
+                responses[-1] = responses[-1][:-1]
+            segments.append(Segment("tool_response", text[nxt:end], nxt, end))
+            pos = text_start = end
+        elif (m := _MARKUP.match(text, nxt)) is not None:
+            flush_text(nxt)
+            segments.append(Segment("markup", m.group(0), nxt, m.end()))
+            pos = text_start = m.end()
+        elif text.startswith(TOOL_CALL_CLOSE, nxt) or text.startswith(TOOL_RESPONSE_CLOSE, nxt):
+            errors.append(f"stray closing tag at offset {nxt}")
+            pos = nxt + 1
+        else:
+            pos = nxt + 1
+    flush_text(len(text))
+
+    last_response = max((i for i, s in enumerate(segments) if s.kind == "tool_response"), default=-1)
+    tail = segments[last_response + 1 :]
+    final_text = "".join(s.text for s in tail if s.kind == "text")
+    answer, source, answer_error = _final_answer(final_text)
+    if answer_error:
+        errors.append(answer_error)
+    call_after_last_response = any(s.kind == "tool_call" for s in tail)
+    valid = not errors and not call_after_last_response and source == "boxed"
+    return Trace(
+        text=text,
+        segments=tuple(segments),
+        tool_calls=tuple(calls),
+        tool_responses=tuple(responses),
+        final_text=final_text,
+        final_answer=answer,
+        answer_source=source,
+        has_valid_format=valid,
+        errors=tuple(errors),
+    )
