@@ -7,27 +7,7 @@ import json
 import pytest
 
 from retool.watch import DEFAULT_BANDS, Band, check, load_bands, slope
-
-
-def healthy_rows(steps: int = 20) -> list[dict]:
-    """A run inside every recipe band, exact match rising with a little noise."""
-    rows = []
-    for step in range(steps):
-        wiggle = 0.01 * ((-1) ** step)
-        rows.append({
-            "step": step,
-            "retool/tool_calls_per_sample": 2.0 + wiggle,
-            "retool/tool_success_rate": 0.92 + wiggle,
-            "retool/avg_code_length_chars": 120.0 + 10 * wiggle,
-            "reward/exact_match": 0.2 + 0.01 * step + wiggle,
-            "reward/format_bonus": 0.095 + 0.1 * wiggle,
-            "sandbox/timeout_rate": 0.005,
-        })
-    return rows
-
-
-def with_value(rows: list[dict], metric: str, step: int, value: float) -> list[dict]:
-    return [{**row, metric: value} if row["step"] == step else row for row in rows]
+from tests.strategies.metrics import healthy_rows, with_value
 
 
 def only(report, metric: str):
