@@ -51,3 +51,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     skip = pytest.mark.skip(reason="needs CUDA: torch.cuda.is_available() is False on this host")
     for item in gpu_items:
         item.add_marker(skip)
+
+
+# -- shared fixtures: the embedded default, built once per session -------------------------------
+
+
+@pytest.fixture(scope="session")
+def qwen3_tokenizer():
+    """The real Qwen3 tokenizer and chat template, loaded offline."""
+    from retool.tokenizer import load_qwen3_tokenizer
+
+    return load_qwen3_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def tiny_tok():
+    """The tiny byte-level BPE with Qwen3's specials and chat template."""
+    from retool.tokenizer import tiny_tokenizer
+
+    return tiny_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def tiny_lm():
+    """``(model, tokenizer)``: the cached tiny Qwen3 (random init, rope base 5e6), in eval mode."""
+    from retool.models import tiny_model
+
+    return tiny_model()

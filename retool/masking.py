@@ -16,8 +16,10 @@ Contract:
   as the model meets it at inference time, and the pieces are concatenated.
 - :func:`verify_loss_mask` is the cheap in-training check: after the prompt every 0-run must decode
   to a tool turn (chat markup plus at least one ``<tool_response>`` block, nothing else), except
-  that the last run may be a cut-off tool turn or trailing markup/padding; every 1-run must decode
-  to model text (no tool-response block, no turn opening). It returns the first offending span.
+  that the last run may be a cut-off tool turn or trailing markup/padding; no 1-run may hold a
+  tool turn's opening (``<|im_start|>user\n<tool_response>``). Model text is otherwise free: a
+  model may sample special tokens, and that is not a masking error. It returns the first
+  offending span.
 All functions here are pure; the tokenizer is only read.
 """
 
@@ -30,6 +32,8 @@ from typing import Any, Literal
 from retool.grammar import DEFAULT_TOOLS, IM_END, IM_START, TOOL_RESPONSE_OPEN, ToolSpec, parse_trace
 
 SegmentKind = Literal["prompt", "model", "tool"]
+# A tool turn opens with this; model-sampled text never should (a leak of tool tokens into a 1-run).
+_TOOL_TURN_OPENING = f"{IM_START}user\n{TOOL_RESPONSE_OPEN}"
 MASK_OF: Mapping[str, int] = {"prompt": 0, "model": 1, "tool": 0}
 
 
@@ -180,8 +184,9 @@ def verify_loss_mask(ids: Sequence[int], mask: Sequence[int], tokenizer: Any, pr
     for n, (value, start, end) in enumerate(runs):
         text = tokenizer.decode(list(ids[start:end]), skip_special_tokens=False)
         if value == 1:
-            if TOOL_RESPONSE_OPEN in text or IM_START in text:
-                return MaskCheck(False, f"1-span decodes to tool or chat markup: {text[:80]!r}", (start, end))
+            if _TOOL_TURN_OPENING in text:
+                at = text.index(_TOOL_TURN_OPENING)
+                return MaskCheck(False, f"1-span holds a tool turn: {text[at:at + 80]!r}", (start, end))
         else:
             reason = _is_tool_turn(text, last=n == len(runs) - 1)
             if reason:
