@@ -1,0 +1,262 @@
+"""Exact rational evaluation of simple answer LaTeX without sympy (the fast path).
+
+Contract: :func:`fast_value` maps normalised LaTeX (see :mod:`retool.answer_norm`) to an exact
+:class:`fractions.Fraction`, ``float('inf')``/``-inf`` for ``\\infty``, or raises:
+
+- :class:`Undecided` when the text is outside the fast grammar (symbols, ``\\pi``, irrational
+  roots, functions): the caller escalates to the symbolic engine;
+- :class:`TooLarge` when the text is pathological (a digit run over ``max_digits``, a power whose
+  result would exceed ``max_bits``, e.g. ``9^{9^{9^{9}}}``, a huge factorial, nesting deeper than
+  ``max_depth``): the caller rejects it without ever calling sympy.
+
+The grammar: numbers (``42``, ``42.0``, ``.5``, ``1.5e-3``), ``+ - * / \\times \\cdot \\div``,
+``^`` (integer exponents, and rational exponents that have an exact rational result),
+``\\frac{a}{b}`` and ``\\frac12``, mixed numbers ``2\\frac{1}{2}`` (= 5/2), ``\\sqrt{}``/``\\sqrt[n]{}``
+with exact rational roots, ``n!``, ``\\binom{n}{k}``, parentheses and braces. Decimals are read
+exactly (``0.1`` is 1/10), so an inexact decimal never equals a repeating fraction.
+Everything here is integer arithmetic: it is exact and takes microseconds.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from fractions import Fraction
+
+Value = Fraction | float
+
+
+class Undecided(Exception):
+    """The fast grammar cannot evaluate this text; use the symbolic engine."""
+
+
+class TooLarge(Exception):
+    """The text would need unbounded work (giant numbers, power towers)."""
+
+
+_TOKEN = re.compile(r"\s*(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|\\[a-zA-Z]+|\S)")
+_INF = float("inf")
+
+
+def _tokens(text: str, max_digits: int) -> list[str]:
+    out, pos = [], 0
+    text = text.rstrip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:  # trailing spaces only
+            break
+        tok = m.group(1)
+        if tok[0].isdigit() or tok[0] == ".":
+            if len(tok) > max_digits:
+                raise TooLarge(f"digit string of {len(tok)} characters")
+            if re.search(r"[eE]", tok) and abs(int(re.split(r"[eE]", tok)[1])) > max_digits:
+                raise TooLarge(f"exponent in {tok[:40]!r}")
+        out.append(tok)
+        pos = m.end()
+    return out
+
+
+class _Parser:
+    def __init__(self, tokens: list[str], max_bits: int, max_depth: int) -> None:
+        self.toks, self.i, self.max_bits, self.max_depth, self.depth = tokens, 0, max_bits, max_depth, 0
+
+    def peek(self) -> str | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def take(self, expected: str | None = None) -> str:
+        tok = self.peek()
+        if tok is None or (expected is not None and tok != expected):
+            raise Undecided(f"expected {expected!r}, found {tok!r}")
+        self.i += 1
+        return tok
+
+    def enter(self) -> None:
+        self.depth += 1
+        if self.depth > self.max_depth:
+            raise TooLarge(f"nesting deeper than {self.max_depth}")
+
+    def expr(self) -> Value:
+        self.enter()
+        value = self.term()
+        while self.peek() in ("+", "-"):
+            op = self.take()
+            rhs = self.term()
+            value = _arith(value, rhs, op)
+        self.depth -= 1
+        return value
+
+    def term(self) -> Value:
+        value = self.unary()
+        while self.peek() in ("*", "/", "\\times", "\\cdot", "\\div"):
+            op = self.take()
+            rhs = self.unary()
+            value = _arith(value, rhs, "/" if op in ("/", "\\div") else "*")
+        return value
+
+    def unary(self) -> Value:
+        if self.peek() in ("-", "+"):
+            sign = self.take()
+            self.enter()
+            value = self.unary()
+            self.depth -= 1
+            return -value if sign == "-" else value
+        return self.power()
+
+    def power(self) -> Value:
+        base = self.postfix()
+        if self.peek() != "^":
+            return base
+        self.take("^")
+        self.enter()
+        if self.peek() in ("-", "+"):
+            exponent = self.unary()
+        else:
+            exponent = self.power_arg()
+        self.depth -= 1
+        return _pow(base, exponent, self.max_bits)
+
+    def power_arg(self) -> Value:
+        tok = self.peek()
+        if tok is not None and tok.isdigit() and len(tok) > 1:  # x^23 in LaTeX is x^{2}3
+            raise Undecided("multi-digit bare exponent")
+        value = self.atom()
+        if self.peek() == "^":  # a^b^c is a^(b^c)
+            self.take("^")
+            self.enter()
+            value = _pow(value, self.power_arg(), self.max_bits)
+            self.depth -= 1
+        return value
+
+    def postfix(self) -> Value:
+        value = self.atom()
+        while self.peek() == "!":
+            self.take("!")
+            if not isinstance(value, Fraction) or value.denominator != 1 or value < 0:
+                raise Undecided("factorial of a non-natural number")
+            if value > 2000:
+                raise TooLarge(f"factorial of {value}")
+            value = Fraction(math.factorial(int(value)))
+        return value
+
+    def group(self) -> Value:
+        tok = self.peek()
+        if tok == "{":
+            self.take("{")
+            value = self.expr()
+            self.take("}")
+            return value
+        if tok is not None and tok.isdigit():  # \frac12: one digit per argument
+            self.toks[self.i : self.i + 1] = [tok[0]] + ([tok[1:]] if len(tok) > 1 else [])
+            return Fraction(self.take())
+        raise Undecided(f"command argument {tok!r}")
+
+    def atom(self) -> Value:
+        tok = self.take()
+        if tok[0].isdigit() or tok[0] == ".":
+            value = Fraction(tok)
+            if self.peek() == "\\frac" and value.denominator == 1:  # mixed number 2\frac{1}{2}
+                self.take()
+                num, den = self.group(), self.group()
+                if not (_is_nat(num) and _is_nat(den) and den != 0 and num < den):
+                    raise Undecided("implicit product with a fraction")
+                return value + num / den
+            return value
+        if tok in ("(", "{", "["):
+            value = self.expr()
+            self.take({"(": ")", "{": "}", "[": "]"}[tok])
+            return value
+        if tok == "\\frac":
+            num, den = self.group(), self.group()
+            return _arith(num, den, "/")
+        if tok == "\\sqrt":
+            index: Value = Fraction(2)
+            if self.peek() == "[":
+                self.take("[")
+                index = self.expr()
+                self.take("]")
+            return _pow(self.group(), _arith(Fraction(1), index, "/"), self.max_bits)
+        if tok == "\\binom":
+            n, k = self.group(), self.group()
+            if not (_is_nat(n) and _is_nat(k)) or n > 100_000:
+                raise Undecided("binomial of non-naturals")
+            return Fraction(math.comb(int(n), int(k)))
+        if tok == "\\infty":
+            return _INF
+        raise Undecided(f"token {tok!r}")
+
+
+def _is_nat(value: Value) -> bool:
+    return isinstance(value, Fraction) and value.denominator == 1 and value >= 0
+
+
+def _arith(a: Value, b: Value, op: str) -> Value:
+    if not (isinstance(a, Fraction) and isinstance(b, Fraction)):
+        raise Undecided("arithmetic with infinity")
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    if b == 0:
+        raise Undecided("division by zero")
+    return a / b
+
+
+def _exact_root(value: int, n: int) -> int | None:
+    if value < 0:
+        if n % 2 == 0:
+            return None
+        root = _exact_root(-value, n)
+        return None if root is None else -root
+    root = round(value ** (1.0 / n)) if value.bit_length() < 1000 else _int_root(value, n)
+    for cand in (root - 1, root, root + 1):
+        if cand >= 0 and cand**n == value:
+            return cand
+    return None
+
+
+def _int_root(value: int, n: int) -> int:
+    lo, hi = 0, 1 << (value.bit_length() // n + 1)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if mid**n <= value:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _pow(base: Value, exponent: Value, max_bits: int) -> Value:
+    if not (isinstance(base, Fraction) and isinstance(exponent, Fraction)):
+        raise Undecided("power with infinity")
+    if base in (0, 1) and exponent > 0 or base == 1:
+        return base
+    if base == -1 and exponent.denominator == 1:
+        return Fraction(-1 if exponent.numerator % 2 else 1)
+    size_bits = max(abs(base.numerator).bit_length(), base.denominator.bit_length())
+    if abs(exponent.numerator) > max_bits or abs(exponent.numerator) * size_bits > max_bits:
+        raise TooLarge(f"power with exponent {exponent} would exceed {max_bits} bits")
+    if exponent.denominator > 64:
+        raise Undecided("root index too large")
+    if base == 0:
+        raise Undecided("zero to a non-positive power")
+    if exponent.denominator != 1:
+        q = exponent.denominator
+        num, den = _exact_root(base.numerator, q), _exact_root(base.denominator, q)
+        if num is None or den is None:
+            raise Undecided(f"irrational root of {base}")
+        base, exponent = Fraction(num, den), Fraction(exponent.numerator)
+    return base ** int(exponent)
+
+
+def fast_value(text: str, *, max_digits: int = 1000, max_bits: int = 100_000, max_depth: int = 64) -> Value:
+    """Evaluate ``text`` exactly or raise :class:`Undecided`/:class:`TooLarge` (see module doc)."""
+    tokens = _tokens(text, max_digits)
+    if not tokens:
+        raise Undecided("empty")
+    parser = _Parser(tokens, max_bits, max_depth)
+    value = parser.expr()
+    if parser.peek() is not None:
+        raise Undecided(f"unexpected {parser.peek()!r}")
+    return value

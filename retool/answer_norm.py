@@ -1,0 +1,237 @@
+"""Answer text -> a small structure tree (the half of equivalence that needs no arithmetic).
+
+Contract: :func:`structure` is pure and total on strings (it never raises); it only rewrites and
+splits text, never evaluates. The tree nodes are:
+
+- :class:`Leaf` ``(text, percent, degree)``: one scalar in normalised LaTeX. ``percent`` is set when
+  the value carried ``\\%``/``%``/"percent" (the sign is dropped: **50\\% == 50**, never 0.5);
+  ``degree`` when it carried ``^\\circ``/``°``/"degrees" (the mark is dropped: **45^\\circ == 45**;
+  a degree value also equals the same angle in radians written with pi: **45^\\circ == \\pi/4**,
+  while a bare 45 never equals \\pi/4).
+- :class:`Seq` ``(open, close, items)``: a bracketed tuple or interval. Tuples are ordered; the
+  brackets must match exactly, so an open interval never equals a closed one (``(1, 2)`` as a
+  point and as an open interval are the same text and compare equal).
+- :class:`Bag` ``(items, braced)``: an unordered answer list: ``\\{1, 2\\}``, a bare ``1, 2``,
+  ``1 \\text{ and } 2``, ``x = 1 \\text{ or } x = 2`` and ``a \\pm b`` (two values).
+- :class:`Matrix` ``(rows)``: ``pmatrix``/``bmatrix``/``vmatrix``/``matrix``/``array`` bodies.
+- :class:`Equation` ``(lhs, rhs)``: a relation kept as such; a *label* equation (``x = 5``,
+  ``y_1 = 5``, ``f(2) = 5``, ``(x, y) = (1, 2)``) is replaced by its right side, so it equals 5.
+  Chained ``a = b = 5`` keeps the last side.
+
+Normalisation (in order): unicode operators (``−``, ``×``, ``·``, ``π``, ``√``, ``∞``, ``°``) to
+LaTeX; ``\\dfrac``/``\\tfrac``/``\\cfrac`` to ``\\frac``; ``$``/``\\$``/``\\(``/``\\[``, ``\\left``/``\\right``,
+``\\displaystyle`` and spacing commands removed; ``\\text{}``-like wrappers unwrapped, a trailing
+alphabetic unit after a number (``5\\text{ cm}``) dropped; thousands separators ``1,000``, ``1{,}000``,
+``1\\,000`` and ``1 000`` joined only when the whole answer is one grouped number (``(1,100)`` stays
+an interval); a trailing period or a leading ``+`` removed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_UNICODE = {"\u2212": "-", "\u2013": "-", "\ufe63": "-", "\uff0d": "-", "\u00d7": "\\times ", "\u00b7": "\\cdot ",
+            "\u22c5": "\\cdot ", "\u00f7": "\\div ", "\u03c0": "\\pi ", "\u221a": "\\sqrt", "\u221e": "\\infty ",
+            "\u00b0": "^\\circ", "\u2264": "\\le ", "\u2265": "\\ge ", "\u2260": "\\ne ", "\u222a": "\\cup ",
+            "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\uff0c": ","}
+_WRAPPERS = re.compile(r"\\(?:text|textbf|textit|textrm|textnormal|mathrm|mathbf|mathit|mbox|operatorname|boldsymbol)\s*\{")
+_DROP = re.compile(r"\\left(?![a-zA-Z])|\\right(?![a-zA-Z])|\\displaystyle|\\bigl|\\bigr|\\Bigl|\\Bigr|\\big|\\Big"
+                   r"|\\!|\\,|\\;|\\:|\\ |\\quad|\\qquad|\\\(|\\\)|\\\[|\\\]|\\\$|\$")
+_FRAC = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
+_PERCENT = re.compile(r"\s*(?:\\%|%|\\text\{\s*percent\s*\}|\bpercent\b)\s*$")
+_DEGREE = re.compile(r"\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\\degree|\bdegrees?\b)\s*$")
+_UNIT = re.compile(r"(?<=[\d}.])\s*\\(?:text|mbox|mathrm|textrm)\s*\{\s*[A-Za-z][A-Za-z .]*(?:\^[23])?\s*\}\s*$")
+_THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(?:(?:,|\{,\}|\\,| )\d{3})+(?:\.\d+)?$")
+_LABEL = re.compile(r"^(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?(?:'|\([^()=]*\))?$")
+_OPEN = {"(": ")", "[": "]", "\\{": "\\}", "\\langle": "\\rangle", "{": "}"}
+_CLOSE = {")": "(", "]": "[", "\\}": "\\{", "\\rangle": "\\langle", "}": "{"}
+_MATRIX = re.compile(r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$", re.S)
+_WORD_SEP = re.compile(r"\s+(?:and|or)\s+|\\(?:text|mbox)\{\s*(?:and|or)\s*\}", re.I)
+
+
+@dataclass(frozen=True)
+class Leaf:
+    text: str
+    percent: bool = False
+    degree: bool = False
+
+
+@dataclass(frozen=True)
+class Seq:
+    open: str
+    close: str
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Bag:
+    items: tuple[Node, ...]
+    braced: bool = False
+
+
+@dataclass(frozen=True)
+class Matrix:
+    rows: tuple[tuple[Node, ...], ...]
+
+
+@dataclass(frozen=True)
+class Equation:
+    lhs: str
+    rhs: str
+    op: str = "="
+
+
+Node = Leaf | Seq | Bag | Matrix | Equation
+
+
+def _unwrap(text: str) -> str:
+    """Replace ``\\text{X}``-like wrappers (balanced braces) by `` X ``."""
+    while (m := _WRAPPERS.search(text)) is not None:
+        depth, i = 1, m.end()
+        while i < len(text) and depth:
+            depth += text[i] == "{"
+            depth -= text[i] == "}"
+            i += 1
+        inner = text[m.end() : i - 1 if depth == 0 else i]
+        text = text[: m.start()] + " " + inner + " " + text[i:]
+    return text
+
+
+def normalize(text: str) -> str:
+    """The canonical spelling of one answer (no evaluation). Pure and total."""
+    for src, dst in _UNICODE.items():
+        if src in text:
+            text = text.replace(src, dst)
+    text = _UNIT.sub("", text)
+    text = _unwrap(text)
+    text = _FRAC.sub(r"\\frac", text)
+    text = re.sub(r"\\[dt]binom(?![a-zA-Z])", r"\\binom", text)
+    text = _DROP.sub(" ", text)
+    text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"^(?:the answer is|answer:)\s*", "", text, flags=re.I)
+    while text.endswith((".", "。")) and not re.search(r"\d\.$", text[-3:] if len(text) > 2 else ""):
+        text = text[:-1].rstrip()
+    if text.endswith(".") and re.fullmatch(r"[+-]?\d+\.", text):
+        text = text[:-1]
+    if _THOUSANDS.match(text):
+        text = re.sub(r"\{,\}|\\,|,| ", "", text)
+    text = re.sub(r"(?<=\d)\{,\}(?=\d{3})", "", text)
+    if text.startswith("+") and not text.startswith("+-"):
+        text = text[1:].lstrip()
+    return text
+
+
+def _split_top(text: str, seps: tuple[str, ...]) -> list[str]:
+    """Split at separators that sit outside every bracket pair."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(text):
+        if text.startswith("\\{", i) or text.startswith("\\langle", i) or text.startswith("\\begin", i):
+            depth += 1
+            i += 2 if text[i + 1] == "{" else (7 if text.startswith("\\langle", i) else 6)
+            continue
+        if text.startswith("\\}", i) or text.startswith("\\rangle", i) or text.startswith("\\end", i):
+            depth -= 1
+            i += 2 if text[i + 1] == "}" else (7 if text.startswith("\\rangle", i) else 4)
+            continue
+        ch = text[i]
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif depth <= 0:
+            for sep in seps:
+                if text.startswith(sep, i):
+                    parts.append(text[start:i])
+                    i += len(sep)
+                    start = i
+                    break
+            else:
+                i += 1
+            continue
+        i += 1
+    parts.append(text[start:])
+    return parts
+
+
+def _wrapping(text: str) -> tuple[str, str, str] | None:
+    """If one bracket pair wraps the whole text, return (open, close, inner)."""
+    for opener in sorted(_OPEN, key=len, reverse=True):
+        if text.startswith(opener):
+            break
+    else:
+        return None
+    closer = next((c for c in sorted(_CLOSE, key=len, reverse=True) if text.endswith(c)), None)
+    if closer is None or len(text) < len(opener) + len(closer):
+        return None
+    inner = text[len(opener) : len(text) - len(closer)]
+    depth = 0
+    for ch in inner:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if depth < 0:
+            return None
+    return (opener, closer, inner) if depth == 0 else None
+
+
+def _leaf(text: str) -> Leaf:
+    text = text.strip()
+    percent = degree = False
+    if (m := _PERCENT.search(text)) is not None:
+        text, percent = text[: m.start()], True
+    if (m := _DEGREE.search(text)) is not None:
+        text, degree = text[: m.start()], True
+    text = text.strip()
+    if re.fullmatch(r"\(\s*[A-Za-z]\s*\)", text):
+        text = text.strip("() ")
+    return Leaf(normalize(text), percent, degree)
+
+
+def structure(text: str, depth: int = 0) -> Node:
+    """Parse normalised answer text into a node tree (see the module docstring). Pure, total."""
+    text = normalize(text)
+    if depth > 12:
+        return Leaf(text)
+    if (m := _MATRIX.match(text)) is not None:
+        rows = [r for r in re.split(r"\\\\", m.group(2)) if r.strip()]
+        return Matrix(tuple(tuple(structure(c, depth + 1) for c in r.split("&")) for r in rows))
+    for seps in ((",", ";"), ("\\cup",)):
+        parts = _split_top(text, seps)
+        if len(parts) > 1 and all(p.strip() for p in parts):
+            return Bag(tuple(structure(p, depth + 1) for p in parts))
+    words = [p for p in _WORD_SEP.split(text)]
+    if len(words) > 1 and all(w.strip() for w in words):
+        return Bag(tuple(structure(w, depth + 1) for w in words))
+    sides = _split_top(text, ("=",))
+    if len(sides) > 1 and all(s.strip() for s in sides):
+        lhs = sides[0].strip()
+        if _LABEL.match(lhs) or _is_symbol_tuple(lhs) or len(sides) > 2:
+            return structure(sides[-1], depth + 1)
+        return Equation(normalize(lhs), normalize("=".join(sides[1:])))
+    for op in ("\\leq", "\\geq", "\\neq", "\\le", "\\ge", "\\ne", "<", ">"):
+        if op.startswith("\\") and re.search(re.escape(op) + r"(?![a-zA-Z])", text) is None:
+            continue
+        sides = _split_top(text, (op,))
+        if len(sides) == 2 and all(s.strip() for s in sides):
+            return Equation(normalize(sides[0]), normalize(sides[1]), op.lstrip("\\")[:2])
+    wrap = _wrapping(text)
+    if wrap is not None:
+        opener, closer, inner = wrap
+        items = _split_top(inner, (",",))
+        if opener == "{" and closer == "}":
+            return structure(inner, depth + 1)
+        if opener == "\\{" and closer == "\\}":
+            return Bag(tuple(structure(p, depth + 1) for p in items if p.strip()), braced=True)
+        if len(items) == 1 and opener == "(" and closer == ")":
+            return structure(inner, depth + 1)
+        if all(p.strip() for p in items):
+            return Seq(opener, closer, tuple(structure(p, depth + 1) for p in items))
+    if text.count("\\pm") == 1 and not text.startswith("\\pm"):
+        plus, minus = text.replace("\\pm", "+"), text.replace("\\pm", "-")
+        return Bag((structure(plus, depth + 1), structure(minus, depth + 1)))
+    return _leaf(text)
+
+
+def _is_symbol_tuple(text: str) -> bool:
+    wrap = _wrapping(text)
+    return wrap is not None and all(_LABEL.match(p.strip()) for p in _split_top(wrap[2], (",",)))
