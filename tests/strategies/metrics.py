@@ -6,13 +6,18 @@ from hypothesis import strategies as st
 
 from retool.metrics import SAMPLE_STATUSES, TOOL_STATUSES, SampleRecord
 
+_WALL_S = st.floats(0.0, 100.0, allow_nan=False)
+_FRACTION = st.floats(0.0, 1.0)
+_TOOL_STATUS = st.sampled_from(TOOL_STATUSES)
+_CODE_LENGTH = st.integers(0, 2000)
+
 
 @st.composite
 def sample_records(draw, *, group_id: int | None = None, sample_index: int | None = None) -> SampleRecord:
     """Any valid record: consistent call counts, tool tokens within the response, times within wall time."""
     tool_calls = draw(st.integers(0, 6))
     response_tokens = draw(st.integers(0, 4096))
-    wall_time_s = draw(st.floats(0.0, 100.0, allow_nan=False))
+    wall_time_s = draw(_WALL_S)
     correct = draw(st.booleans())
     format_valid = draw(st.booleans())
     reward = (1.0 if correct else 0.0) + (0.1 if format_valid else 0.0) + (0.05 if tool_calls else 0.0)
@@ -23,21 +28,21 @@ def sample_records(draw, *, group_id: int | None = None, sample_index: int | Non
         turns=draw(st.integers(1, 16)),
         tool_calls=tool_calls,
         malformed_calls=draw(st.integers(0, 3)),
-        tool_statuses=tuple(draw(st.lists(st.sampled_from(TOOL_STATUSES), min_size=tool_calls, max_size=tool_calls))),
-        code_lengths_chars=tuple(draw(st.lists(st.integers(0, 2000), min_size=tool_calls, max_size=tool_calls))),
+        tool_statuses=tuple(draw(_TOOL_STATUS) for _ in range(tool_calls)),
+        code_lengths_chars=tuple(draw(_CODE_LENGTH) for _ in range(tool_calls)),
         response_tokens=response_tokens,
-        tool_tokens=draw(st.integers(0, response_tokens)),
+        tool_tokens=round(response_tokens * draw(_FRACTION)),
         reward=reward,
         correct=correct,
         format_valid=format_valid,
-        generation_time_s=draw(st.floats(0.0, wall_time_s, allow_nan=False)),
-        tool_time_s=draw(st.floats(0.0, wall_time_s, allow_nan=False)),
+        generation_time_s=wall_time_s * draw(_FRACTION),
+        tool_time_s=wall_time_s * draw(_FRACTION),
         wall_time_s=wall_time_s,
     )
 
 
 @st.composite
-def record_batches(draw, *, max_groups: int = 4, max_group_size: int = 8) -> list[SampleRecord]:
+def record_batches(draw, *, max_groups: int = 3, max_group_size: int = 5) -> list[SampleRecord]:
     """A rollout batch: ``groups`` GRPO groups of the same size ``n`` (n_samples_per_prompt)."""
     groups = draw(st.integers(1, max_groups))
     n = draw(st.integers(1, max_group_size))
