@@ -9,7 +9,9 @@ import math
 import pytest
 
 from retool.metrics import (
+    FORMAT_BONUS,
     METRIC_KEYS,
+    TOOL_STATUSES,
     SampleRecord,
     metric_series,
     parse_metrics_text,
@@ -215,3 +217,14 @@ def test_partial_tail_is_left_out_only_when_allowed() -> None:
         parse_metrics_text(text)
     with pytest.raises(ValueError, match=":1:"):
         parse_metrics_text('{"step": 0,\n{"step": 1}', allow_partial_tail=True)
+
+
+def test_format_bonus_default_is_the_reward_format_weight() -> None:
+    from retool.reward import RewardConfig
+
+    assert FORMAT_BONUS == RewardConfig().format_weight
+
+
+def test_tool_statuses_are_the_sandbox_statuses() -> None:
+    sandbox = pytest.importorskip("retool.sandbox", reason="the sandbox module is not importable in this build")
+    assert TOOL_STATUSES == sandbox.STATUSES
