@@ -294,7 +294,17 @@ def _run_one(checker: Checker, case: Case) -> CheckResult:
     return CheckResult(case_id=case.id, predicted=predicted, error=error, elapsed_s=time.perf_counter() - start)
 
 
+def _forget_inherited_pools() -> None:
+    """The forked child must not share the parent's answer-checker workers (their pipes)."""
+    import sys
+
+    answer_worker = sys.modules.get("retool.answer_worker")
+    if answer_worker is not None and getattr(answer_worker, "_default", None) is not None:
+        answer_worker._default = None  # a fresh pool starts lazily in this child
+
+
 def _worker(conn, checker: Checker, cases: Sequence[Case]) -> None:  # runs in the forked child
+    _forget_inherited_pools()
     while True:
         try:
             index = conn.recv()
