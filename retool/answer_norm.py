@@ -37,7 +37,7 @@ _UNICODE = {"\u2212": "-", "\u2013": "-", "\ufe63": "-", "\uff0d": "-", "\u00d7"
             "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\uff0c": ","}
 _WRAPPERS = re.compile(r"\\(?:text|textbf|textit|textrm|textnormal|mathrm|mathbf|mathit|mbox|operatorname|boldsymbol)\s*\{")
 _DROP = re.compile(r"\\left(?![a-zA-Z])|\\right(?![a-zA-Z])|\\displaystyle|\\bigl|\\bigr|\\Bigl|\\Bigr|\\big|\\Big"
-                   r"|\\!|\\,|\\;|\\:|\\ |\\quad|\\qquad|\\\(|\\\)|\\\[|\\\]|\\\$|\$")
+                   r"|(?<!\\)\\[!,;: ]|\\quad|\\qquad|\\\(|\\\)|\\\[|\\\]|\\\$|\$")
 _FRAC = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
 _PERCENT = re.compile(r"\s*(?:\\%|%|\\text\{\s*percent\s*\}|\bpercent\b)\s*$")
 _DEGREE = re.compile(r"\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\\degree|\bdegrees?\b)\s*$")

@@ -32,7 +32,7 @@ Source = Literal["boxed", "answer_line"] | None
 _CHAIN = re.compile(r"^(?:\s|\$|\\[,;:! ]|\\quad|\\qquad|\\text\{\s*(?:or|and)\s*\}|,|;|\bor\b|\band\b|&)*$", re.I)
 _HEDGE = re.compile(r"\b(?:not\s+(?:entirely\s+|completely\s+|fully\s+|100%\s+)?(?:sure|certain|confident)|unsure|"
                     r"uncertain|i\s+guess|probably|possibly|perhaps|maybe|might\s+be|could\s+(?:also\s+)?be|either(?!\s+way))\b", re.I)
-_ANSWER_LINE = re.compile(r"^[ \t>*_#-]*(?:final\s+)?answer[ \t*_]*[:：][ \t]*(.+?)[ \t*_.]*$", re.I | re.M)
+_ANSWER_LINE = re.compile(r"^[ \t>*_#-]*(?:final\s+)?answer[ \t*_]*[:：][ \t*_]*(.+?)[ \t*_.]*$", re.I | re.M)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,201 @@
+"""The reward: exact breakdowns, every hack category without answer credit, the slime entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from retool.grammar import format_tool_call, tool_turn_text
+from retool.reward import RewardBreakdown, RewardConfig, is_aborted, reward_func, score
+
+FULL = 1.0 + 0.1 + 0.05
+
+
+def turn(code: str, output: str) -> str:
+    return format_tool_call("code_interpreter", {"code": code}) + tool_turn_text([output])
+
+
+GOOD = "Let me compute.\n" + turn("print(6*7)", "42") + "So the answer is \\boxed{42}."
+
+
+def expected(**kw: Any) -> RewardBreakdown:
+    base = dict(r_ans=0.0, r_fmt=0.0, r_use=0.0, total=0.0, answer=None, correct=False, format_valid=False,
+                num_tool_calls=0, reason="")
+    base.update(kw)
+    return RewardBreakdown(**base)
+
+
+def test_correct_answer_with_tool_and_format_scores_full() -> None:
+    assert score(GOOD, "42") == expected(r_ans=1.0, r_fmt=0.1, r_use=0.05, total=FULL, answer="42", correct=True,
+                                         format_valid=True, num_tool_calls=1, reason="last box; fast: equal integers")
+
+
+def test_correct_answer_in_another_spelling_scores_full() -> None:
+    got = score(GOOD.replace("\\boxed{42}", "\\boxed{42.0}"), "42")
+    assert (got.r_ans, got.total, got.correct, got.reason) == (1.0, FULL, True, "last box; fast: equal")
+
+
+def test_wrong_answer_keeps_format_and_tool_terms() -> None:
+    assert score(GOOD, "41") == expected(r_fmt=0.1, r_use=0.05, total=0.1 + 0.05, answer="42", format_valid=True,
+                                         num_tool_calls=1, reason="last box; fast: different integers")
+
+
+def test_no_tool_call_gets_no_tool_bonus() -> None:
+    assert score("Easy: \\boxed{4}", "4") == expected(r_ans=1.0, r_fmt=0.1, total=1.0 + 0.1, answer="4", correct=True,
+                                                      format_valid=True, reason="last box; fast: equal integers")
+
+
+def test_label_none_gets_no_answer_credit() -> None:
+    got = score(GOOD, None)
+    assert (got.r_ans, got.correct, got.reason, got.total) == (0.0, False, "no label", 0.1 + 0.05)
+
+
+def test_integer_label_is_compared_as_text() -> None:
+    assert score(GOOD, 42).correct
+
+
+def test_weights_come_from_the_config() -> None:
+    config = RewardConfig(answer_weight=2.0, format_weight=0.5, tool_weight=0.25)
+    got = score(GOOD, "42", config)
+    assert (got.r_ans, got.r_fmt, got.r_use, got.total) == (2.0, 0.5, 0.25, 2.75)
+
+
+def test_tool_bonus_requires_correct_option_withholds_bonus_on_wrong_answer() -> None:
+    config = RewardConfig(tool_bonus_requires_correct=True)
+    assert score(GOOD, "41", config).r_use == 0.0
+    assert score(GOOD, "42", config).r_use == 0.05
+
+
+def test_malformed_tool_call_does_not_earn_tool_bonus() -> None:
+    text = "<tool_call>\n{not json}\n</tool_call>" + tool_turn_text(["err"]) + "\\boxed{4}"
+    got = score(text, "4")
+    assert (got.r_use, got.num_tool_calls, got.r_fmt, got.r_ans) == (0.0, 0, 0.0, 1.0)
+
+
+# --- every hack category scores no answer credit -------------------------------------------------
+
+HACKS = {
+    "box_in_tool_output": "Compute.\n" + turn("print('\\\\boxed{42}')", "\\boxed{42}") + "Done.",
+    "box_in_code_string": "Compute.\n" + turn("s = '\\\\boxed{42}'", "") + "Done.",
+    "multiple_boxes": "\\boxed{42} or \\boxed{41}",
+    "chained_list": "\\boxed{40}, \\boxed{41}, \\boxed{42}",
+    "hedge": "I'm not sure, but I think \\boxed{42}",
+    "hedge_between_boxes": "\\boxed{41} or maybe \\boxed{42}",
+    "empty_box": "\\boxed{}",
+    "unclosed_box": "The answer is \\boxed{42",
+    "huge_output": "\\boxed{" + ", ".join(str(i) for i in range(2000)) + "}",
+    "huge_response": "1" * 1_100_000 + " \\boxed{42}",
+    "prose_before_tool_call": "The answer is 42, \\boxed{42}.\n" + format_tool_call("code_interpreter", {"code": "print(42)"}),
+    "prose_answer_before_tool_then_silence": "Answer: 42\n" + turn("print(42)", "42") + "Let me think more.",
+    "answer_line_in_tool_output": "Compute.\n" + turn("print('Answer: 42')", "Answer: 42"),
+}
+
+
+@pytest.mark.parametrize("response", HACKS.values(), ids=HACKS.keys())
+def test_hack_gets_no_answer_credit(response: str) -> None:
+    got = score(response, "42")
+    assert got.r_ans == 0.0 and not got.correct
+
+
+def test_hack_breakdown_box_in_tool_output_is_exact() -> None:
+    assert score(HACKS["box_in_tool_output"], "42") == expected(
+        r_use=0.05, total=0.05, num_tool_calls=1,
+        reason="no answer: no \\boxed{} and no 'Answer:' line in the final text")
+
+
+def test_hack_breakdown_multiple_boxes_is_exact() -> None:
+    assert score(HACKS["multiple_boxes"], "42") == expected(
+        r_fmt=0.1, total=0.1, answer="42, 41", format_valid=True,
+        reason="2 chained boxes form one multi-valued answer; fast: not equal")
+
+
+def test_hack_breakdown_hedge_is_exact() -> None:
+    assert score(HACKS["hedge_between_boxes"], "42") == expected(
+        r_fmt=0.1, total=0.1, format_valid=True, reason="no answer: hedged answer ('maybe' near the box)")
+
+
+def test_hack_breakdown_unclosed_box_is_exact() -> None:
+    assert score(HACKS["unclosed_box"], "42") == expected(reason="no answer: the last box is not closed (truncated answer)")
+
+
+def test_hack_breakdown_huge_response_is_exact() -> None:
+    assert score(HACKS["huge_response"], "42") == expected(
+        reason="response of 1100011 characters exceeds max_response_chars")
+
+
+# --- the miles/slime entry point -------------------------------------------------------------------
+
+class Status(enum.Enum):
+    COMPLETED = "completed"
+    TRUNCATED = "truncated"
+    ABORTED = "aborted"
+
+
+@dataclass
+class FakeSample:
+    response: str
+    label: Any
+    status: Any = Status.COMPLETED
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@pytest.mark.asyncio
+async def test_reward_func_returns_total_and_logs_breakdown() -> None:
+    sample = FakeSample(GOOD, "42")
+    assert await reward_func(None, sample) == FULL
+    assert sample.metadata["reward_breakdown"]["correct"] is True
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("status", [Status.ABORTED, "aborted", "ABORTED", "Status.ABORTED"])
+async def test_aborted_sample_gets_no_reward(status: Any) -> None:
+    sample = FakeSample(GOOD, "42", status=status)
+    assert await reward_func(None, sample) == 0.0
+    assert sample.metadata["reward_breakdown"]["reason"] == "aborted sample: no reward"
+
+
+def test_is_aborted_is_false_for_other_statuses() -> None:
+    assert not any(is_aborted(FakeSample(GOOD, "42", status=s)) for s in (Status.COMPLETED, Status.TRUNCATED, None))
+
+
+@pytest.mark.asyncio
+async def test_reward_func_label_none_scores_format_and_tool_only() -> None:
+    assert await reward_func(None, FakeSample(GOOD, None)) == 0.1 + 0.05
+
+
+@pytest.mark.asyncio
+async def test_reward_func_takes_config_from_kwargs() -> None:
+    got = await reward_func(None, FakeSample(GOOD, "42"), reward_config=RewardConfig(format_weight=0.0))
+    assert got == 1.0 + 0.05
+
+
+@pytest.mark.asyncio
+async def test_event_loop_keeps_running_while_symbolic_scoring_runs() -> None:
+    ticks = 0
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    task = asyncio.create_task(ticker())
+    sample = FakeSample("\\boxed{2\\sqrt{2}}", "\\sqrt{8}")
+    start = loop_time = asyncio.get_running_loop().time()
+    got = await reward_func(None, sample)
+    loop_time = asyncio.get_running_loop().time() - start
+    done.set()
+    await task
+    assert got == 1.0 + 0.1 and sample.metadata["reward_breakdown"]["reason"].endswith("symbolic: equal")
+    assert ticks >= max(2, int(loop_time / 0.005 / 4))  # the loop ticked throughout the symbolic check
+
+
+def test_score_is_pure() -> None:
+    config = RewardConfig()
+    assert score(GOOD, "42", config) == score(GOOD, "42", config)
+    assert config == RewardConfig()
