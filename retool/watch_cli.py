@@ -6,7 +6,7 @@ metrics or bands file cannot be read (the message names the file and line).
 
 ``--follow`` tails a file a trainer is writing: every ``--interval-s`` it re-reads the file
 (ignoring a last line caught mid-write), prints range breaches as they appear, and stops on
-Ctrl-C or after ``--max-polls`` polls; then it prints the full report (trend included) and exits
+Ctrl-C, after ``--max-polls`` polls or once a row at ``--until-step`` is read; then it prints the full report (trend included) and exits
 with the same status rules. ``--json PATH`` writes the report as JSON.
 """
 
@@ -33,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--follow", action="store_true", help="keep watching the file as it grows (Ctrl-C stops)")
     parser.add_argument("--interval-s", type=float, default=5.0, help="seconds between polls with --follow")
     parser.add_argument("--max-polls", type=int, default=None, help="stop --follow after this many polls")
+    parser.add_argument("--until-step", type=int, default=None,
+                        help="stop --follow once a row with this step (or later) has been read")
     parser.add_argument("--json", type=Path, default=None, dest="json_path", help="write the report as JSON here")
 
 
@@ -106,6 +108,8 @@ def _follow(args: argparse.Namespace, bands: tuple[Band, ...]) -> int:
                 if breach.kind != "not_trending_up" and key not in printed:
                     printed.add(key)
                     print(f"BREACH {breach.message()}", flush=True)
+            if args.until_step is not None and any(row["step"] >= args.until_step for row in rows):
+                break
     except KeyboardInterrupt:
         print("stopped", flush=True)
     if args.metrics.exists():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import _thread
 import threading
 import time
 from pathlib import Path
@@ -101,7 +102,8 @@ def test_follow_sees_rows_a_writer_appends(tmp_path, capsys) -> None:
     thread = threading.Thread(target=writer)
     thread.start()
     try:
-        status = main(["watch", str(path), "--follow", "--interval-s", "0.005", "--max-polls", "150"])
+        status = main(["watch", str(path), "--follow", "--interval-s", "0.005", "--max-polls", "2000",
+                       "--until-step", "19"])
     finally:
         thread.join()
     assert done.is_set()
@@ -117,3 +119,21 @@ def test_follow_stops_after_max_polls_without_a_file(tmp_path, capsys) -> None:
     path = tmp_path / "never.jsonl"
     assert main(["watch", str(path), "--follow", "--interval-s", "0.001", "--max-polls", "3"]) == 1
     assert "(0 rows checked)" in capsys.readouterr().out
+
+
+def test_follow_stops_on_ctrl_c_with_the_final_report(tmp_path, capsys) -> None:
+    path = write_rows(tmp_path / "live.jsonl", healthy_rows())
+
+    def interrupter() -> None:
+        time.sleep(0.1)
+        _thread.interrupt_main()  # what Ctrl-C delivers: KeyboardInterrupt in the main thread
+
+    thread = threading.Thread(target=interrupter)
+    thread.start()
+    try:
+        status = main(["watch", str(path), "--follow", "--interval-s", "0.01", "--max-polls", "2000"])
+    finally:
+        thread.join()
+    out = capsys.readouterr().out
+    assert "stopped" in out
+    assert status == 0 and "(15 rows checked)" in out
