@@ -29,7 +29,8 @@ Contract:
   eval/accuracy                         share of correct samples (the same as exact match; kept
                                         under the name eval dashboards use)
   eval/pass@k                           unbiased estimator 1 - C(n-c, k)/C(n, k) per group of
-                                        n samples with c correct, averaged over groups
+                                        n samples with c correct, averaged over groups (k above
+                                        the smallest group's n raises ValueError)
   ====================================  =====================================================
 
   Every per-call rate is 0.0 when no call ran (and the code length 0.0), every time share 0.0
