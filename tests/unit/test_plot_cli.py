@@ -21,6 +21,15 @@ def png_size(path: Path) -> tuple[int, int]:
     return width, height
 
 
+def crimson_pixels(path: Path) -> int:
+    """Pixels drawn in the breach colour (matplotlib 'crimson', RGB 220, 20, 60)."""
+    import matplotlib.image
+    import numpy as np
+
+    rgb = matplotlib.image.imread(path)[..., :3] * 255  # (H, W, 3)
+    return int((np.abs(rgb - np.array([220, 20, 60])).max(axis=-1) < 40).sum())
+
+
 def write_rows(path: Path, rows: list[dict]) -> Path:
     for row in rows:
         write_metrics_line(path, row["step"], {k: v for k, v in row.items() if k != "step"})
@@ -35,6 +44,15 @@ def test_plot_writes_png_with_one_panel_per_default_band(tmp_path, capsys) -> No
     assert png_size(out_png) == (1200, 840)  # 2 x 3 panels of 6.0 x 2.8 in at 100 dpi
     assert out_png.stat().st_size > 30_000  # drawn content, not an empty canvas
     assert "6 panels, 1 breaches, 0 missing" in capsys.readouterr().out
+    assert crimson_pixels(out_png) > 20  # the breach is marked
+
+
+def test_healthy_run_plot_marks_nothing(tmp_path, capsys) -> None:
+    path = write_rows(tmp_path / "metrics.jsonl", healthy_rows(30))
+    out_png = tmp_path / "healthy.png"
+    assert main(["plot", str(path), "-o", str(out_png), "--dpi", "50"]) == 0
+    assert png_size(out_png) == (600, 420)
+    assert crimson_pixels(out_png) == 0
 
 
 def test_plot_with_bands_file_and_missing_metric(tmp_path, capsys) -> None:
