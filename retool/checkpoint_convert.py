@@ -17,8 +17,8 @@ Contract:
   an error naming it) and saves with ``dist_checkpointing`` (torch_dist) together with
   Megatron-LM-style ``args`` (``checkpoint_version``, ``iteration``) in the common state.
 - :func:`load_megatron` builds a model from a checkpoint's stored args and loads its weights.
-- Saving spawns a helper process: scripts calling :func:`convert` need an ``if __name__ ==
-  "__main__":`` guard (the ``retool`` entry point has one). On CPU-only hosts
+- The save is synchronous and forks its writer processes (no spawned helper: see
+  :func:`retool.megatron_cpu.synchronous_save_queue`). On CPU-only hosts
   :mod:`retool.megatron_cpu` adapts megatron-core first.
 """
 
@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from retool.checkpoint_args import MegatronArgs, args_from_namespace, megatron_args_from_hf
-from retool.megatron_cpu import megatron_session
+from retool.megatron_cpu import megatron_session, synchronous_save_queue
 
 CHECKPOINT_VERSION = 3.0  # what Megatron-LM writes for torch_dist checkpoints
 
@@ -215,7 +215,8 @@ def convert(hf_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
             "checkpoint_version": CHECKPOINT_VERSION,
             "iteration": 0,
         }
-        dist_checkpointing.save(sharded, str(out))
+        with synchronous_save_queue():
+            dist_checkpointing.save(sharded, str(out))
     config_base = rope_base_of(config)
     return ConversionReport(
         hf_dir=str(hf_dir),

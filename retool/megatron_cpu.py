@@ -22,6 +22,12 @@ Contract:
   ``parallel_state.initialize_model_parallel(1, 1)``. Safe to call repeatedly in one process: an
   existing world-size-1 group or model-parallel state is reused, and teardown only destroys what
   this module created. A group of any other world size is an error naming it.
+- ``synchronous_save_queue()`` (every host): megatron's torch_dist writer collects write results
+  through a queue it creates once per process with ``multiprocessing.get_context("spawn")
+  .Manager()``: a helper process that re-imports ``__main__`` (3-20 s here, and scripts need an
+  ``if __name__ == "__main__":`` guard). Only asynchronous saves need a cross-process queue; for
+  the duration of a synchronous save this puts an in-process ``queue.Queue`` in its place and
+  then restores whatever was there.
 - megatron-core needs ``psutil`` for checkpoint saves (undeclared: without it a save worker dies
   and the parent hangs forever); ``ensure_cpu_compat()`` raises if it is missing.
 """
@@ -166,6 +172,23 @@ def teardown_single_process() -> None:
             if dist.is_initialized():
                 dist.destroy_process_group()
             _created["process_group"] = False
+
+
+@contextlib.contextmanager
+def synchronous_save_queue() -> Iterator[None]:
+    """An in-process results queue for a synchronous ``dist_checkpointing.save`` (see contract)."""
+    import queue
+
+    from megatron.core.dist_checkpointing.strategies import filesystem_async
+
+    with _lock:
+        previous = filesystem_async._results_queue
+        filesystem_async._results_queue = queue.Queue()
+    try:
+        yield
+    finally:
+        with _lock:
+            filesystem_async._results_queue = previous
 
 
 @contextlib.contextmanager
