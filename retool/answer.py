@@ -69,7 +69,7 @@ class Verdict:
 
 LeafEq = Callable[[Leaf, Leaf], "bool | None"]
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z ]*$")
-_INT = re.compile(r"\s*[+-]?\d+\s*")
+_INT = re.compile(r"\s*[+-]?\d+\s*", re.ASCII)
 
 
 def _fast_leaf(a: Leaf, b: Leaf, config: AnswerConfig) -> bool | None:

@@ -34,7 +34,8 @@ class TooLarge(Exception):
     """The text would need unbounded work (giant numbers, power towers)."""
 
 
-_TOKEN = re.compile(r"\s*(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|\\[a-zA-Z]+|\S)")
+_TOKEN = re.compile(r"\s*(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|\\[a-zA-Z]+|\S)", re.ASCII)
+_DIGITS = frozenset("0123456789")
 _INF = float("inf")
 
 
@@ -46,7 +47,7 @@ def _tokens(text: str, max_digits: int) -> list[str]:
         if m is None:  # trailing spaces only
             break
         tok = m.group(1)
-        if tok[0].isdigit() or tok[0] == ".":
+        if tok[0] in _DIGITS or tok[0] == ".":
             if len(tok) > max_digits:
                 raise TooLarge(f"digit string of {len(tok)} characters")
             if re.search(r"[eE]", tok) and abs(int(re.split(r"[eE]", tok)[1])) > max_digits:
@@ -117,7 +118,7 @@ class _Parser:
 
     def power_arg(self) -> Value:
         tok = self.peek()
-        if tok is not None and tok.isdigit() and len(tok) > 1:  # x^23 in LaTeX is x^{2}3
+        if tok is not None and _DIGITS.issuperset(tok) and len(tok) > 1:  # x^23 in LaTeX is x^{2}3
             raise Undecided("multi-digit bare exponent")
         value = self.atom()
         if self.peek() == "^":  # a^b^c is a^(b^c)
@@ -145,14 +146,14 @@ class _Parser:
             value = self.expr()
             self.take("}")
             return value
-        if tok is not None and tok.isdigit():  # \frac12: one digit per argument
+        if tok is not None and tok and _DIGITS.issuperset(tok):  # \frac12: one digit per argument
             self.toks[self.i : self.i + 1] = [tok[0]] + ([tok[1:]] if len(tok) > 1 else [])
             return Fraction(self.take())
         raise Undecided(f"command argument {tok!r}")
 
     def atom(self) -> Value:
         tok = self.take()
-        if tok[0].isdigit() or tok[0] == ".":
+        if tok[0] in _DIGITS or (tok[0] == "." and len(tok) > 1):
             value = Fraction(tok)
             if self.peek() == "\\frac" and value.denominator == 1:  # mixed number 2\frac{1}{2}
                 self.take()

@@ -1,0 +1,108 @@
+"""Properties of check_answer: reflexive on canonical forms, never equates distinct numbers, total."""
+
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from retool.answer import AnswerConfig, Verdict, check_answer, compare
+from retool.answer_parse import extract_answer
+from retool.answer_worker import AnswerChecker
+from tests.strategies.answers import (
+    fraction_spelling,
+    integer_spelling,
+    latex_noise,
+    spelled_fractions,
+    spelled_integers,
+    styles,
+)
+
+FAST = AnswerConfig(symbolic=False)
+
+
+@pytest.fixture(scope="module")
+def checker():
+    with AnswerChecker() as c:
+        yield c
+
+
+@given(spelled_integers())
+def test_every_integer_spelling_equals_the_canonical_integer(case: tuple[int, str]) -> None:
+    n, text = case
+    assert check_answer(text, str(n), config=FAST), text
+
+
+@given(spelled_integers())
+def test_integer_spellings_are_reflexive(case: tuple[int, str]) -> None:
+    _, text = case
+    assert check_answer(text, text, config=FAST)
+
+
+@given(st.integers(-10**30, 10**30), st.integers(-10**30, 10**30), styles, styles)
+def test_distinct_integers_are_never_equal_in_any_spelling(a: int, b: int, sa: int, sb: int) -> None:
+    assume(a != b)
+    assert not check_answer(integer_spelling(a, sa), integer_spelling(b, sb), config=FAST)
+
+
+@given(st.integers(-50, 50), st.integers(1, 5), styles, styles)
+def test_nearby_integers_are_never_equal(a: int, delta: int, sa: int, sb: int) -> None:
+    assert not check_answer(integer_spelling(a, sa), integer_spelling(a + delta, sb), config=FAST)
+
+
+@given(spelled_fractions())
+def test_every_fraction_spelling_equals_the_canonical_fraction(case: tuple[Fraction, str]) -> None:
+    q, text = case
+    assert check_answer(text, f"\\frac{{{q.numerator}}}{{{q.denominator}}}", config=FAST), text
+
+
+@given(spelled_fractions(), spelled_fractions())
+def test_distinct_fractions_are_never_equal(x: tuple[Fraction, str], y: tuple[Fraction, str]) -> None:
+    assume(x[0] != y[0])
+    assert not check_answer(x[1], y[1], config=FAST)
+
+
+@given(st.lists(st.integers(-99, 99), min_size=1, max_size=5), styles)
+def test_tuples_and_sets_are_reflexive(items: list[int], style: int) -> None:
+    spelled = ", ".join(fraction_spelling(Fraction(i, 1), style + k) for k, i in enumerate(items))
+    for text in (f"({spelled})", f"[{spelled}]", f"\\{{{spelled}\\}}"):
+        assert check_answer(text, text.replace(" ", ""), config=FAST), text
+
+
+@given(st.lists(st.integers(-99, 99), min_size=2, max_size=5, unique=True))
+def test_sets_ignore_order_and_tuples_do_not(items: list[int]) -> None:
+    forward, backward = ", ".join(map(str, items)), ", ".join(map(str, reversed(items)))
+    assert check_answer(f"\\{{{backward}\\}}", f"\\{{{forward}\\}}", config=FAST)
+    assert not check_answer(f"({backward})", f"({forward})", config=FAST)
+
+
+@given(st.integers(0, 10**6), st.integers(1, 9))
+def test_truncated_decimals_never_equal_thirds(n: int, places: int) -> None:
+    q = Fraction(3 * n + 1, 3)
+    decimal = f"{int(q)}.{str((q - int(q)) * 10**places // 1).split('/')[0].rjust(places, '0')}"
+    assert not check_answer(decimal, f"\\frac{{{q.numerator}}}{{3}}", config=FAST)
+
+
+@given(latex_noise(), latex_noise())
+def test_fast_path_is_total_on_arbitrary_text(pred: str, gold: str) -> None:
+    verdict = compare(pred, gold, FAST)
+    assert isinstance(verdict, Verdict) and verdict.method != "error", verdict
+
+
+@pytest.mark.slow
+@given(pred=latex_noise(), gold=st.sampled_from(["42", "\\frac{1}{2}", "\\sqrt{2}", "(1, 2)", "x + 1"]))
+def test_full_check_is_total_and_bounded_on_arbitrary_text(pred: str, gold: str, checker: AnswerChecker) -> None:
+    config = AnswerConfig(timeout_s=2.0)
+    start = time.perf_counter()
+    verdict = compare(pred, gold, config, checker=checker)
+    assert isinstance(verdict, Verdict) and verdict.method != "error", verdict
+    assert time.perf_counter() - start < config.timeout_s + 15.0  # deadline + a worker restart on a loaded host
+
+
+@given(st.text(max_size=300))
+def test_extraction_is_total_on_arbitrary_text(text: str) -> None:
+    got = extract_answer(text)
+    assert got.answer is None or got.source in ("boxed", "answer_line")
