@@ -130,8 +130,65 @@ def _close(sandbox: Any) -> None:
         asyncio.run(result)
 
 
+def check_answers(config: VerifyConfig) -> CheckResult:
+    from retool.validate import evaluate, load_checker, load_corpus
+
+    cases = load_corpus()
+    checker = load_checker(config.checker or "retool")
+    report = evaluate(cases, checker, name=config.checker or "retool")
+    ok = report.precision >= config.min_precision and report.recall >= config.min_recall
+    # Self-test: an always-true checker must fail the same thresholds on this corpus.
+    always = evaluate(cases, _always_true, name="always-true", isolate=False)
+    self_test = always.precision < config.min_precision
+    worst = ", ".join(d.case_id for d in report.disagreements[:5])
+    return CheckResult(
+        name="answers",
+        ok=ok and self_test,
+        figure=f"precision {report.precision:.3f}, recall {report.recall:.3f} on {report.cases} cases",
+        detail=("" if ok else f"{len(report.disagreements)} disagreements, e.g. {worst}")
+        + ("" if self_test else "; self-test failed: an always-true checker passes this corpus"),
+        advice="" if ok else "run `retool answers validate --checker ...` to see every disagreement",
+        data={"precision": report.precision, "recall": report.recall, "disagreements": len(report.disagreements)},
+    )
+
+
+def _always_true(response: str, gold: str) -> bool:
+    return True
+
+
+def check_conversion(config: VerifyConfig) -> CheckResult:
+    import tempfile
+
+    from retool.checkpoint import check, convert
+    from retool.models import tiny_model_dir
+
+    hf_dir = config.model_dir or str(tiny_model_dir())
+    with tempfile.TemporaryDirectory(prefix="retool-verify-") as tmp:
+        if config.megatron_dir:
+            report = check(hf_dir, config.megatron_dir)
+            caught = True
+        else:
+            convert(hf_dir, f"{tmp}/right")
+            report = check(hf_dir, f"{tmp}/right")
+            # Self-test: a conversion with Qwen3's default base instead of the config's must be caught.
+            convert(hf_dir, f"{tmp}/wrong", rotary_base=1_000_000 if report.expected.rotary_base != 1_000_000 else 10_000, force=True)
+            wrong = check(hf_dir, f"{tmp}/wrong")
+            caught = not wrong.ok and any("rotary" in line for line in wrong.failures)
+    diff = report.logits.max_abs_diff if report.logits is not None and report.logits.max_abs_diff is not None else float("nan")
+    return CheckResult(
+        name="conversion",
+        ok=report.ok and caught,
+        figure=f"rotary base {report.stored.rotary_base:g}, max |logit diff| {diff:.2e}",
+        detail="; ".join(report.failures) + ("" if caught else "; self-test failed: a wrong rotary base was not caught"),
+        advice="" if report.ok else "reconvert with --rotary-base matching the HF config (rope_theta)",
+        data=report.to_dict(),
+    )
+
+
 CHECKS: tuple[CheckSpec, ...] = (
     CheckSpec("grammar", "tool-call grammar and chat template", check_grammar),
     CheckSpec("masks", "loss masks on real tokenizations", check_masks),
     CheckSpec("sandbox-battery", "sandbox escape and limits battery", check_sandbox_battery),
+    CheckSpec("answers", "answer checker on the labelled corpus", check_answers),
+    CheckSpec("conversion", "HF -> Megatron conversion and rotary-base check", check_conversion),
 )

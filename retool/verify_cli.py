@@ -51,6 +51,18 @@ def config_from_args(args: argparse.Namespace):
     )
 
 
+def _quiet_libraries() -> None:
+    """Library warnings and progress bars would bury the table; the JSON report keeps details."""
+    import warnings
+
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")  # megatron's save spawns workers
+    warnings.filterwarnings("ignore")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -64,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"{spec.name:<18} {spec.title}")
         return 0
     config = config_from_args(args)
+    _quiet_libraries()
     specs = CHECKS
     if args.only:
         wanted = [n.strip() for n in args.only.split(",") if n.strip()]
