@@ -33,6 +33,7 @@ import logging
 import math
 import multiprocessing
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -233,6 +234,25 @@ def measure_checks_per_s(checker: Checker, cases: Sequence[Case], repeat: int = 
     return len(times) / max(sum(times), 1e-12)
 
 
+_INTEGER = re.compile(r"[+-]?\d+")
+_NOT_IN_MIX = frozenset({"power_tower", "huge_output", "expression"})
+
+
+def benchmark_mix(cases: Sequence[Case]) -> tuple[Case, ...]:
+    """A DAPO/AIME-like mix from a corpus: every case with an integer gold (DAPO-Math-17K and AIME
+    labels are integers), hacks and near misses included, plus the ``rational`` category and every
+    fourth ``expression`` case as the minority of fraction and expression answers. Pathological
+    categories (``power_tower``, ``huge_output``) are left out: they measure the time bound, not
+    throughput."""
+    integer = [c for c in cases if _INTEGER.fullmatch(c.gold.strip()) and c.category not in _NOT_IN_MIX]
+    rational = [c for c in cases if c.category == "rational"]
+    expression = [c for c in cases if c.category == "expression"][::4]
+    mix = tuple({c.id: c for c in integer + rational + expression}.values())
+    if not mix:
+        raise ValueError("benchmark_mix: the corpus has no integer, rational or expression cases")
+    return mix
+
+
 def load_corpus(path: str | os.PathLike[str] | None = None) -> tuple[Case, ...]:
     """Read a JSONL corpus (the shipped one when ``path`` is None or ``"default"``)."""
     file = DEFAULT_CORPUS_PATH if path in (None, "default") else Path(path)
@@ -389,10 +409,12 @@ def evaluate(cases: Sequence[Case], checker: Checker, *, name: str = "checker", 
 
 
 def retool_checker(response: str, gold: str) -> bool:
-    """Ours: the reward's answer term (extraction policy + exact equivalence)."""
-    from retool import reward
+    """Ours: exactly the reward's answer term (``retool.reward.score(...).correct``): the extraction
+    policy, then exact equivalence; without the reward's format parse, which the answer ignores."""
+    from retool.answer import check_answer, extract_answer
 
-    return bool(reward.score(response, gold).correct)
+    extraction = extract_answer(response)
+    return extraction.answer is not None and check_answer(extraction.answer, gold)
 
 
 def math_verify_checker(response: str, gold: str) -> bool:

@@ -232,3 +232,18 @@ def test_our_checker_meets_the_issue_targets_on_the_shipped_corpus() -> None:
     assert report.errors == 0, detail
     assert report.precision >= 0.99, detail
     assert report.recall >= 0.97, detail
+
+
+def test_our_checker_is_exactly_the_rewards_answer_term() -> None:
+    from retool.reward import score
+
+    cases = load_corpus()[::6]  # a spread over every category
+    assert [validate.retool_checker(c.response, c.gold) for c in cases] == [score(c.response, c.gold).correct for c in cases]
+
+
+def test_benchmark_mix_is_mostly_integer_golds_without_pathological_cases() -> None:
+    mix = validate.benchmark_mix(load_corpus())
+    integer_share = sum(c.gold.lstrip("+-").isdigit() for c in mix) / len(mix)
+    assert integer_share >= 0.75
+    assert not {c.category for c in mix} & {"power_tower", "huge_output"}
+    assert len({c.id for c in mix}) == len(mix)
