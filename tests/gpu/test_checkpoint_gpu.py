@@ -1,0 +1,79 @@
+"""CUDA twin of tests/unit/test_checkpoint.py: conversion parity and the rotary-base check on a GPU.
+
+Skipped with a reason where CUDA is missing (see conftest.py). The converted checkpoint is written
+from CPU tensors as on any host; both models then run on the CUDA device in float32.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+import torch
+
+from retool.checkpoint import CheckReport, check, convert
+from retool.megatron_cpu import CPU_REDIRECTED_MODULES, ensure_cpu_compat
+from retool.models import tiny_qwen3_config
+
+pytestmark = [pytest.mark.gpu, pytest.mark.timeout(300), pytest.mark.filterwarnings("ignore::UserWarning"),
+              pytest.mark.filterwarnings("ignore::FutureWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+VOCAB = 1000
+
+
+def _save_hf(folder: Path, *, seed: int = 0, dtype: torch.dtype = torch.float32) -> Path:
+    from transformers import Qwen3ForCausalLM
+
+    torch.manual_seed(seed)
+    Qwen3ForCausalLM(tiny_qwen3_config(VOCAB)).to(dtype).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("checkpoint-gpu")
+
+
+@pytest.fixture(scope="module")
+def hf_dir(workdir) -> Path:
+    return _save_hf(workdir / "hf")
+
+
+@pytest.fixture(scope="module")
+def good_report(workdir, hf_dir) -> CheckReport:
+    convert(hf_dir, workdir / "megatron")
+    return check(hf_dir, workdir / "megatron", device="cuda")
+
+
+@pytest.fixture(scope="module")
+def wrong_base_report(workdir, hf_dir) -> CheckReport:
+    convert(hf_dir, workdir / "megatron-1e6", rotary_base=1_000_000, force=True)
+    return check(hf_dir, workdir / "megatron-1e6", device="cuda")
+
+
+def test_cpu_redirects_stay_off_where_cuda_is_present():
+    assert ensure_cpu_compat() is False
+    for name in CPU_REDIRECTED_MODULES:
+        assert importlib.import_module(name).torch is torch
+
+
+def test_converted_checkpoint_reproduces_hf_logits_on_cuda(good_report):
+    assert good_report.logits is not None and good_report.logits.device == "cuda"
+    print(f"\n[{torch.cuda.get_device_name(0)}] parity max |diff| {good_report.logits.max_abs_diff:.3g}")
+    assert good_report.ok, good_report.failures
+
+
+def test_wrong_base_is_caught_on_cuda(wrong_base_report):
+    assert "rotary base 1000000 != rope_theta 5000000: generations will be garbled" in wrong_base_report.failures
+    logits = wrong_base_report.logits
+    assert logits is not None and not logits.ok and logits.max_abs_diff > 10 * logits.atol
+    print(f"\n[{torch.cuda.get_device_name(0)}] wrong base max |diff| {logits.max_abs_diff:.3g}")
+
+
+def test_bf16_weights_keep_parity_on_cuda(workdir):
+    hf = _save_hf(workdir / "hf-bf16", seed=3, dtype=torch.bfloat16)
+    report = convert(hf, workdir / "megatron-bf16")
+    assert report.args.params_dtype == "bfloat16"
+    result = check(hf, workdir / "megatron-bf16", device="cuda")
+    assert result.ok, result.failures
