@@ -1,0 +1,267 @@
+"""Kernel isolation layers for one sandboxed child: seccomp-bpf, Landlock, rlimits, uid switch.
+
+Contract: this module runs inside the zygote (``python -I -S``, standard library only) and in the
+trusted supervisor (for detection). Every ``apply_*`` function acts on the calling process only,
+raises ``OSError``/``ValueError`` naming what failed, and is called in the forked child *before*
+any user code runs; once applied, nothing the child does can undo it (no-new-privs is set first,
+seccomp and Landlock are one-way, rlimits are set hard, the uid switch drops root for good).
+
+Layers (names used by ``retool.sandbox`` and ``retool sandbox info``):
+- ``uid``: setgroups([]) + setresgid/setresuid to a per-slot unprivileged id (root only), so a
+  child cannot signal, ptrace or read /proc of the zygote, the supervisor or a sibling.
+- ``no_new_privs``: ``PR_SET_NO_NEW_PRIVS`` (required by seccomp and Landlock as non-root).
+- ``landlock``: filesystem access limited to read-only interpreter/library paths plus one
+  writable scratch directory; on ABI >= 4 TCP bind/connect are denied, on ABI >= 6 signals and
+  abstract unix sockets are scoped to the child's own domain.
+- ``seccomp``: a hand-assembled classic-BPF deny list (x86_64 only; other architectures report
+  the layer unavailable), in two stacked programs: a static one installed once in the zygote
+  (inherited by every child, so its JIT cost is paid once) denying exec, fork/vfork, clone3
+  (ENOSYS so libc falls back to clone), sockets (all families), ptrace, process_vm_*, kill/tkill/tgkill aimed at
+  any pid but the child's own (per-child program, with clone without CLONE_THREAD), mount family, unshare/setns, bpf, io_uring, userfaultfd,
+  perf_event_open, keyctl family, pidfd_*, module/kexec/reboot and similar admin calls. Denied
+  calls fail with EPERM; a foreign architecture or x32 ABI call kills the process.
+- ``rlimits``: AS, CPU, FSIZE, NOFILE, CORE and (with ``uid``) NPROC, soft == hard.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import platform
+import resource
+import struct
+
+LAYERS: tuple[str, ...] = ("rlimits", "uid", "no_new_privs", "landlock", "seccomp")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+_libc.prctl.restype = ctypes.c_int
+
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_PDEATHSIG = 1
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+
+# --- seccomp -----------------------------------------------------------------------------------
+AUDIT_ARCH_X86_64 = 0xC000003E
+_X32_BIT = 0x40000000
+_RET_ALLOW = 0x7FFF0000
+_RET_KILL_PROCESS = 0x80000000
+_RET_ERRNO = 0x00050000
+CLONE_THREAD = 0x00010000
+_CLONE_NS_FLAGS = 0x7E020000  # NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
+
+# x86_64 syscall numbers denied outright (EPERM).
+DENIED_SYSCALLS_X86_64: dict[str, int] = {
+    "execve": 59, "execveat": 322, "fork": 57, "vfork": 58,
+    "socket": 41, "socketpair": 53, "ptrace": 101,
+    "process_vm_readv": 310, "process_vm_writev": 311, "process_madvise": 440, "kcmp": 312,
+    "mount": 165, "umount2": 166, "pivot_root": 155, "chroot": 161, "move_mount": 429,
+    "open_tree": 428, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
+    "mount_setattr": 442, "unshare": 272, "setns": 308, "bpf": 321,
+    "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+    "userfaultfd": 323, "perf_event_open": 298, "keyctl": 250, "add_key": 248,
+    "request_key": 249, "pidfd_open": 434, "pidfd_send_signal": 424, "pidfd_getfd": 438,
+    "rt_sigqueueinfo": 129, "rt_tgsigqueueinfo": 297, "init_module": 175,
+    "finit_module": 313, "delete_module": 176, "kexec_load": 246, "kexec_file_load": 320,
+    "reboot": 169, "swapon": 167, "swapoff": 168, "acct": 163, "syslog": 103,
+    "personality": 135, "open_by_handle_at": 304, "name_to_handle_at": 303, "quotactl": 179,
+    "iopl": 172, "ioperm": 173, "uselib": 134, "mknod": 133, "mknodat": 259,
+    "settimeofday": 164, "clock_settime": 227, "adjtimex": 159, "clock_adjtime": 305,
+    "sethostname": 170, "setdomainname": 171, "vhangup": 153,
+}
+# Allowed only when args[0] (the target pid / tgid) is the child's own pid (or 0 for kill).
+_SELF_ONLY_X86_64 = {"kill": 62, "tkill": 200, "tgkill": 234}
+_CLONE_X86_64 = 56
+_CLONE3_X86_64 = 435
+
+
+def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
+    return struct.pack("HBBI", code, jt, jf, k & 0xFFFFFFFF)
+
+
+_LD_W_ABS, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
+
+
+def _head() -> list[bytes]:
+    """Kill on a foreign architecture or an x32 call; leave the syscall number in A."""
+    return [
+        _insn(_LD_W_ABS, 0, 0, 4),  # arch
+        _insn(_JEQ, 1, 0, AUDIT_ARCH_X86_64),
+        _insn(_RET, 0, 0, _RET_KILL_PROCESS),
+        _insn(_LD_W_ABS, 0, 0, 0),  # nr
+        _insn(_JGE, 0, 1, _X32_BIT),
+        _insn(_RET, 0, 0, _RET_KILL_PROCESS),
+    ]
+
+
+def zygote_seccomp_program() -> bytes:
+    """The static deny list, installed once in the zygote and inherited by every child. Pure.
+
+    The zygote itself needs none of these calls once it serves (it forks with clone and kills
+    children with kill, which the per-child program restricts).
+    """
+    deny = _RET_ERRNO | errno.EPERM
+    prog = _head()
+    for nr in sorted(set(DENIED_SYSCALLS_X86_64.values())):
+        prog += [_insn(_JEQ, 0, 1, nr), _insn(_RET, 0, 0, deny)]
+    prog += [_insn(_JEQ, 0, 1, _CLONE3_X86_64), _insn(_RET, 0, 0, _RET_ERRNO | errno.ENOSYS)]
+    prog.append(_insn(_RET, 0, 0, _RET_ALLOW))
+    return b"".join(prog)
+
+
+def child_seccomp_program(own_pid: int) -> bytes:
+    """The per-child program (stacked on the zygote's): clone only for threads, signals only
+    to itself. Small on purpose: the kernel JIT-compiles it once per child. Pure."""
+    if own_pid <= 0:
+        raise ValueError(f"own_pid must be a positive pid, got {own_pid}")
+    deny = _RET_ERRNO | errno.EPERM
+    prog = _head()
+    # clone: allowed only for threads of this process (CLONE_THREAD, no namespace flags).
+    prog += [
+        _insn(_JEQ, 0, 5, _CLONE_X86_64),
+        _insn(_LD_W_ABS, 0, 0, 16),  # args[0] low 32 bits (flags)
+        _insn(_JSET, 1, 0, _CLONE_NS_FLAGS),
+        _insn(_JSET, 1, 0, CLONE_THREAD),
+        _insn(_RET, 0, 0, deny),
+        _insn(_RET, 0, 0, _RET_ALLOW),
+    ]
+    # kill/tkill/tgkill: the kernel reads the target as a 32-bit pid_t (args[0] low word), so
+    # that word alone decides: only the child's own pid (or 0, its own group, for kill).
+    for name, nr in _SELF_ONLY_X86_64.items():
+        body = [_insn(_LD_W_ABS, 0, 0, 16), _insn(_JEQ, 2 if name == "kill" else 1, 0, own_pid)]
+        if name == "kill":
+            body.append(_insn(_JEQ, 1, 0, 0))
+        body += [_insn(_RET, 0, 0, deny), _insn(_RET, 0, 0, _RET_ALLOW)]
+        prog += [_insn(_JEQ, 0, len(body), nr)] + body
+    prog.append(_insn(_RET, 0, 0, _RET_ALLOW))
+    return b"".join(prog)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def install_seccomp(program: bytes) -> None:
+    """Load ``program`` (needs no-new-privs or CAP_SYS_ADMIN); irreversible."""
+    buf = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+    if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"seccomp filter load failed: {os.strerror(err)}")
+
+
+def set_no_new_privs() -> None:
+    if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"PR_SET_NO_NEW_PRIVS failed: {os.strerror(err)}")
+
+
+def set_parent_death_signal(signum: int) -> None:
+    if _libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"PR_SET_PDEATHSIG failed: {os.strerror(err)}")
+
+
+# --- Landlock ----------------------------------------------------------------------------------
+_SYS_LANDLOCK_CREATE_RULESET, _SYS_LANDLOCK_ADD_RULE, _SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
+_LANDLOCK_CREATE_RULESET_VERSION = 1
+_LANDLOCK_RULE_PATH_BENEATH = 1
+FS_EXECUTE, FS_WRITE_FILE, FS_READ_FILE, FS_READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+FS_TRUNCATE, FS_IOCTL_DEV = 1 << 14, 1 << 15
+_FS_FILE_ONLY = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV
+_NET_ALL = 0b11  # BIND_TCP | CONNECT_TCP (ABI >= 4)
+_SCOPE_ALL = 0b11  # ABSTRACT_UNIX_SOCKET | SIGNAL (ABI >= 6)
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version, or 0 when Landlock is unavailable."""
+    if platform.machine() not in ("x86_64", "aarch64"):
+        return 0
+    res = _libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, None, 0, _LANDLOCK_CREATE_RULESET_VERSION)
+    return int(res) if res > 0 else 0
+
+
+def _handled_fs(abi: int) -> int:
+    bits = (1 << 13) - 1  # ABI 1: EXECUTE .. MAKE_SYM
+    if abi >= 2:
+        bits |= 1 << 13  # REFER
+    if abi >= 3:
+        bits |= FS_TRUNCATE
+    if abi >= 5:
+        bits |= FS_IOCTL_DEV
+    return bits
+
+
+def landlock_ruleset(read_paths: tuple[str, ...], write_paths: tuple[str, ...], abi: int) -> int:
+    """A Landlock ruleset fd: ``read_paths`` read-only, ``write_paths`` fully usable, net and
+    (ABI >= 6) signal/abstract-socket scopes denied. Build once, apply per child."""
+    if abi < 1:
+        raise ValueError(f"Landlock ABI {abi} is not usable")
+    handled = _handled_fs(abi)
+    attr = struct.pack("QQQ", handled, _NET_ALL if abi >= 4 else 0, _SCOPE_ALL if abi >= 6 else 0)
+    size = 24 if abi >= 6 else (16 if abi >= 4 else 8)
+    ruleset = _libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, attr, size, 0)
+    if ruleset < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"landlock_create_ruleset failed: {os.strerror(err)}")
+    try:
+        read_access = FS_READ_FILE | FS_READ_DIR
+        for paths, access in ((read_paths, read_access), (write_paths, handled)):
+            for path in paths:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+                try:
+                    rights = access if os.path.isdir(path) else access & _FS_FILE_ONLY
+                    rule = struct.pack("=Qi", rights & handled, fd)
+                    if _libc.syscall(_SYS_LANDLOCK_ADD_RULE, ruleset, _LANDLOCK_RULE_PATH_BENEATH, rule, 0) != 0:
+                        err = ctypes.get_errno()
+                        raise OSError(err, f"landlock_add_rule({path!r}) failed: {os.strerror(err)}")
+                finally:
+                    os.close(fd)
+    except BaseException:
+        os.close(ruleset)
+        raise
+    return int(ruleset)
+
+
+def landlock_restrict_self(ruleset_fd: int) -> None:
+    """Enforce a ruleset on this process (needs no-new-privs or CAP_SYS_ADMIN); irreversible."""
+    if _libc.syscall(_SYS_LANDLOCK_RESTRICT_SELF, ruleset_fd, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"landlock_restrict_self failed: {os.strerror(err)}")
+
+
+# --- rlimits and uid ---------------------------------------------------------------------------
+def apply_rlimits(limits: dict[int, int]) -> None:
+    """Set each ``resource.RLIMIT_*: value`` with soft == hard (cannot be raised again)."""
+    for which, value in limits.items():
+        resource.setrlimit(which, (value, value))
+
+
+def switch_uid(uid: int, gid: int) -> None:
+    """Drop root for good: no supplementary groups, real/effective/saved ids all ``uid``/``gid``."""
+    if uid <= 0 or gid <= 0:
+        raise ValueError(f"sandbox uid/gid must be unprivileged, got uid={uid} gid={gid}")
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+
+
+# --- detection ---------------------------------------------------------------------------------
+def probe_layers() -> dict[str, str | None]:
+    """Each layer name -> None when usable here, or the reason it is not. No side effects."""
+    reasons: dict[str, str | None] = {"rlimits": None, "no_new_privs": None}
+    reasons["uid"] = None if os.geteuid() == 0 else f"not root (euid {os.geteuid()}): cannot switch to per-slot uids"
+    abi = landlock_abi()
+    reasons["landlock"] = None if abi >= 1 else "Landlock is not supported or disabled by this kernel"
+    if platform.machine() != "x86_64":
+        reasons["seccomp"] = f"seccomp filter is built for x86_64 only, this is {platform.machine()}"
+    else:
+        try:
+            with open("/proc/self/status", encoding="ascii") as status:
+                has_field = any(line.startswith("Seccomp:") for line in status)
+        except OSError:
+            has_field = False
+        reasons["seccomp"] = None if has_field else "kernel reports no seccomp support"
+    return reasons
