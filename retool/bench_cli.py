@@ -1,0 +1,356 @@
+"""``retool bench``: measure, save and gate; plus the workloads the ``benchmarks/`` suite shares.
+
+Subcommands:
+- ``retool bench run [--json PATH] [--quick] [--only GROUP,...]``: runs each measurement directly
+  (parser vs a naive regex parser, masking vs per-segment re-tokenization, answer checking vs
+  math-verify, sandbox vs spawn-per-call, rollout overlapped vs serial, train step vs a plain HF
+  step), prints the table and writes a :mod:`retool.bench` results file. A measurement that cannot
+  run here (math-verify missing, a part not installed) is reported as skipped with the reason.
+- ``retool bench compare OLD NEW [--max-regression 10%] [--allow-missing]``: the gate; exit 1 on a
+  ratio regression (or a benchmark missing from NEW unless allowed), 2 on unreadable input.
+  Either file may be a results file or ``pytest --benchmark-json`` output.
+- ``retool bench sandbox [--concurrency 1,8,32,128] [--snippet trivial|cpu|import] [--n N]``:
+  executions/s and p50/p99 latency of our sandbox against the spawn-per-call baseline
+  (delegates to :mod:`retool.sandbox_bench`).
+
+Every ratio is ours over the baseline measured in the same process, interleaved round by round,
+taking each side's best round, so load on a shared machine hits both alike. Workload builders and
+measurement functions (:func:`parser_workload`, :func:`naive_parse`, :func:`masking_workload`,
+:func:`naive_mask`, :func:`measure_parser`, :func:`measure_masking`, :func:`measure_train_step`)
+are public so the pytest benchmarks time exactly what this command times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from retool.bench import BenchResult, make_result
+
+GROUPS = ("parser", "masking", "answer", "sandbox", "rollout", "train")
+
+
+def best_seconds(fns: Sequence[Callable[[], Any]], rounds: int) -> list[float]:
+    """Each function's best wall time over ``rounds`` interleaved rounds (one warm-up call each)."""
+    for fn in fns:
+        fn()
+    best = [float("inf")] * len(fns)
+    for _ in range(max(1, rounds)):
+        for k, fn in enumerate(fns):
+            start = time.perf_counter()
+            fn()
+            best[k] = min(best[k], time.perf_counter() - start)
+    return best
+
+
+# ---- parser ----------------------------------------------------------------------------------
+
+_WORDS = ("the", "sum", "of", "roots", "we", "compute", "modulo", "so", "then", "check", "value", "integer",
+          "polynomial", "therefore", "let", "consider", "case", "which", "gives", "count", "each", "term")
+
+
+def _prose(rng: random.Random, n_chars: int) -> str:
+    words: list[str] = []
+    while sum(len(w) + 1 for w in words) < n_chars:
+        words.append(rng.choice(_WORDS) if rng.random() > 0.1 else f"${rng.randint(2, 999)}x^{rng.randint(2, 5)}$")
+    return " ".join(words)
+
+
+def _code(rng: random.Random, n_lines: int) -> str:
+    lines = ["from sympy import symbols, solve, Rational", "x = symbols('x')"]
+    for i in range(n_lines):
+        lines.append(f"v{i} = sum(k**{rng.randint(2, 4)} % {rng.randint(7, 97)} for k in range(1, {rng.randint(10, 10**4)}))")
+    lines.append('print(f"result: {' + " + ".join(f"v{i}" for i in range(n_lines)) + '}")')
+    return "\n".join(lines)
+
+
+def parser_workload(n_transcripts: int, *, seed: int = 0) -> list[str]:
+    """Multi-turn ReTool transcripts: 1-4 tool turns of prose (300-1200 chars), code (4-12 lines),
+    tool output, then a boxed answer; rendered with the project's own grammar functions."""
+    from retool.grammar import CODE_INTERPRETER, format_tool_call, tool_turn_text
+
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n_transcripts):
+        parts = ["<think>\n" + _prose(rng, rng.randint(300, 1200)) + "\n"]
+        for _turn in range(rng.randint(1, 4)):
+            call = format_tool_call(CODE_INTERPRETER.name, {"code": _code(rng, rng.randint(4, 12))})
+            parts.append(call + tool_turn_text([f"result: {rng.randint(0, 10**9)}"]))
+            parts.append(_prose(rng, rng.randint(300, 1200)) + "\n")
+        parts.append(f"</think>\nSo the answer is \\boxed{{{rng.randint(0, 999)}}}.")
+        out.append("".join(parts))
+    return out
+
+
+_NAIVE_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)
+_NAIVE_BOX = re.compile(r"\\boxed\{(.*?)\}")
+
+
+def naive_parse(text: str) -> tuple[list[Any], str | None]:
+    """The field's parser (regex + json.loads): the calls it decodes and the last ``\\boxed{...}``.
+    Wrong on hazardous input: code holding ``</tool_call>`` or a brace inside the box."""
+    calls = []
+    for raw in _NAIVE_CALL.findall(text):
+        try:
+            calls.append(json.loads(raw))
+        except json.JSONDecodeError:
+            calls.append(None)
+    boxes = _NAIVE_BOX.findall(text)
+    return calls, (boxes[-1] if boxes else None)
+
+
+def measure_parser(*, n_transcripts: int = 200, rounds: int = 5) -> BenchResult:
+    from retool.grammar import parse_trace
+
+    texts = parser_workload(n_transcripts)
+    megabytes = sum(len(t.encode()) for t in texts) / 1e6
+    ours_s, naive_s = best_seconds([lambda: [parse_trace(t) for t in texts], lambda: [naive_parse(t) for t in texts]], rounds)
+    return make_result(name="parser_mb_per_s", group="parser", value=megabytes / ours_s, baseline=megabytes / naive_s,
+                       unit="MB/s")
+
+
+# ---- masking ---------------------------------------------------------------------------------
+
+
+def masking_workload(tokenizer: Any, n_trajectories: int, *, seed: int = 0) -> list[tuple[tuple[Any, ...], int, str]]:
+    """Rollout-shaped trajectories as ``(token segments, prompt_len, response_text)``: a chat prompt,
+    then 1-4 model turns (prose + a tool call) each followed by a tool turn, then a boxed answer."""
+    from retool.grammar import CODE_INTERPRETER, format_tool_call, render_tools_system_prompt, tool_turn_text
+    from retool.masking import TokenSegment
+
+    def enc(text: str) -> tuple[int, ...]:
+        return tuple(tokenizer.encode(text, add_special_tokens=False))
+
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n_trajectories):
+        prompt = (f"<|im_start|>system\n{render_tools_system_prompt()}<|im_end|>\n<|im_start|>user\n"
+                  f"{_prose(rng, 200)}<|im_end|>\n<|im_start|>assistant\n")
+        segs = [TokenSegment("prompt", enc(prompt))]
+        for _turn in range(rng.randint(1, 4)):
+            code = format_tool_call(CODE_INTERPRETER.name, {"code": _code(rng, rng.randint(4, 10))})
+            segs.append(TokenSegment("model", enc(_prose(rng, rng.randint(200, 800)) + "\n" + code)))
+            segs.append(TokenSegment("tool", enc(tool_turn_text([f"result: {rng.randint(0, 10**9)}"]))))
+        segs.append(TokenSegment("model", enc(_prose(rng, 300) + f" \\boxed{{{rng.randint(0, 999)}}}<|im_end|>")))
+        response = tokenizer.decode([i for s in segs[1:] for i in s.ids], skip_special_tokens=False)
+        out.append((tuple(segs), len(segs[0].ids), response))
+    return out
+
+
+_TOOL_TURN = re.compile(r"(<\|im_end\|>\n<\|im_start\|>user\n<tool_response>.*?</tool_response>"
+                        r"<\|im_end\|>\n<\|im_start\|>assistant\n)", re.S)
+
+
+def naive_mask(tokenizer: Any, prompt_ids: Sequence[int], response: str) -> tuple[list[int], list[int]]:
+    """The field's way: split the decoded response at tool turns, re-tokenize each piece, mask tool
+    pieces 0. Slower, and its ids can differ from what the model sampled (BPE merges at boundaries)."""
+    ids, mask = list(prompt_ids), [0] * len(prompt_ids)
+    for k, piece in enumerate(_TOOL_TURN.split(response)):
+        if piece:
+            piece_ids = tokenizer.encode(piece, add_special_tokens=False)
+            ids += piece_ids
+            mask += [k % 2 == 0] * len(piece_ids)
+    return ids, [int(m) for m in mask]
+
+
+def measure_masking(*, n_trajectories: int = 32, rounds: int = 5, tokenizer: Any = None) -> BenchResult:
+    from retool.masking import build_ids_and_mask, verify_loss_mask
+
+    if tokenizer is None:
+        from retool.tokenizer import load_qwen3_tokenizer
+
+        tokenizer = load_qwen3_tokenizer()
+    work = masking_workload(tokenizer, n_trajectories)
+    n_tokens = sum(len(s.ids) for segs, _, _ in work for s in segs)
+
+    def ours() -> None:
+        for segs, prompt_len, _ in work:
+            ids, mask = build_ids_and_mask(segs)
+            if not verify_loss_mask(ids, mask, tokenizer, prompt_len).ok:
+                raise AssertionError("our mask failed its own check on a well-formed trajectory")
+
+    def field() -> None:
+        for segs, _, response in work:
+            naive_mask(tokenizer, segs[0].ids, response)
+
+    ours_s, field_s = best_seconds([ours, field], rounds)
+    return make_result(name="masking_tokens_per_s", group="masking", value=n_tokens / ours_s,
+                       baseline=n_tokens / field_s, unit="tokens/s")
+
+
+# ---- train step ------------------------------------------------------------------------------
+
+
+def measure_train_step(*, batch: int = 4, seq_len: int = 256, rounds: int = 5) -> BenchResult:
+    """Tokens/s of our SFT step (:func:`retool.trainer_sft.sft_batch_loss`: masked float32 CE, then
+    backward and AdamW) on the tiny model on CPU, against the plain Hugging Face step (``labels=``
+    loss) on the same batch: the ratio shows what our loss path costs over the reference."""
+    import torch
+
+    from retool.models import tiny_model
+    from retool.trainer_sft import sft_batch_loss
+
+    torch.manual_seed(0)
+    model, tokenizer = tiny_model()
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    ids = torch.randint(0, len(tokenizer), (batch, seq_len))  # (B, T)
+    attn = torch.ones_like(ids)  # (B, T)
+    loss_mask = (torch.arange(seq_len) >= seq_len // 4).expand(batch, seq_len).long()  # (B, T)
+
+    def ours() -> None:
+        loss, _ = sft_batch_loss(model, ids, attn, loss_mask)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    def plain() -> None:
+        model(input_ids=ids, attention_mask=attn, labels=ids).loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    ours_s, plain_s = best_seconds([ours, plain], rounds)
+    n = batch * seq_len
+    return make_result(name="train_step_cpu_tokens_per_s", group="train", value=n / ours_s, baseline=n / plain_s,
+                       unit="tokens/s")
+
+
+# ---- the other areas' measurements (their modules own the workloads) ---------------------------
+
+
+def measure_answer(*, quick: bool) -> BenchResult:
+    from retool import validate
+
+    mix = validate.benchmark_mix(validate.load_corpus())
+    if quick:
+        mix = mix[::4]
+    validate.measure_latencies_s(validate.retool_checker, mix)  # starts our symbolic worker
+    validate.measure_latencies_s(validate.math_verify_checker, mix[:5])  # math-verify's imports
+    rounds = 1 if quick else 3
+    ours = max(validate.measure_checks_per_s(validate.retool_checker, mix) for _ in range(rounds))
+    theirs = max(validate.measure_checks_per_s(validate.math_verify_checker, mix) for _ in range(rounds))
+    return make_result(name="answer_checks_per_s", group="answer", value=ours, baseline=theirs, unit="checks/s")
+
+
+def _measure(group: str, quick: bool) -> list[BenchResult]:
+    if group == "parser":
+        return [measure_parser(n_transcripts=40 if quick else 200, rounds=3 if quick else 7)]
+    if group == "masking":
+        return [measure_masking(n_trajectories=8 if quick else 32, rounds=2 if quick else 5)]
+    if group == "answer":
+        return [measure_answer(quick=quick)]
+    if group == "train":
+        return [measure_train_step(rounds=2 if quick else 7)]
+    if group == "sandbox":
+        return _sandbox_results(quick)
+    if group == "rollout":
+        return _rollout_results(quick)
+    raise ValueError(f"unknown benchmark group {group!r}; choose from {', '.join(GROUPS)}")
+
+
+# ---- the command -----------------------------------------------------------------------------
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 1,8,32, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected integers >= 1, got {text!r}")
+    return values
+
+
+def _groups(text: str) -> tuple[str, ...]:
+    groups = tuple(g.strip() for g in text.split(",") if g.strip())
+    bad = [g for g in groups if g not in GROUPS]
+    if bad or not groups:
+        raise argparse.ArgumentTypeError(f"unknown group(s) {bad or text!r}; choose from {', '.join(GROUPS)}")
+    return groups
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="bench_command", required=True)
+    run_p = sub.add_parser("run", help="run every measurement against its baseline, print and save the ratios")
+    run_p.add_argument("--json", metavar="PATH", help="write the results file here")
+    run_p.add_argument("--quick", action="store_true", help="small workloads (seconds, noisier)")
+    run_p.add_argument("--only", type=_groups, default=GROUPS, metavar="GROUP,...",
+                       help=f"run only these groups ({', '.join(GROUPS)})")
+    cmp_p = sub.add_parser("compare", help="the regression gate on two results files")
+    cmp_p.add_argument("old", help="baseline results (retool bench run --json, or pytest --benchmark-json)")
+    cmp_p.add_argument("new", help="results to gate")
+    cmp_p.add_argument("--max-regression", default="10%", metavar="FRACTION",
+                       help="largest tolerated worsening of a ratio: '10%%' or '0.1' (default 10%%)")
+    cmp_p.add_argument("--allow-missing", action="store_true",
+                       help="do not fail when a benchmark in OLD is absent from NEW (e.g. GPU-only ones)")
+    sb_p = sub.add_parser("sandbox", help="sandbox executions/s and p50/p99 against spawn-per-call")
+    sb_p.add_argument("--concurrency", type=_int_list, default=(1, 8, 32, 128), metavar="N,...",
+                      help="concurrency levels (default 1,8,32,128)")
+    sb_p.add_argument("--snippet", choices=("trivial", "cpu", "import"), default="trivial",
+                      help="what each execution runs (default trivial)")
+    sb_p.add_argument("--n", type=int, default=None, metavar="N", help="executions per level (default: per level)")
+    sb_p.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    return {"run": _run_all, "compare": _compare, "sandbox": _sandbox}[args.bench_command](args)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from retool import bench
+
+    try:
+        max_regression = bench.parse_fraction(args.max_regression)
+        old, new = bench.load_results(args.old), bench.load_results(args.new)
+    except ValueError as exc:
+        print(f"retool bench compare: {exc}", file=sys.stderr)
+        return 2
+    comparison = bench.compare(old, new, max_regression=max_regression)
+    print(bench.format_comparison(comparison))
+    if comparison.missing and args.allow_missing and not comparison.regressions:
+        print(f"(--allow-missing: {len(comparison.missing)} missing benchmark(s) tolerated)")
+        return 0
+    return 0 if comparison.ok else 1
+
+
+def _run_all(args: argparse.Namespace) -> int:
+    from retool import bench
+
+    results: list[BenchResult] = []
+    skipped: list[str] = []
+    for group in args.only:
+        print(f"measuring {group} ...", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        try:
+            got = _measure(group, args.quick)
+        except (ImportError, ModuleNotFoundError) as exc:
+            skipped.append(f"{group}: skipped, {exc}")
+            continue
+        results += got
+        print(f"  {group}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+    out = bench.make_results(results)
+    print(bench.format_results(out))
+    for line in skipped:
+        print(line)
+    if args.json:
+        print(f"wrote {bench.save_results(out, args.json)}")
+    return 0
+
+
+def _sandbox_results(quick: bool) -> list[BenchResult]:
+    raise ImportError("retool.sandbox_bench is not available in this build")
+
+
+def _rollout_results(quick: bool) -> list[BenchResult]:
+    raise ImportError("no rollout measurement (measure_rollout) in this build")
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    print("retool bench sandbox: retool.sandbox_bench is not available in this build", file=sys.stderr)
+    return 2
