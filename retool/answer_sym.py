@@ -12,6 +12,8 @@ Exactness rules: every decimal is rewritten as an exact fraction before parsing 
 evaluation at 50 digits is used only to *reject* early (a difference whose magnitude is above
 1e-30 is certainly non-zero), never to accept.
 
+The symbol ``i`` is read as the imaginary unit (``3+4i``, ``e^{i\\pi} = -1``).
+
 Guards (raise :class:`retool.answer_fast.TooLarge` before any evaluation): expression trees over
 ``max_nodes`` nodes, integers over ``max_bits`` bits, powers whose exponent exceeds 10,000 in
 magnitude (power towers), factorials over 2000. The worker process adds a hard wall-clock bound.
@@ -44,7 +46,7 @@ def _engine() -> tuple[Any, Any]:
 def _exact_decimals(text: str) -> str:
     def frac(m: re.Match[str]) -> str:
         whole, digits = m.group(1) or "0", m.group(2)
-        return f"{{(\\frac{{{int(whole + digits)}}}{{{10 ** len(digits)}}})}}"
+        return f"(\\frac{{{int(whole + digits)}}}{{{10 ** len(digits)}}})"
 
     return _DECIMAL.sub(frac, text)
 
@@ -57,7 +59,7 @@ def _guard(expr: Any, *, max_nodes: int, max_bits: int) -> None:
         if isinstance(node, sympy.Integer) and int(node).bit_length() > max_bits:
             raise TooLarge("integer too large")
         if isinstance(node, sympy.Pow) and node.exp.is_number and node.base not in (sympy.S.One, sympy.S.NegativeOne):
-            magnitude = abs(complex(node.exp.evalf(15))) if not node.exp.is_Rational else abs(node.exp)
+            magnitude = abs(complex(node.exp.evalf(15))) if not node.exp.is_Rational else float(abs(node.exp))
             if magnitude > _MAX_EXPONENT:
                 raise TooLarge(f"power with exponent of magnitude {magnitude:.3g}")
         if isinstance(node, sympy.factorial) and node.args[0].is_number and abs(complex(node.args[0].evalf(15))) > 2000:
@@ -66,9 +68,11 @@ def _guard(expr: Any, *, max_nodes: int, max_bits: int) -> None:
 
 def to_sympy(text: str, *, max_nodes: int = 400, max_bits: int = 100_000) -> Any:
     """Parse one normalised scalar into a guarded sympy object (raises on failure)."""
-    _, parse = _engine()
+    sympy, parse = _engine()
     expr = parse(_exact_decimals(text))
     _guard(expr, max_nodes=max_nodes, max_bits=max_bits)
+    if isinstance(expr, sympy.Basic) and (unit := sympy.Symbol("i")) in expr.free_symbols:
+        expr = expr.subs(unit, sympy.I)
     return expr
 
 

@@ -180,6 +180,11 @@ class AnswerChecker:
             self._give_back(worker)
             return Verdict(bool(equal), str(reason), str(method))
 
+    def worker_pids(self) -> tuple[int, ...]:
+        """Process ids of the idle workers (for monitoring and tests)."""
+        with self._lock:
+            return tuple(w.process.pid for w in self._idle)
+
     def close(self) -> None:
         with self._lock:
             self._closed = True

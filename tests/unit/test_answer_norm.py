@@ -1,0 +1,49 @@
+"""Spelling normalisation and the structure tree."""
+
+from __future__ import annotations
+
+import pytest
+
+from retool.answer_norm import Bag, Equation, Leaf, Matrix, Seq, normalize, structure
+
+
+@pytest.mark.parametrize("raw,canonical", [
+    ("\\dfrac{1}{2}", "\\frac{1}{2}"), ("$\\left( 1 \\right)$", "( 1 )"), ("\\text{ 42 }", "42"),
+    ("1{,}000", "1000"), ("1,000,000", "1000000"), ("12 345", "12345"), ("\u22125", "-5"), ("+5", "5"),
+    ("5.", "5"), ("5\\text{ cm}", "5"), ("3\u00d74", "3\\times 4"), ("\\$7", "7"), ("\\displaystyle 1", "1"),
+])
+def test_normalize_spelling(raw: str, canonical: str) -> None:
+    assert normalize(raw) == canonical
+
+
+def test_grouped_digits_inside_brackets_stay_separate() -> None:
+    assert structure("(1,100)") == Seq("(", ")", (Leaf("1"), Leaf("100")))
+
+
+def test_percent_and_degree_marks_become_flags() -> None:
+    assert structure("50\\%") == Leaf("50", percent=True)
+    assert structure("30^{\\circ}") == Leaf("30", degree=True)
+    assert structure("30 degrees") == Leaf("30", degree=True)
+
+
+@pytest.mark.parametrize("raw,node", [
+    ("[1, 2)", Seq("[", ")", (Leaf("1"), Leaf("2")))),
+    ("\\{1, 2\\}", Bag((Leaf("1"), Leaf("2")), braced=True)),
+    ("1 and 2", Bag((Leaf("1"), Leaf("2")))),
+    ("2 \\pm 1", Bag((Leaf("2 + 1"), Leaf("2 - 1")))),
+    ("x = 5", Leaf("5")),
+    ("f(2) = 5", Leaf("5")),
+    ("(x, y) = (1, 2)", Seq("(", ")", (Leaf("1"), Leaf("2")))),
+    ("a = b = 4", Leaf("4")),
+    ("2x + 1 = 5", Equation("2x + 1", "5")),
+    ("x \\le 3", Equation("x", "3", "le")),
+    ("(5)", Leaf("5")),
+    ("\\begin{pmatrix}1 & 2\\\\ 3 & 4\\end{pmatrix}", Matrix(((Leaf("1"), Leaf("2")), (Leaf("3"), Leaf("4"))))),
+])
+def test_structure(raw: str, node: object) -> None:
+    assert structure(raw) == node
+
+
+@pytest.mark.parametrize("raw", ["", "{" * 500, "\\left(", ")(", "\\{", "=", ",,,", "\\begin{pmatrix}", "\\pm"])
+def test_structure_is_total(raw: str) -> None:
+    structure(raw)
