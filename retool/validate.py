@@ -22,6 +22,13 @@ Contract:
   it parses), ``strict-box`` (the DAPO/ReTool strict-box scorer, re-implemented from its public
   description: the last ``\\boxed{}`` within the last 100 of the last 300 characters, exact string
   compare after stripping whitespace). Any other name must be ``pkg.mod:fn``.
+- Reports: ``format_report`` (metrics, per-category table, every disagreement with its case id
+  and reason), ``compare`` (checkers side by side), ``ValidationReport.to_dict`` (JSON).
+- Speed: ``measure_checks_per_s`` / ``measure_latencies_s`` time a checker inline over cases (the
+  ``retool bench`` and ``benchmarks/bench_answer.py`` entry points); ``benchmark_mix`` picks the
+  DAPO/AIME-like mix (integer golds, a minority of fractions and expressions) from a corpus.
+- The forked worker does not share the parent's answer-checker pool (``retool.answer_worker``):
+  its inherited handle is dropped and a fresh pool starts lazily in the child.
 """
 
 from __future__ import annotations
