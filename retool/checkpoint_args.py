@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 ARGS_FORMAT_VERSION = 1
@@ -269,10 +269,3 @@ def compare_args(stored: MegatronArgs, expected: MegatronArgs) -> tuple[FieldChe
         message = "ok" if ok else f"{label} {_num(got)} != {hf_name} {_num(want)}: {breaks}"
         checks.append(FieldCheck(field=name, hf_name=hf_name, stored=got, expected=want, ok=ok, message=message))
     return tuple(checks)
-
-
-def args_as_dict(args: MegatronArgs) -> dict[str, Any]:
-    return asdict(args)
-
-
-ARG_FIELDS = tuple(f.name for f in fields(MegatronArgs))

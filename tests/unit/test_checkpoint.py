@@ -311,3 +311,18 @@ def test_cli_convert_refuses_a_disagreeing_base_without_force(hf_dir, tmp_path, 
     assert main(["checkpoint", "convert", str(hf_dir), str(tmp_path / "out"), "--rotary-base", "1e6"]) == 2
     assert "1000000 disagrees with the HF config's rope_theta 5000000" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_args_only_check_fails_on_the_base_without_building_models(hf_dir, wrong_base_dir, capsys):
+    from retool.cli import main
+
+    assert main(["checkpoint", "check", str(hf_dir), str(wrong_base_dir), "--args-only"]) == 1
+    out = capsys.readouterr().out
+    assert "rotary_base" in out and "MISMATCH" in out and "logits" not in out
+
+
+def test_cli_check_of_a_missing_dir_is_a_clear_error(hf_dir, tmp_path, capsys):
+    from retool.cli import main
+
+    assert main(["checkpoint", "check", str(hf_dir), str(tmp_path / "absent")]) == 2
+    assert "is not a torch_dist checkpoint" in capsys.readouterr().err
