@@ -77,7 +77,7 @@ async def execute_code(sandbox: Sandbox, code: str) -> tuple[str, str]:
 
 def _turn_seed(config: RolloutConfig, sample_key: int, turn: int) -> int | None:
     if config.seed is None:
-        return None
+        return config.sampling.seed
     return (config.seed * 1_000_003 + sample_key * 10_007 + turn) % (2**31 - 1)
 
 
