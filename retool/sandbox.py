@@ -4,7 +4,7 @@ Contract
 --------
 ``PythonSandbox(config=None, **overrides)`` (overrides are ``SandboxConfig`` fields, plus the
 recipe's spellings ``timeout=`` seconds and ``memory_limit=`` "4GB"/bytes):
-``await run(code) -> ExecutionResult`` (frozen; ``status`` in ok, error, timeout, memory,
+``await start()`` (optional: start the zygotes now), ``await run(code) -> ExecutionResult`` (frozen; ``status`` in ok, error, timeout, memory,
 forbidden, output_limit, crashed), ``await execute_code(code) -> str`` (the model-facing text,
 ``format_result``), ``await close()`` / ``async with``, ``layers() -> dict[str, str]``.
 Model-written code never makes these raise; bad configuration raises ``ValueError`` at

@@ -119,6 +119,13 @@ class PythonSandbox:
     def zygote_pids(self) -> list[int]:
         return [z.proc.pid for z in self._zygotes if z is not None and not z.dead and z.proc is not None]
 
+    async def start(self) -> None:
+        """Start every zygote now (otherwise each starts on its first call)."""
+        if self._closed:
+            raise RuntimeError("PythonSandbox.start() called after close()")
+        self._init_loop_state()
+        await asyncio.gather(*(self._zygote_for(index) for index in range(self._n_zygotes)))
+
     async def execute_code(self, code: str) -> str:
         return format_result(await self.run(code), self.config)
 

@@ -1,0 +1,91 @@
+"""Sandbox throughput, in one run: ours (all layers) vs the bare fork-server (layers off) vs a
+fresh interpreter per call (the ReTool recipe's design), for trivial, CPU-heavy and import-heavy
+snippets at concurrency 1, 8, 32 and 128.
+
+Each case records executions/s, p50/p99 latency and CPU-ms per call in ``extra_info``; the last
+test prints the ratios (ours / spawn-per-call, ours - bare). With ``--benchmark-disable`` (CI)
+each case runs only a few executions so the file never rots; run
+``pytest benchmarks/bench_sandbox.py --benchmark-enable -s`` for figures. No timing is asserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from retool.sandbox import PythonSandbox
+from retool.sandbox_bench import SNIPPETS, SpawnPerCallRunner, ThroughputResult, measure_throughput
+
+LEVELS = (1, 8, 32, 128)
+RUNNERS = ("sandbox", "bare-fork-server", "spawn-per-call")
+RESULTS: dict[tuple[str, str, int], ThroughputResult] = {}
+ENABLED: list[bool] = []  # whether timings were taken (not --benchmark-disable)
+
+
+@pytest.fixture(scope="module")
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture(scope="module")
+def runners(loop: asyncio.AbstractEventLoop) -> Iterator[dict[str, Any]]:
+    ours = PythonSandbox(concurrency=max(LEVELS), timeout=60)
+    bare = PythonSandbox(concurrency=max(LEVELS), timeout=60, layers=frozenset())
+    for sandbox in (ours, bare):
+        loop.run_until_complete(sandbox.start())
+    yield {"sandbox": ours, "bare-fork-server": bare, "spawn-per-call": SpawnPerCallRunner(timeout_s=60)}
+    for sandbox in (ours, bare):
+        loop.run_until_complete(sandbox.close())
+
+
+def _n(runner: str, level: int, enabled: bool) -> int:
+    if not enabled:
+        return 1 if runner == "spawn-per-call" else 3
+    if runner == "spawn-per-call":
+        return max(level, 16)
+    return max(4 * level, 100)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("snippet", sorted(SNIPPETS))
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_throughput(benchmark: Any, loop: asyncio.AbstractEventLoop, runners: dict[str, Any],
+                    runner: str, snippet: str, level: int) -> None:
+    code, expect = SNIPPETS[snippet]
+    n = _n(runner, level, not benchmark.disabled)
+    ENABLED[:] = [not benchmark.disabled]
+    results: list[ThroughputResult] = []
+
+    def target() -> None:
+        results.append(loop.run_until_complete(measure_throughput(runners[runner], code, level, n, expect)))
+
+    benchmark.pedantic(target, rounds=1, iterations=1)
+    (result,) = results
+    RESULTS[(runner, snippet, level)] = result
+    benchmark.extra_info.update(exec_per_s=result.exec_per_s, p50_ms=result.p50_s * 1e3, p99_ms=result.p99_s * 1e3,
+                                cpu_ms_per_exec=result.cpu_ms_per_exec, n=n)
+    assert result.failures == 0, f"{runner} gave wrong output on {result.failures}/{n} {snippet} runs"
+
+
+def test_ratios_in_this_run(capsys: pytest.CaptureFixture[str]) -> None:
+    lines = []
+    for snippet in sorted(SNIPPETS):
+        for level in LEVELS:
+            ours = RESULTS.get(("sandbox", snippet, level))
+            base = RESULTS.get(("spawn-per-call", snippet, level))
+            bare = RESULTS.get(("bare-fork-server", snippet, level))
+            if ours and base and bare:
+                lines.append(f"{snippet:>8} @ {level:>3}: {ours.exec_per_s:7.1f}/s = {ours.exec_per_s / base.exec_per_s:5.1f}x "
+                             f"spawn-per-call ({base.exec_per_s:.1f}/s); layers {ours.cpu_ms_per_exec - bare.cpu_ms_per_exec:+.2f} "
+                             f"CPU-ms/exec, {(ours.p50_s - bare.p50_s) * 1e3:+.2f} ms p50")
+    if not lines:
+        pytest.skip("run the throughput cases first (same session)")
+    if not all(ENABLED):
+        return  # a few executions per case: ratios would be noise
+    with capsys.disabled():
+        print("\n" + "\n".join(lines))

@@ -1,0 +1,183 @@
+"""Sandbox throughput measurement: executions/s and latency percentiles under a concurrency.
+
+Contract: ``await measure_throughput(runner, code, concurrency, n)`` runs ``code`` ``n`` times
+through ``runner.execute_code`` with at most ``concurrency`` calls in flight and returns
+``ThroughputResult(exec_per_s, p50_s, p99_s, n, concurrency, failures)``; ``failures`` counts calls
+whose text does not contain ``expect`` (when given), so a runner that breaks is never reported
+as fast. ``SpawnPerCallRunner`` is the baseline that the ReTool recipe's sandbox represents: a
+fresh interpreter process per call (``asyncio`` subprocess, ``python -c code``, the parent's
+environment minus nothing, a wall-clock timeout), no isolation. ``bench_table`` measures ours
+(all layers), ours without layers (the bare fork-server) and the baseline over a list of
+concurrencies and returns rows for printing; ``retool sandbox bench`` and ``benchmarks/`` call it.
+Figures depend on the machine and its load: report them with the CPU count and load average.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+SNIPPETS: dict[str, tuple[str, str]] = {  # name -> (code, text the output must contain)
+    "trivial": ("print(2 + 2)", "4"),
+    "cpu": ("print(sum(i * i for i in range(200_000)))", "2666646666700000"),
+    "import": ("import fractions, decimal, statistics\nprint(statistics.mean([fractions.Fraction(1, 3), 1]))", "2/3"),
+}
+
+
+class CodeRunner(Protocol):
+    async def execute_code(self, code: str) -> str: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThroughputResult:
+    exec_per_s: float
+    p50_s: float
+    p99_s: float
+    n: int
+    concurrency: int
+    failures: int
+    cpu_ms_per_exec: float  # supervisor + zygotes + children (or spawned processes), per call
+
+
+def _cpu_s(runner: Any) -> float:
+    """CPU seconds of this process, its reaped children and the runner's zygote trees."""
+    import psutil  # noqa: PLC0415
+
+    t = os.times()
+    total = t.user + t.system + t.children_user + t.children_system
+    for pid in getattr(runner, "zygote_pids", lambda: [])():
+        try:
+            z = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        total += z.user + z.system + z.children_user + z.children_system
+    return total
+
+
+def _percentile(sorted_values: Sequence[float], q: float) -> float:
+    if not sorted_values:
+        raise ValueError("no latencies to summarise")
+    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+async def measure_throughput(runner: CodeRunner, code: str, concurrency: int, n: int,
+                             expect: str | None = None) -> ThroughputResult:
+    """Run ``code`` ``n`` times, ``concurrency`` at a time; wall-clock rate and latencies."""
+    if concurrency <= 0 or n <= 0:
+        raise ValueError(f"concurrency and n must be positive, got concurrency={concurrency} n={n}")
+    gate = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+    failures = 0
+
+    async def one() -> None:
+        nonlocal failures
+        async with gate:
+            started = time.perf_counter()
+            text = await runner.execute_code(code)
+            latencies.append(time.perf_counter() - started)
+            if expect is not None and expect not in text:
+                failures += 1
+
+    cpu_before = _cpu_s(runner)
+    started = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(n)))
+    wall = time.perf_counter() - started
+    cpu = _cpu_s(runner) - cpu_before
+    latencies.sort()
+    return ThroughputResult(exec_per_s=n / wall, p50_s=_percentile(latencies, 0.5), p99_s=_percentile(latencies, 0.99),
+                            n=n, concurrency=concurrency, failures=failures, cpu_ms_per_exec=cpu / n * 1e3)
+
+
+class SpawnPerCallRunner:
+    """Baseline: one fresh ``python -c`` per call (default: this interpreter, with ``site``)."""
+
+    def __init__(self, *, python: str | None = None, timeout_s: float = 120.0) -> None:
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+        self.python = python or sys.executable
+        self.timeout_s = timeout_s
+
+    async def execute_code(self, code: str) -> str:
+        proc = await asyncio.create_subprocess_exec(
+            self.python, "-c", code, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), self.timeout_s)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+            return f"[timeout after {self.timeout_s:g} s]"
+        return out.decode("utf-8", "replace")
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchRow:
+    runner: str
+    snippet: str
+    result: ThroughputResult
+
+
+async def bench_table(concurrencies: Sequence[int], *, snippets: Sequence[str] = ("trivial",),
+                      runs_per_level: int | None = None, include_baseline: bool = True,
+                      include_bare: bool = True) -> list[BenchRow]:
+    """Ours (all layers), the bare fork-server and the spawn-per-call baseline, per level."""
+    from retool.sandbox import PythonSandbox  # noqa: PLC0415
+
+    unknown = [s for s in snippets if s not in SNIPPETS]
+    if unknown or not concurrencies or min(concurrencies) <= 0:
+        raise ValueError(f"snippets must be in {sorted(SNIPPETS)} and concurrencies positive, got {snippets} {concurrencies}")
+    top = max(concurrencies)
+    runners: list[tuple[str, Any]] = [("sandbox", PythonSandbox(concurrency=top, timeout=60))]
+    if include_bare:
+        runners.append(("bare-fork-server", PythonSandbox(concurrency=top, timeout=60, layers=frozenset())))
+    if include_baseline:
+        runners.append(("spawn-per-call", SpawnPerCallRunner(timeout_s=60)))
+    rows: list[BenchRow] = []
+    try:
+        for name, runner in runners:
+            if hasattr(runner, "start"):
+                await runner.start()  # start-up is not part of the rate
+            await asyncio.gather(*(runner.execute_code("1") for _ in range(min(top, 8))))
+            for snippet in snippets:
+                code, expect = SNIPPETS[snippet]
+                for level in concurrencies:
+                    n = runs_per_level or max(2 * level, 40 if name != "spawn-per-call" else 16)
+                    result = await measure_throughput(runner, code, level, n, expect)
+                    rows.append(BenchRow(runner=name, snippet=snippet, result=result))
+    finally:
+        for _, runner in runners:
+            await runner.close()
+    return rows
+
+
+def format_table(rows: Sequence[BenchRow]) -> str:
+    """Rows plus, per snippet and level, the ratio of ours to the baseline and the layer cost."""
+    load = os.getloadavg()[0]
+    lines = [f"# {os.cpu_count()} CPUs, load average {load:.1f} (shared machine: figures are indicative)",
+             f"{'runner':<18}{'snippet':<9}{'conc':>5}{'n':>6}{'exec/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'cpu ms':>8}{'fail':>5}"]
+    by_key = {(r.runner, r.snippet, r.result.concurrency): r.result for r in rows}
+    for r in rows:
+        t = r.result
+        lines.append(f"{r.runner:<18}{r.snippet:<9}{t.concurrency:>5}{t.n:>6}{t.exec_per_s:>10.1f}"
+                     f"{t.p50_s * 1e3:>9.1f}{t.p99_s * 1e3:>9.1f}{t.cpu_ms_per_exec:>8.2f}{t.failures:>5}")
+    for (runner, snippet, level), ours in by_key.items():
+        if runner != "sandbox":
+            continue
+        base = by_key.get(("spawn-per-call", snippet, level))
+        bare = by_key.get(("bare-fork-server", snippet, level))
+        parts = [f"{snippet} @ {level}:"]
+        if base:
+            parts.append(f"{ours.exec_per_s / base.exec_per_s:.1f}x spawn-per-call")
+        if bare:
+            parts.append(f"layers add {ours.cpu_ms_per_exec - bare.cpu_ms_per_exec:+.2f} CPU-ms/exec, "
+                         f"{(ours.p50_s - bare.p50_s) * 1e3:+.2f} ms p50")
+        lines.append(" ".join(parts))
+    return "\n".join(lines)
