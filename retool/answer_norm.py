@@ -16,10 +16,11 @@ splits text, never evaluates. The tree nodes are:
 - :class:`Matrix` ``(rows)``: ``pmatrix``/``bmatrix``/``vmatrix``/``matrix``/``array`` bodies.
 - :class:`Equation` ``(lhs, rhs)``: a relation kept as such; a *label* equation (``x = 5``,
   ``y_1 = 5``, ``f(2) = 5``, ``(x, y) = (1, 2)``) is replaced by its right side, so it equals 5.
-  Chained ``a = b = 5`` keeps the last side.
+  Chained ``a = b = 5`` keeps the last side; membership ``x \\in (0, 1]`` is read as its set.
 
 Normalisation (in order): unicode operators (``−``, ``×``, ``·``, ``π``, ``√``, ``∞``, ``°``) to
-LaTeX; ``\\dfrac``/``\\tfrac``/``\\cfrac`` to ``\\frac``; ``$``/``\\$``/``\\(``/``\\[``, ``\\left``/``\\right``,
+LaTeX; ``\\dfrac``/``\\tfrac``/``\\cfrac`` to ``\\frac``; one-token arguments braced (``\\sqrt2``,
+``\\frac{a}2``, ``\\frac12``); ``$``/``\\$``/``\\(``/``\\[``, ``\\left``/``\\right``,
 ``\\displaystyle`` and spacing commands removed; ``\\text{}``-like wrappers unwrapped, a trailing
 alphabetic unit after a number (``5\\text{ cm}``) dropped; thousands separators ``1,000``, ``1{,}000``,
 ``1\\,000`` and ``1 000`` joined only when the whole answer is one grouped number (``(1,100)`` stays
@@ -47,6 +48,7 @@ _LABEL = re.compile(r"^(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?(?:'|\([^
 _OPEN = {"(": ")", "[": "]", "\\{": "\\}", "\\langle": "\\rangle", "{": "}"}
 _CLOSE = {")": "(", "]": "[", "\\}": "\\{", "\\rangle": "\\langle", "}": "{"}
 _MATRIX = re.compile(r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$", re.S)
+_MEMBER = re.compile(r"^\s*(.+?)\s*\\in(?![a-zA-Z])\s*(.+)$", re.S)
 _WORD_SEP = re.compile(r"\s+(?:and|or)\s+|\\(?:text|mbox)\{\s*(?:and|or)\s*\}", re.I)
 
 
@@ -98,6 +100,42 @@ def _unwrap(text: str) -> str:
     return text
 
 
+_ARG_COMMANDS = {"\\frac": 2, "\\sqrt": 1, "\\binom": 2}
+_ONE_TOKEN = re.compile(r"\s*(\\[a-zA-Z]+|[^\s{}\\])")
+
+
+def _brace_arguments(text: str) -> str:
+    """``\\sqrt2`` -> ``\\sqrt{2}``, ``\\frac{a}2`` -> ``\\frac{a}{2}``: one-token arguments get braces."""
+    out, i = [], 0
+    while (m := re.compile(r"\\(?:frac|sqrt|binom)(?![a-zA-Z])").search(text, i)) is not None:
+        out.append(text[i : m.end()])
+        i = m.end()
+        if m.group(0) == "\\sqrt" and text[i : i + 1] == "[":
+            close = text.find("]", i)
+            if close < 0:
+                break
+            out.append(text[i : close + 1])
+            i = close + 1
+        for _ in range(_ARG_COMMANDS[m.group(0)]):
+            while i < len(text) and text[i] == " ":
+                i += 1
+            if text[i : i + 1] == "{":
+                depth, j = 0, i
+                while j < len(text):
+                    depth += text[j] == "{"
+                    depth -= text[j] == "}"
+                    j += 1
+                    if depth == 0:
+                        break
+                out.append(text[i:j])
+                i = j
+            elif (tok := _ONE_TOKEN.match(text, i)) is not None:
+                out.append("{" + tok.group(1) + "}")
+                i = tok.end()
+    out.append(text[i:])
+    return "".join(out)
+
+
 def normalize(text: str) -> str:
     """The canonical spelling of one answer (no evaluation). Pure and total."""
     for src, dst in _UNICODE.items():
@@ -106,6 +144,8 @@ def normalize(text: str) -> str:
     text = _UNIT.sub("", text)
     text = _unwrap(text)
     text = _FRAC.sub(r"\\frac", text)
+    if "\\frac" in text or "\\sqrt" in text or "\\binom" in text:
+        text = _brace_arguments(text)
     text = re.sub(r"\\[dt]binom(?![a-zA-Z])", r"\\binom", text)
     text = _DROP.sub(" ", text)
     text = re.sub(r"\s+", " ", text).strip()
@@ -202,6 +242,8 @@ def structure(text: str, depth: int = 0) -> Node:
     words = [p for p in _WORD_SEP.split(text)]
     if len(words) > 1 and all(w.strip() for w in words):
         return Bag(tuple(structure(w, depth + 1) for w in words))
+    if (m := _MEMBER.match(text)) is not None and _LABEL.match(m.group(1)):
+        return structure(m.group(2), depth + 1)
     sides = _split_top(text, ("=",))
     if len(sides) > 1 and all(s.strip() for s in sides):
         lhs = sides[0].strip()
@@ -226,8 +268,9 @@ def structure(text: str, depth: int = 0) -> Node:
             return structure(inner, depth + 1)
         if all(p.strip() for p in items):
             return Seq(opener, closer, tuple(structure(p, depth + 1) for p in items))
-    if text.count("\\pm") == 1 and not text.startswith("\\pm"):
-        plus, minus = text.replace("\\pm", "+"), text.replace("\\pm", "-")
+    if text.count("\\pm") + text.count("\\mp") == 1:
+        sign = "\\pm" if "\\pm" in text else "\\mp"
+        plus, minus = text.replace(sign, "+"), text.replace(sign, "-")
         return Bag((structure(plus, depth + 1), structure(minus, depth + 1)))
     return _leaf(text)
 

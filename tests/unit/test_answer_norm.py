@@ -10,7 +10,8 @@ from retool.answer_norm import Bag, Equation, Leaf, Matrix, Seq, normalize, stru
 @pytest.mark.parametrize("raw,canonical", [
     ("\\dfrac{1}{2}", "\\frac{1}{2}"), ("$\\left( 1 \\right)$", "( 1 )"), ("\\text{ 42 }", "42"),
     ("1{,}000", "1000"), ("1,000,000", "1000000"), ("12 345", "12345"), ("\u22125", "-5"), ("+5", "5"),
-    ("5.", "5"), ("5\\text{ cm}", "5"), ("3\u00d74", "3\\times 4"), ("\\$7", "7"), ("\\displaystyle 1", "1"),
+    ("5.", "5"), ("\\sqrt2", "\\sqrt{2}"), ("\\frac{\\sqrt{3}}2", "\\frac{\\sqrt{3}}{2}"), ("\\frac 1 2", "\\frac{1}{2}"),
+    ("\\sqrt[3]8", "\\sqrt[3]{8}"), ("\\frac\\pi4", "\\frac{\\pi}{4}"), ("5\\text{ cm}", "5"), ("3\u00d74", "3\\times 4"), ("\\$7", "7"), ("\\displaystyle 1", "1"),
 ])
 def test_normalize_spelling(raw: str, canonical: str) -> None:
     assert normalize(raw) == canonical
@@ -32,6 +33,8 @@ def test_percent_and_degree_marks_become_flags() -> None:
     ("1 and 2", Bag((Leaf("1"), Leaf("2")))),
     ("2 \\pm 1", Bag((Leaf("2 + 1"), Leaf("2 - 1")))),
     ("x = 5", Leaf("5")),
+    ("\\pm 1", Bag((Leaf("1"), Leaf("- 1")))),
+    ("x \\in (0, 1]", Seq("(", "]", (Leaf("0"), Leaf("1")))),
     ("f(2) = 5", Leaf("5")),
     ("(x, y) = (1, 2)", Seq("(", ")", (Leaf("1"), Leaf("2")))),
     ("a = b = 4", Leaf("4")),
