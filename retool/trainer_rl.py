@@ -15,14 +15,13 @@ Contract:
   clipping, one optimizer step. With a single update per rollout the ratio is 1 at the step, so
   clipping acts only through later micro-steps of PPO epochs (``ppo_epochs``).
 - :func:`rl_iteration` = rollout (:func:`retool.rollout.generate_batch`) -> rewards -> one
-  :func:`grpo_step`; :func:`rl_train` runs iterations over a prompt list with checkpoints
+  :func:`grpo_step`; :func:`rl_train` (async) runs iterations over a prompt list with checkpoints
   (resumable) and metrics lines (the rollout metrics of :func:`retool.metrics.step_metrics` plus
   the ``train/*`` statistics).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -243,9 +242,13 @@ async def rl_iteration(policy: Any, ref_model: Any | None, tokenizer: Any, promp
     return {**step_metrics([s.record() for s in samples]), **stats.as_metrics()}
 
 
-def rl_train(policy: Any, ref_model: Any | None, tokenizer: Any, prompts: Sequence[Any], config: RLConfig, *,
-             engine: Any, sandbox: Any, rollout_config: Any, reward_fn: Any) -> TrainResult:
-    """``config.iterations`` RL iterations over ``prompts`` (cycled in order), checkpointed and logged."""
+async def rl_train(policy: Any, ref_model: Any | None, tokenizer: Any, prompts: Sequence[Any], config: RLConfig, *,
+                   engine: Any, sandbox: Any, rollout_config: Any, reward_fn: Any) -> TrainResult:
+    """``config.iterations`` RL iterations over ``prompts`` (cycled in order), checkpointed and logged.
+
+    Async so that the sandbox (bound to the running event loop) lives across iterations; the
+    update itself runs synchronously between rollouts.
+    """
     started = time.perf_counter()
     device = pick_device(config.device)
     policy.to(device)
@@ -260,8 +263,8 @@ def rl_train(policy: Any, ref_model: Any | None, tokenizer: Any, prompts: Sequen
         while step < config.iterations:
             start = (step * config.prompts_per_iteration) % len(prompts)
             chosen = [prompts[(start + k) % len(prompts)] for k in range(config.prompts_per_iteration)]
-            metrics = asyncio.run(rl_iteration(policy, ref_model, tokenizer, chosen, config, optimizer, engine=engine,
-                                               sandbox=sandbox, rollout_config=rollout_config, reward_fn=reward_fn))
+            metrics = await rl_iteration(policy, ref_model, tokenizer, chosen, config, optimizer, engine=engine,
+                                         sandbox=sandbox, rollout_config=rollout_config, reward_fn=reward_fn)
             step += 1
             losses.append(metrics["train/loss"])
             tokens += int(metrics["train/response_tokens"])
