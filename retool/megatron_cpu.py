@@ -17,8 +17,11 @@ Contract:
   Items 2-4 are redirected by giving exactly those megatron modules a ``torch`` whose ``cuda``
   answers ``current_device()`` with the CPU device and makes ``synchronize()`` a no-op; every
   other attribute is the real ``torch``/``torch.cuda``. The global ``torch`` is never touched.
+  Not redirected: megatron's default causal mask (``attention_mask=None``) is built on the literal
+  device ``"cuda"``; callers pass an explicit mask (see ``retool.checkpoint.megatron_logits``).
 - ``megatron_session()`` / ``init_single_process()`` / ``teardown_single_process()``: a
-  ``torch.distributed`` gloo group of world size 1 (in-process ``HashStore``: no port) and
+  ``torch.distributed`` group of world size 1 (gloo, or nccl where CUDA is present; in-process
+  ``HashStore``: no port) and
   ``parallel_state.initialize_model_parallel(1, 1)``. Safe to call repeatedly in one process: an
   existing world-size-1 group or model-parallel state is reused, and teardown only destroys what
   this module created. A group of any other world size is an error naming it.
