@@ -304,6 +304,8 @@ def load_corpus(path: str | os.PathLike[str] | None = None) -> tuple[Case, ...]:
 
 
 def _as_bool(value: object) -> bool:
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
+        value = value.item()  # a numpy scalar or a 0-d tensor
     if isinstance(value, bool):
         return value
     if isinstance(value, (int, float)) and value in (0, 1):
@@ -377,7 +379,8 @@ class _Pool:
                 predicted, error, elapsed_s = self._conn.recv()
                 return CheckResult(case_id=case.id, predicted=predicted, error=error, elapsed_s=elapsed_s)
         except (EOFError, OSError, BrokenPipeError):
-            code = self._proc.exitcode if self._proc is not None else None
+            self._proc.join(timeout=1)
+            code = self._proc.exitcode
             self._kill()
             return CheckResult(case_id=case.id, predicted=None, error=f"worker died (exit code {code})",
                                elapsed_s=time.perf_counter() - start)

@@ -107,14 +107,14 @@ def test_a_hanging_checker_times_out_per_case_and_the_run_goes_on() -> None:
 
 def test_a_checker_that_kills_its_process_is_a_disagreement() -> None:
     report = evaluate(TINY, dies_on_no, timeout_s=5)
-    died = {d.case_id for d in report.disagreements if d.reason.startswith("worker died")}
+    died = {d.case_id for d in report.disagreements if d.reason == "worker died (exit code 3)"}
     assert died == {"tn1", "tn2", "fn1", "fn2"}
     assert report.true_positives == 3
 
 
 def test_a_non_boolean_result_is_a_checker_error() -> None:
     report = evaluate(TINY[:1], returns_string)
-    assert report.errors == 1 and "not a bool" in report.disagreements[0].reason
+    assert report.errors == 1 and "checker returned str 'yes', not a bool" in report.disagreements[0].reason
 
 
 def test_format_report_shows_metrics_categories_and_disagreements() -> None:
@@ -248,3 +248,10 @@ def test_benchmark_mix_is_mostly_integer_golds_without_pathological_cases() -> N
     assert integer_share >= 0.75
     assert not {c.category for c in mix} & {"power_tower", "huge_output"}
     assert len({c.id for c in mix}) == len(mix)
+
+
+def test_numpy_booleans_count_as_booleans() -> None:
+    import numpy as np
+
+    report = evaluate(TINY, lambda response, gold: np.bool_(response.endswith("YES")), isolate=False)
+    assert report.errors == 0 and report.true_positives == 3
