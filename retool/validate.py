@@ -327,9 +327,12 @@ def _forget_inherited_pools() -> None:
     """The forked child must not share the parent's answer-checker workers (their pipes)."""
     import sys
 
+    import threading
+
     answer_worker = sys.modules.get("retool.answer_worker")
-    if answer_worker is not None and getattr(answer_worker, "_default", None) is not None:
+    if answer_worker is not None and hasattr(answer_worker, "_default"):
         answer_worker._default = None  # a fresh pool starts lazily in this child
+        answer_worker._default_lock = threading.Lock()  # a parent thread may have held it at fork
 
 
 def _worker(conn, checker: Checker, cases: Sequence[Case]) -> None:  # runs in the forked child

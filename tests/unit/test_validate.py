@@ -255,3 +255,18 @@ def test_numpy_booleans_count_as_booleans() -> None:
 
     report = evaluate(TINY, lambda response, gold: np.bool_(response.endswith("YES")), isolate=False)
     assert report.errors == 0 and report.true_positives == 3
+
+
+def _child_has_no_inherited_pool(response: str, gold: str) -> bool:
+    from retool import answer_worker
+
+    return answer_worker._default is None  # runs in the forked worker before any symbolic check
+
+
+def test_isolated_run_does_not_share_the_parents_symbolic_pool() -> None:
+    from retool import answer_worker
+
+    parent_pool = answer_worker.default_checker()
+    report = evaluate(TINY[:2], _child_has_no_inherited_pool)
+    assert report.true_positives == 2, validate.format_report(report)
+    assert answer_worker.default_checker() is parent_pool  # the parent's pool is untouched
