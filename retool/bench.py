@@ -20,7 +20,9 @@ Contract:
 - :func:`from_pytest_benchmark` converts ``pytest --benchmark-json`` output. Convention: a
   benchmark test records ``benchmark.extra_info["ratio"]`` (required to be gated), and
   ``["value"]``, ``["baseline"]``, ``["unit"]``, optionally ``["higher_is_better"]`` (default True)
-  and ``["group"]`` (default: the pytest-benchmark group, else the test module). Entries without
+  ``["group"]`` (default: the pytest-benchmark group, else the test module) and ``["name"]``
+  (default: the test's name; the shared recorder uses ``retool bench run``'s names, so files from
+  either route compare with each other). Entries without
   a ratio are plain timings, machine-dependent, and are not gated; they are listed in
   :attr:`Results.ungated`.
 - Everything here is pure except :func:`machine_info` (reads the interpreter and torch) and the
@@ -214,7 +216,7 @@ def _from_pytest_benchmark_data(data: Mapping[str, Any], where: str) -> Results:
             ungated.append(bench["name"])
             continue
         module = str(bench.get("fullname", "")).split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
-        entry = {**extra, "name": bench["name"]}
+        entry = {**extra, "name": extra.get("name") or bench["name"]}
         results.append(_result_from(entry, f"{where}: benchmarks[{i}]", default_group=bench.get("group") or module))
     machine_src = data.get("machine_info") or {}
     machine = {"cpu_count": (machine_src.get("cpu") or {}).get("count") if isinstance(machine_src.get("cpu"), Mapping) else None,

@@ -186,39 +186,101 @@ def measure_masking(*, n_trajectories: int = 32, rounds: int = 5, tokenizer: Any
 
 # ---- train step ------------------------------------------------------------------------------
 
+# Dense bf16 tensor-core peak FLOP/s by card-name fragment (vendor datasheets, without sparsity);
+# the first fragment found in torch.cuda.get_device_name() wins.
+PEAK_BF16_FLOPS: tuple[tuple[str, float], ...] = (
+    ("H200", 989e12), ("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989e12), ("A100", 312e12),
+)
+GPU_BENCH_MODEL = {"num_layers": 8, "hidden_size": 1024, "intermediate_size": 2816, "num_attention_heads": 16,
+                   "num_key_value_heads": 8, "head_dim": 64}
 
-def measure_train_step(*, batch: int = 4, seq_len: int = 256, rounds: int = 5) -> BenchResult:
-    """Tokens/s of our SFT step (:func:`retool.trainer_sft.sft_batch_loss`: masked float32 CE, then
-    backward and AdamW) on the tiny model on CPU, against the plain Hugging Face step (``labels=``
-    loss) on the same batch: the ratio shows what our loss path costs over the reference."""
+
+def peak_bf16_flops(device_name: str) -> float | None:
+    """The card's dense bf16 peak, or None for an unknown card (then no MFU is reported)."""
+    return next((peak for fragment, peak in PEAK_BF16_FLOPS if fragment in device_name), None)
+
+
+def train_step_fns(model: Any, vocab_size: int, *, batch: int, seq_len: int, bf16: bool = False
+                   ) -> tuple[Callable[[], None], Callable[[], None]]:
+    """``(ours, plain)`` one optimizer step each on the same random batch on the model's device.
+    Ours: :func:`retool.trainer_sft.sft_batch_loss` (masked float32 CE) + backward + AdamW; plain:
+    the Hugging Face ``labels=`` loss + backward + AdamW, the reference any trainer is held to."""
     import torch
 
-    from retool.models import tiny_model
+    from retool.trainer import autocast
     from retool.trainer_sft import sft_batch_loss
 
-    torch.manual_seed(0)
-    model, tokenizer = tiny_model()
+    device = next(model.parameters()).device
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    ids = torch.randint(0, len(tokenizer), (batch, seq_len))  # (B, T)
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, vocab_size, (batch, seq_len), generator=gen).to(device)  # (B, T)
     attn = torch.ones_like(ids)  # (B, T)
-    loss_mask = (torch.arange(seq_len) >= seq_len // 4).expand(batch, seq_len).long()  # (B, T)
+    loss_mask = (torch.arange(seq_len, device=device) >= seq_len // 4).expand(batch, seq_len).long()  # (B, T)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def ours() -> None:
-        loss, _ = sft_batch_loss(model, ids, attn, loss_mask)
+        loss, _ = sft_batch_loss(model, ids, attn, loss_mask, bf16=bf16)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
+        sync()
 
     def plain() -> None:
-        model(input_ids=ids, attention_mask=attn, labels=ids).loss.backward()
+        with autocast(device, bf16):
+            loss = model(input_ids=ids, attention_mask=attn, labels=ids).loss
+        loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
+        sync()
 
-    ours_s, plain_s = best_seconds([ours, plain], rounds)
+    return ours, plain
+
+
+def measure_train_step(*, batch: int = 4, seq_len: int = 256, rounds: int = 5) -> BenchResult:
+    """Tokens/s of our SFT step on the tiny model on CPU against the plain HF step on the same batch
+    (ratio ~1: what our loss path costs over the reference). One intra-op thread: more threads
+    oversubscribe a small shared box and swamp the ratio with scheduling noise."""
+    import torch
+
+    from retool.models import tiny_model
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model, _ = tiny_model()
+        ours_s, plain_s = best_seconds(train_step_fns(model, model.config.vocab_size, batch=batch, seq_len=seq_len), rounds)
+    finally:
+        torch.set_num_threads(threads)
     n = batch * seq_len
     return make_result(name="train_step_cpu_tokens_per_s", group="train", value=n / ours_s, baseline=n / plain_s,
                        unit="tokens/s")
+
+
+def measure_train_step_gpu(*, batch: int = 8, seq_len: int = 1024, rounds: int = 10) -> list[BenchResult]:
+    """On CUDA, a ~100M-parameter Qwen3-shaped model (:data:`GPU_BENCH_MODEL`, tiny vocabulary) in
+    bf16 autocast: our step's tokens/s against the plain HF step, and MFU = 6 * params * tokens /
+    step time / the card's bf16 peak (reported as value = achieved FLOP/s, baseline = peak)."""
+    import torch
+
+    from retool.models import TinyModelConfig, build_tiny_model
+    from retool.tokenizer import tiny_tokenizer
+
+    if not torch.cuda.is_available():
+        raise RuntimeError("measure_train_step_gpu needs a CUDA device; none is available")
+    name = torch.cuda.get_device_name(0)
+    vocab = len(tiny_tokenizer())
+    model = build_tiny_model(vocab, TinyModelConfig(**GPU_BENCH_MODEL)).to("cuda")
+    n_params = sum(p.numel() for p in model.parameters())
+    ours_s, plain_s = best_seconds(train_step_fns(model, vocab, batch=batch, seq_len=seq_len, bf16=True), rounds)
+    n = batch * seq_len
+    out = [make_result(name="train_step_gpu_tokens_per_s", group="train", value=n / ours_s, baseline=n / plain_s,
+                       unit=f"tokens/s on {name}")]
+    peak = peak_bf16_flops(name)
+    if peak is not None:
+        out.append(make_result(name="train_step_gpu_mfu", group="train", value=6 * n_params * n / ours_s,
+                               baseline=peak, unit=f"FLOP/s of the bf16 peak on {name}"))
+    return out
 
 
 # ---- the other areas' measurements (their modules own the workloads) ---------------------------
@@ -246,7 +308,10 @@ def _measure(group: str, quick: bool) -> list[BenchResult]:
     if group == "answer":
         return [measure_answer(quick=quick)]
     if group == "train":
-        return [measure_train_step(rounds=2 if quick else 7)]
+        import torch
+
+        gpu = measure_train_step_gpu(rounds=3 if quick else 10) if torch.cuda.is_available() else []
+        return [measure_train_step(rounds=3 if quick else 10), *gpu]
     if group == "sandbox":
         return _sandbox_results(quick)
     if group == "rollout":
@@ -344,7 +409,30 @@ def _run_all(args: argparse.Namespace) -> int:
 
 
 def _sandbox_results(quick: bool) -> list[BenchResult]:
-    raise ImportError("retool.sandbox_bench is not available in this build")
+    """Trivial snippets: ours vs spawn-per-call (exec/s per level, p99 at the top level) and ours
+    vs the bare fork-server (what the security layers cost, as a throughput ratio)."""
+    import asyncio
+
+    from retool.sandbox_bench import bench_table
+
+    levels = (1, 32) if quick else (1, 8, 32, 128)
+    rows = asyncio.run(bench_table(levels, snippets=("trivial",), runs_per_level=48 if quick else None))
+    by = {(r.runner, r.result.concurrency): r.result for r in rows}
+    failed = [f"{r.runner}@{r.result.concurrency}" for r in rows if r.result.failures]
+    if failed:
+        raise RuntimeError(f"sandbox benchmark: wrong output from {', '.join(failed)}")
+    out = []
+    for level in levels:
+        ours, base = by[("sandbox", level)], by[("spawn-per-call", level)]
+        out.append(make_result(name=f"sandbox_exec_per_s_c{level}", group="sandbox", value=ours.exec_per_s,
+                               baseline=base.exec_per_s, unit="executions/s vs spawn-per-call"))
+    top = levels[-1]
+    ours, base, bare = by[("sandbox", top)], by[("spawn-per-call", top)], by[("bare-fork-server", top)]
+    out.append(make_result(name=f"sandbox_p99_ms_c{top}", group="sandbox", value=ours.p99_s * 1e3,
+                           baseline=base.p99_s * 1e3, unit="ms p99 vs spawn-per-call", higher_is_better=False))
+    out.append(make_result(name=f"sandbox_layers_exec_per_s_c{top}", group="sandbox", value=ours.exec_per_s,
+                           baseline=bare.exec_per_s, unit="executions/s vs the bare fork-server"))
+    return out
 
 
 def _rollout_results(quick: bool) -> list[BenchResult]:
@@ -352,5 +440,29 @@ def _rollout_results(quick: bool) -> list[BenchResult]:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    print("retool bench sandbox: retool.sandbox_bench is not available in this build", file=sys.stderr)
-    return 2
+    import asyncio
+
+    try:
+        from retool.sandbox_bench import bench_table, format_table
+    except ImportError as exc:
+        print(f"retool bench sandbox: the sandbox is not available in this build ({exc})", file=sys.stderr)
+        return 2
+    if args.n is not None and args.n < 1:
+        print(f"retool bench sandbox: --n must be >= 1, got {args.n}", file=sys.stderr)
+        return 2
+    print(f"measuring the {args.snippet!r} snippet at concurrency {','.join(map(str, args.concurrency))} "
+          "(ours, the bare fork-server, spawn-per-call) ...", file=sys.stderr, flush=True)
+    rows = asyncio.run(bench_table(args.concurrency, snippets=(args.snippet,), runs_per_level=args.n))
+    print(format_table(rows))
+    if args.json:
+        from dataclasses import asdict
+        from pathlib import Path
+
+        Path(args.json).write_text(json.dumps([{"runner": r.runner, "snippet": r.snippet, **asdict(r.result)}
+                                               for r in rows], indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+    failed = [r for r in rows if r.result.failures]
+    for r in failed:
+        print(f"FAIL: {r.runner} gave wrong output on {r.result.failures}/{r.result.n} runs at concurrency "
+              f"{r.result.concurrency}", file=sys.stderr)
+    return 1 if failed else 0
