@@ -194,9 +194,10 @@ def test_grpo_tool_tokens_in_the_response_get_exactly_zero_logit_gradient():
 
     hook = model.lm_head.register_forward_hook(keep)
     ref, _ = tiny_model()
-    grpo_step(model, ref, batch, RLConfig(grpo=GRPOConfig(n_samples_per_prompt=2, kl_coef=0.1), lr=1e-3),
-              torch.optim.SGD(model.parameters(), lr=1e-3))
+    stats = grpo_step(model, ref, batch, RLConfig(grpo=GRPOConfig(n_samples_per_prompt=2, kl_coef=0.1), lr=1e-3),
+                      torch.optim.SGD(model.parameters(), lr=1e-3))
     hook.remove()
+    assert stats.kl == pytest.approx(0.0, abs=1e-6)  # policy == reference before the step
     (logits,) = captured
     for i, toks in enumerate(batch.tokens):
         start = len(toks) - batch.response_lengths[i]
@@ -277,3 +278,24 @@ def test_cli_train_names_a_bad_data_row(tmp_path, capsys):
     bad.write_text(json.dumps({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "no box"}]}) + "\n")
     assert main(["train", "sft", str(bad), "--model", "tiny", "--out", str(tmp_path / "o")]) == 1
     assert "row 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("reduction", ["token", "sample"])
+def test_micro_batches_give_the_full_batch_update(reduction):
+    batch = _rl_batch([1.0, 0.0, 0.5, 0.0])
+    grads = []
+    for micro in (None, 1):
+        model, _ = tiny_model()
+        ref, _ = tiny_model()
+        config = RLConfig(grpo=GRPOConfig(n_samples_per_prompt=4, loss_reduction=reduction, kl_coef=0.5), micro_batch_size=micro,
+                          grad_clip=None)
+        opt = torch.optim.SGD(model.parameters(), lr=0.0)
+        # one SGD step at lr 0 leaves the weights; the gradients are kept by a hook on the optimizer step
+        captured = {}
+        opt.register_step_pre_hook(lambda o, a, k: captured.update({id(p): p.grad.clone() for g in o.param_groups for p in g["params"]}))
+        stats = grpo_step(model, ref, batch, config, opt)
+        grads.append((stats, [captured[id(p)] for p in model.parameters()]))
+    (full, g_full), (micro, g_micro) = grads
+    assert micro.loss == pytest.approx(full.loss, rel=1e-5, abs=1e-7) and micro.kl == pytest.approx(full.kl, abs=1e-7)
+    for a, b in zip(g_full, g_micro):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
