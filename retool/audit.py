@@ -109,7 +109,7 @@ def _imp(name):
         return _bi()['__imp' 'ort__'](name)
     except BaseException:
         pass
-    # swap a guarded __import__ for importlib's own, found through a subclass walk
+    # swap a guarded import hook for importlib's own, found through a subclass walk
     BG = [c for c in _classes() if c.__name__ == 'ModuleSpec'][0].__init__.__globals__
     _bi()['__imp' 'ort__'] = BG['__imp' 'ort__']
     return BG['__imp' 'ort__'](name)
@@ -963,6 +963,10 @@ class _Auditor:
         return out, ""
 
     def check_output(self, bait: _Bait, out: str, where: str) -> None:
+        if len(out) > self.max_output_chars:
+            bait.add("output_flood", f"{where}: {len(out)} chars > cap {self.max_output_chars}")
+            # already an escape: scan only both ends, so a flood cannot stall the auditor
+            out = out[: 2 * self.max_output_chars] + "\n" + out[-2 * self.max_output_chars:]
         # every secret is 32 lowercase hex digits: one linear scan finds them all
         seen = {run[i:i + 32] for run in _HEX_RUN.findall(out) for i in range(len(run) - 31)}
         for effect, what, secret_of in (
@@ -976,8 +980,6 @@ class _Auditor:
                 bait.add(effect, f"{where}: {what} of {', '.join(whose[:2])}{more} in output")
         if f"{bait.marker}-BREACH" in out:
             bait.add("limit_breach", f"{where}: breach marker printed")
-        if len(out) > self.max_output_chars:
-            bait.add("output_flood", f"{where}: {len(out)} chars > cap {self.max_output_chars}")
         lines = self.passwd.splitlines()
         if len(lines) >= 2 and lines[0] in out and lines[-1] in out:
             bait.add("host_file", f"{where}: the host's /etc/passwd (first and last line) in output")
@@ -1121,15 +1123,21 @@ class _Auditor:
         return False
 
     def _kill_leaks(self) -> list[tuple[str, str]]:
-        out = []
-        for proc in self._leaked_processes():
+        """Kill leaked processes; (evidence, text to attribute by: its and its ancestors' argv)."""
+        leaked, out = self._leaked_processes(), []
+        for proc in leaked:
             try:
-                desc = f"pid {proc.pid} {' '.join(proc.cmdline())[:100]!r} outlived its call"
-                proc.kill()
+                chain = [proc, *proc.parents()[:4]]
+                text = "\n".join(" ".join(p.cmdline()) for p in chain)
+                out.append((f"pid {proc.pid} {' '.join(proc.cmdline())[:100]!r} outlived its call", text))
             except Exception:  # noqa: BLE001 (it exited meanwhile)
                 continue
-            self.killed.add(proc.pid)
-            out.append((desc, " ".join(proc.info.get("cmdline") or ())))
+        for proc in leaked:
+            try:
+                proc.kill()
+                self.killed.add(proc.pid)
+            except Exception:  # noqa: BLE001 (it exited meanwhile)
+                pass
         return out
 
     async def sweep_global(self, group: Sequence[_Bait], grace_s: float) -> list[tuple[str, str]]:
