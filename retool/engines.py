@@ -233,11 +233,14 @@ class HFEngine:
     async def generate(self, input_ids: Sequence[int], params: SamplingParams) -> Generation:
         return await asyncio.to_thread(self.generate_sync, input_ids, params)
 
-    def generate_sync(self, input_ids: Sequence[int], params: SamplingParams) -> Generation:
+    def generate_sync(self, input_ids: Sequence[int], params: SamplingParams, *,
+                      forced_ids: Sequence[int] | None = None) -> Generation:
+        """Sample (or, with ``forced_ids``, teacher-force those tokens: same cost, same stop rules,
+        their logprobs under the model) until a stop, EOS or ``max_new_tokens``."""
         with self._lock:
-            return self._generate_locked([int(t) for t in input_ids], params)
+            return self._generate_locked([int(t) for t in input_ids], params, forced_ids)
 
-    def _generate_locked(self, input_ids: list[int], params: SamplingParams) -> Generation:
+    def _generate_locked(self, input_ids: list[int], params: SamplingParams, forced_ids: Sequence[int] | None = None) -> Generation:
         import torch
 
         if not input_ids:
@@ -248,30 +251,36 @@ class HFEngine:
         stop_ids = set(params.stop_token_ids) | (set() if params.ignore_eos else self._eos_ids)
         out_ids: list[int] = []
         out_lps: list[float] = []
-        text = ""
+        window = 4 * max((len(stop) for stop in params.stop), default=0) + 4 if params.stop else 0
         cache = None
         step_ids = torch.tensor([input_ids], dtype=torch.long, device=self.device)  # (1, T)
+        limit = params.max_new_tokens if forced_ids is None else min(params.max_new_tokens, len(forced_ids))
         with torch.inference_mode():
-            while len(out_ids) < params.max_new_tokens:
+            while len(out_ids) < limit:
                 out = self.model(input_ids=step_ids, use_cache=True, **{self._cache_kw: cache})
                 cache = out.cache if self._cache_kw == "cache" else out.past_key_values
                 logits = out.logits[0, -1].float().cpu()  # (V,)
-                token, logprob = _sample(logits, params, generator)
+                if forced_ids is None:
+                    token, logprob = _sample(logits, params, generator)
+                else:
+                    token = int(forced_ids[len(out_ids)])
+                    logprob = float(torch.log_softmax(logits / (params.temperature or 1.0), dim=-1)[token])
                 out_ids.append(token)
                 out_lps.append(logprob)
                 if token in stop_ids:
                     return self._done(out_ids, out_lps, "stop", token)
-                previous_len = len(text)
-                text = self.tokenizer.decode(out_ids, skip_special_tokens=False)
-                for stop in params.stop:
-                    if stop and stop in text[max(0, previous_len - len(stop) + 1) :]:
-                        return self._done(out_ids, out_lps, "stop", stop, text)
+                if window:  # a stop string completed by this token lies in the last few tokens' text
+                    tail = self.tokenizer.decode(out_ids[-window:], skip_special_tokens=False)
+                    hit = next((stop for stop in params.stop if stop and stop in tail), None)
+                    if hit is not None:
+                        return self._done(out_ids, out_lps, "stop", hit)
                 step_ids = torch.tensor([[token]], dtype=torch.long, device=self.device)  # (1, 1)
+        if forced_ids is not None and len(out_ids) < params.max_new_tokens:
+            return self._done(out_ids, out_lps, "stop", None)  # the forced text ended without a stop
         return self._done(out_ids, out_lps, "length", None)
 
-    def _done(self, ids: list[int], lps: list[float], reason: FinishReason, matched: Any, text: str | None = None) -> Generation:
-        if text is None:
-            text = self.tokenizer.decode(ids, skip_special_tokens=False)
+    def _done(self, ids: list[int], lps: list[float], reason: FinishReason, matched: Any) -> Generation:
+        text = self.tokenizer.decode(ids, skip_special_tokens=False)
         return Generation(output_ids=tuple(ids), output_logprobs=tuple(lps), finish_reason=reason, matched=matched, text=text)
 
 

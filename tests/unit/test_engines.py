@@ -252,3 +252,15 @@ async def test_missing_logprobs_over_http_is_an_abort(scripted_server) -> None:
     gen = await client.generate([1], SamplingParams(max_new_tokens=1))
     await client.aclose()
     assert gen.finish_reason == "abort" and "output_token_logprobs" in gen.abort_reason
+
+
+def test_forced_tokens_are_scored_by_the_model_and_obey_stops(engine: HFEngine, prompt: list[int]) -> None:
+    tok = engine.tokenizer
+    forced = tok("x = 1\n</tool_call> never reached", add_special_tokens=False)["input_ids"]
+    gen = engine.generate_sync(prompt, SamplingParams(temperature=0.8, stop=("</tool_call>",)), forced_ids=forced)
+    cut = tok("x = 1\n</tool_call>", add_special_tokens=False)["input_ids"]
+    assert gen.output_ids == tuple(cut) and gen.finish_reason == "stop" and gen.matched == "</tool_call>"
+    with torch.inference_mode():
+        logits = engine.model(input_ids=torch.tensor([prompt + cut])).logits[0, len(prompt) - 1 : -1]  # (N, V)
+    expected = torch.log_softmax(logits / 0.8, dim=-1).gather(1, torch.tensor(cut)[:, None])[:, 0]  # (N,)
+    assert torch.allclose(torch.tensor(gen.output_logprobs), expected, atol=1e-4)
