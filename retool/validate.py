@@ -41,6 +41,8 @@ import math
 import multiprocessing
 import os
 import re
+import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -318,17 +320,15 @@ def _run_one(checker: Checker, case: Case) -> CheckResult:
     try:
         predicted: bool | None = _as_bool(checker(case.response, case.gold))
         error = None
-    except BaseException as exc:  # noqa: BLE001 - a user checker may raise anything
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a user checker may raise anything, SystemExit included
         predicted, error = None, f"raised {type(exc).__name__}: {str(exc)[:200]}"
     return CheckResult(case_id=case.id, predicted=predicted, error=error, elapsed_s=time.perf_counter() - start)
 
 
 def _forget_inherited_pools() -> None:
     """The forked child must not share the parent's answer-checker workers (their pipes)."""
-    import sys
-
-    import threading
-
     answer_worker = sys.modules.get("retool.answer_worker")
     if answer_worker is not None and hasattr(answer_worker, "_default"):
         answer_worker._default = None  # a fresh pool starts lazily in this child
