@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from retool.data import DataError, prepare_rl, prepare_sft, sample_path
 
+    import datasets
+
+    datasets.disable_progress_bars()  # one summary line instead of a bar per parquet read
     path = sample_path(_SAMPLES[args.kind]) if args.input == "sample" else args.input
     try:
         if args.kind == "sft":

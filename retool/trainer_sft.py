@@ -115,9 +115,9 @@ def sft_batch_loss(model: Any, ids: Tensor, attn: Tensor, loss_mask: Tensor, *, 
 
 @torch.no_grad()
 def evaluate_sft_loss(model: Any, tokenizer: Any, examples: Sequence[Any], *, batch_size: int = 8,
-                      device: str | None = None, bf16: bool | None = None) -> float:
-    """Token-mean cross-entropy over every loss-mask token of ``examples`` (model in eval mode)."""
-    dev = pick_device(device) if device else next(model.parameters()).device
+                      bf16: bool | None = None) -> float:
+    """Token-mean cross-entropy over every loss-mask token of ``examples``, on the model's device."""
+    dev = next(model.parameters()).device
     pairs = encode_examples(tokenizer, examples, verify_masks=False)
     total, count = 0.0, 0
     was_training = model.training
