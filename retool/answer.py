@@ -18,7 +18,9 @@ How equality is decided (every step exact; nothing is ever rounded):
    intervals, sets, answer lists, matrices, equations, percent and degree conventions). Leaves
    are compared by the fast path (:mod:`retool.answer_fast`): exact ``Fraction`` arithmetic, no
    sympy, microseconds. Integer golds (DAPO-Math-17K, AIME) are always decided here when the
-   prediction is a number in any spelling.
+   prediction is a number in any spelling. The fast path may also *reject* (never accept) with a
+   float bound: ``12\\sqrt{2}`` vs 12, ``\\log_2 9`` vs 3, or an expression in a variable (``2x``)
+   against a number.
 4. Only when a leaf is outside the fast grammar (``\\sqrt{2}``, ``\\pi``, symbols, ``\\log``) does the
    whole comparison go to the symbolic engine (:mod:`retool.answer_sym`, sympy via
    latex2sympy2_extended), which runs in a worker process owned by an
@@ -39,7 +41,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Callable
 
-from retool.answer_fast import TooLarge, Undecided, fast_value
+from retool.answer_fast import Approx, TooLarge, Undecided, Value, clearly_differ, fast_value
 from retool.answer_norm import Bag, Equation, Leaf, Matrix, Node, Seq, structure
 from retool.answer_parse import Extraction, extract_answer
 
@@ -69,27 +71,38 @@ class Verdict:
 
 LeafEq = Callable[[Leaf, Leaf], "bool | None"]
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z ]*$")
+_COMMAND = re.compile(r"\\[a-zA-Z]+")
 _INT = re.compile(r"\s*[+-]?\d+\s*", re.ASCII)
+
+
+def _has_free_symbol(text: str) -> bool:
+    """A letter outside every LaTeX command, other than the constants e and i."""
+    return re.search(r"[a-df-hj-zA-Z]", _COMMAND.sub(" ", text)) is not None
 
 
 def _fast_leaf(a: Leaf, b: Leaf, config: AnswerConfig) -> bool | None:
     if a.text == b.text:
         return True
     kw = {"max_digits": config.max_digits, "max_bits": config.max_bits, "max_depth": config.max_depth}
-    values = []
+    values: list[Value | None] = []
     for leaf in (a, b):
         try:
             values.append(fast_value(leaf.text, **kw))
         except Undecided:
             values.append(None)
-    if values[0] is not None and values[1] is not None:
-        return values[0] == values[1]
-    words = [bool(_WORDS.match(x.text)) for x in (a, b)]
+    x, y = values
+    if x is not None and y is not None:
+        if not isinstance(x, Approx) and not isinstance(y, Approx):
+            return x == y
+        if a.degree != b.degree:  # 45 degrees against pi/4 is decided symbolically
+            return None
+        return False if clearly_differ(x, y) else None
+    words = [bool(_WORDS.match(leaf.text)) for leaf in (a, b)]
     if all(words):
-        x, y = a.text.split(), b.text.split()
-        return x == y if len(a.text) == 1 or len(b.text) == 1 else [w.lower() for w in x] == [w.lower() for w in y]
-    if (words[0] and values[1] is not None) or (words[1] and values[0] is not None):
-        return False
+        p, g = a.text.split(), b.text.split()
+        return p == g if len(a.text) == 1 or len(b.text) == 1 else [w.lower() for w in p] == [w.lower() for w in g]
+    if (x is None and y is not None and _has_free_symbol(a.text)) or (y is None and x is not None and _has_free_symbol(b.text)):
+        return False  # an expression in a variable against a number
     return None
 
 

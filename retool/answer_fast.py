@@ -14,7 +14,15 @@ The grammar: numbers (``42``, ``42.0``, ``.5``, ``1.5e-3``), ``+ - * / \\times \
 ``\\frac{a}{b}`` and ``\\frac12``, mixed numbers ``2\\frac{1}{2}`` (= 5/2), ``\\sqrt{}``/``\\sqrt[n]{}``
 with exact rational roots, ``n!``, ``\\binom{n}{k}``, parentheses and braces. Decimals are read
 exactly (``0.1`` is 1/10), so an inexact decimal never equals a repeating fraction.
-Everything here is integer arithmetic: it is exact and takes microseconds.
+Everything exact here is integer arithmetic: it takes microseconds.
+
+Irrational values (``\\pi``, ``e``, irrational roots, ``\\log_b``, ``\\ln``, ``\\sin``/``\\cos``/``\\tan``,
+implicit products such as ``12\\sqrt{2}``) evaluate to an :class:`Approx` (a float plus the largest
+magnitude met while computing it). An ``Approx`` is used **only to reject**: :func:`clearly_differ`
+is True when two values differ by more than ``1e-9`` times the largest magnitude involved (float
+rounding is ~1e-16 of it), so a true equality is never rejected; anything closer goes to the exact
+symbolic engine. ``\\log_b x`` is exact when ``b^k = x`` for an integer ``k`` (``\\log_{10} 1000 = 3``);
+a bare ``\\log`` (base ambiguous) is undecided.
 """
 
 from __future__ import annotations
@@ -23,8 +31,6 @@ import math
 import re
 from fractions import Fraction
 
-Value = Fraction | float
-
 
 class Undecided(Exception):
     """The fast grammar cannot evaluate this text; use the symbolic engine."""
@@ -32,6 +38,20 @@ class Undecided(Exception):
 
 class TooLarge(Exception):
     """The text would need unbounded work (giant numbers, power towers)."""
+
+
+class Approx:
+    """An inexact real: ``value`` and ``scale``, the largest magnitude met while computing it."""
+
+    __slots__ = ("value", "scale")
+
+    def __init__(self, value: float, scale: float) -> None:
+        if not math.isfinite(value):
+            raise Undecided("non-finite approximation")
+        self.value, self.scale = value, max(scale, abs(value))
+
+
+Value = Fraction | float | Approx
 
 
 _TOKEN = re.compile(r"\s*(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|\\[a-zA-Z]+|\S)", re.ASCII)
@@ -55,6 +75,10 @@ def _tokens(text: str, max_digits: int) -> list[str]:
         out.append(tok)
         pos = m.end()
     return out
+
+
+_IMPLICIT = frozenset({"\\pi", "\\sqrt", "\\frac", "(", "\\log", "\\ln", "\\sin", "\\cos", "\\tan", "e"})
+_FUNCS = {"\\sin": math.sin, "\\cos": math.cos, "\\tan": math.tan}
 
 
 class _Parser:
@@ -88,11 +112,16 @@ class _Parser:
 
     def term(self) -> Value:
         value = self.unary()
-        while self.peek() in ("*", "/", "\\times", "\\cdot", "\\div"):
-            op = self.take()
-            rhs = self.unary()
-            value = _arith(value, rhs, "/" if op in ("/", "\\div") else "*")
-        return value
+        while True:
+            tok = self.peek()
+            if tok in ("*", "/", "\\times", "\\cdot", "\\div"):
+                op = self.take()
+                rhs = self.unary()
+                value = _arith(value, rhs, "/" if op in ("/", "\\div") else "*")
+            elif tok in _IMPLICIT:  # 2\pi, 12\sqrt{2}, 2(3)
+                value = _arith(value, self.power(), "*")
+            else:
+                return value
 
     def unary(self) -> Value:
         if self.peek() in ("-", "+"):
@@ -100,7 +129,9 @@ class _Parser:
             self.enter()
             value = self.unary()
             self.depth -= 1
-            return -value if sign == "-" else value
+            if sign == "+" or isinstance(value, float):
+                return -value if sign == "-" else value
+            return _arith(Fraction(0), value, "-")
         return self.power()
 
     def power(self) -> Value:
@@ -109,10 +140,7 @@ class _Parser:
             return base
         self.take("^")
         self.enter()
-        if self.peek() in ("-", "+"):
-            exponent = self.unary()
-        else:
-            exponent = self.power_arg()
+        exponent = self.unary() if self.peek() in ("-", "+") else self.power_arg()
         self.depth -= 1
         return _pow(base, exponent, self.max_bits)
 
@@ -132,7 +160,7 @@ class _Parser:
         value = self.atom()
         while self.peek() == "!":
             self.take("!")
-            if not isinstance(value, Fraction) or value.denominator != 1 or value < 0:
+            if not _is_nat(value):
                 raise Undecided("factorial of a non-natural number")
             if value > 2000:
                 raise TooLarge(f"factorial of {value}")
@@ -150,6 +178,9 @@ class _Parser:
             self.toks[self.i : self.i + 1] = [tok[0]] + ([tok[1:]] if len(tok) > 1 else [])
             return Fraction(self.take())
         raise Undecided(f"command argument {tok!r}")
+
+    def function_argument(self) -> Value:
+        return self.group() if self.peek() == "{" else self.power()
 
     def atom(self) -> Value:
         tok = self.take()
@@ -183,6 +214,26 @@ class _Parser:
             return Fraction(math.comb(int(n), int(k)))
         if tok == "\\infty":
             return _INF
+        if tok == "\\pi":
+            return Approx(math.pi, math.pi)
+        if tok == "e":
+            return Approx(math.e, math.e)
+        if tok == "\\log":
+            if self.peek() != "_":
+                raise Undecided("logarithm without a base")
+            self.take("_")
+            base = self.group() if self.peek() == "{" else self.atom()
+            return _log(self.function_argument(), base)
+        if tok == "\\ln":
+            return _log(self.function_argument(), None)
+        if tok in _FUNCS:
+            arg = self.function_argument()
+            if arg == 0:
+                return Fraction(1) if tok == "\\cos" else Fraction(0)
+            x = _float(arg)
+            if abs(x) > 1e6:
+                raise Undecided("trigonometric function of a huge argument")
+            return Approx(_FUNCS[tok](x), max(1.0, _scale(arg)) / (math.cos(x) ** 2 if tok == "\\tan" else 1.0))
         raise Undecided(f"token {tok!r}")
 
 
@@ -190,18 +241,70 @@ def _is_nat(value: Value) -> bool:
     return isinstance(value, Fraction) and value.denominator == 1 and value >= 0
 
 
-def _arith(a: Value, b: Value, op: str) -> Value:
-    if not (isinstance(a, Fraction) and isinstance(b, Fraction)):
+def _float(value: Value) -> float:
+    if isinstance(value, Approx):
+        return value.value
+    if isinstance(value, float):
         raise Undecided("arithmetic with infinity")
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
+    try:
+        return float(value)
+    except OverflowError:
+        raise Undecided("too large for an approximation") from None
+
+
+def _scale(value: Value) -> float:
+    return value.scale if isinstance(value, Approx) else abs(_float(value))
+
+
+def _arith(a: Value, b: Value, op: str) -> Value:
+    if isinstance(a, float) or isinstance(b, float):
+        raise Undecided("arithmetic with infinity")
+    if isinstance(a, Fraction) and isinstance(b, Fraction):
+        if op == "+":
+            return a + b
+        if op == "-":
+            return a - b
+        if op == "*":
+            return a * b
+        if b == 0:
+            raise Undecided("division by zero")
+        return a / b
+    x, y = _float(a), _float(b)
+    sa, sb = _scale(a), _scale(b)
+    if op == "/":
+        if y == 0:
+            raise Undecided("division by an approximate zero")
+        result = x / y
+        return Approx(result, max(abs(result), (sa + abs(result) * sb) / abs(y)))
     if op == "*":
-        return a * b
-    if b == 0:
-        raise Undecided("division by zero")
-    return a / b
+        return Approx(x * y, max(abs(x * y), sa * sb))
+    result = x + y if op == "+" else x - y
+    return Approx(result, max(abs(result), sa + sb))
+
+
+def _ln(value: Value) -> float:
+    if isinstance(value, Fraction):
+        return math.log(value.numerator) - math.log(value.denominator)
+    return math.log(_float(value))
+
+
+def _log(x: Value, base: Value | None) -> Value:
+    if isinstance(x, Fraction) and x == 1:
+        return Fraction(0)
+    if isinstance(x, float) or isinstance(base, float):
+        raise Undecided("logarithm of infinity")
+    if _float(x) <= 0 or (base is not None and (_float(base) <= 0 or base == 1)):
+        raise Undecided("logarithm outside its real domain")
+    ln_x, ln_b = _ln(x), (1.0 if base is None else _ln(base))
+    if ln_b == 0:
+        raise Undecided("logarithm to base 1")
+    if isinstance(x, Fraction) and isinstance(base, Fraction):
+        k = round(ln_x / ln_b)
+        if abs(k) <= 10_000 and base**k == x:
+            return Fraction(k)
+    result = ln_x / ln_b
+    spread = _scale(x) / abs(_float(x)) if _float(x) else float("inf")
+    return Approx(result, max(1.0, abs(result), spread) * max(1.0, 1.0 / abs(ln_b)))
 
 
 def _exact_root(value: int, n: int) -> int | None:
@@ -229,8 +332,20 @@ def _int_root(value: int, n: int) -> int:
 
 
 def _pow(base: Value, exponent: Value, max_bits: int) -> Value:
-    if not (isinstance(base, Fraction) and isinstance(exponent, Fraction)):
+    if isinstance(base, float) or isinstance(exponent, float):
         raise Undecided("power with infinity")
+    if isinstance(base, Approx) or isinstance(exponent, Approx):
+        b, e = _float(base), _float(exponent)
+        if abs(e) > 1000 or b < 0 or (b == 0 and e <= 0):
+            raise Undecided("approximate power out of range")
+        try:
+            result = b**e
+        except OverflowError:
+            raise Undecided("approximate power overflows") from None
+        if b == 0:
+            return Approx(0.0, 1.0)
+        relative = abs(e) * _scale(base) / b + abs(math.log(b)) * _scale(exponent)
+        return Approx(result, max(1.0, abs(result), abs(result) * relative))
     if base in (0, 1) and exponent > 0 or base == 1:
         return base
     if base == -1 and exponent.denominator == 1:
@@ -246,13 +361,25 @@ def _pow(base: Value, exponent: Value, max_bits: int) -> Value:
         q = exponent.denominator
         num, den = _exact_root(base.numerator, q), _exact_root(base.denominator, q)
         if num is None or den is None:
-            raise Undecided(f"irrational root of {base}")
+            if base < 0:
+                raise Undecided(f"root of the negative number {base}")
+            return _pow(Approx(_float(base), _scale(base)), exponent, max_bits)
         base, exponent = Fraction(num, den), Fraction(exponent.numerator)
     return base ** int(exponent)
 
 
+def clearly_differ(a: Value, b: Value, *, rel_tol: float = 1e-9) -> bool:
+    """True only when ``a != b`` is certain despite float rounding in an :class:`Approx`."""
+    if isinstance(a, float) or isinstance(b, float):
+        return a != b if not (isinstance(a, Approx) or isinstance(b, Approx)) else True
+    if isinstance(a, Fraction) and isinstance(b, Fraction):
+        return a != b
+    x, y = _float(a), _float(b)
+    return abs(x - y) > rel_tol * max(1.0, _scale(a), _scale(b))
+
+
 def fast_value(text: str, *, max_digits: int = 1000, max_bits: int = 100_000, max_depth: int = 64) -> Value:
-    """Evaluate ``text`` exactly or raise :class:`Undecided`/:class:`TooLarge` (see module doc)."""
+    """Evaluate ``text`` exactly (or approximately, see :class:`Approx`) or raise (see module doc)."""
     tokens = _tokens(text, max_digits)
     if not tokens:
         raise Undecided("empty")

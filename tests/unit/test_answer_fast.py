@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from retool.answer_fast import TooLarge, Undecided, fast_value
+from retool.answer_fast import Approx, TooLarge, Undecided, clearly_differ, fast_value
 
 
 @pytest.mark.parametrize("text,value", [
@@ -18,13 +18,15 @@ from retool.answer_fast import TooLarge, Undecided, fast_value
     ("\\sqrt{16}", Fraction(4)), ("\\sqrt[3]{-27}", Fraction(-3)), ("\\sqrt{\\frac{9}{4}}", Fraction(3, 2)),
     ("8^{\\frac{2}{3}}", Fraction(4)), ("5!", Fraction(120)), ("\\binom{6}{3}", Fraction(20)),
     ("1.5 \\times 10^{3}", Fraction(1500)), ("3 \\cdot 4 \\div 6", Fraction(2)), ("{(1+2)}*[3]", Fraction(9)),
-    ("\\infty", float("inf")), ("-\\infty", float("-inf")),
+    ("\\infty", float("inf")), ("-\\infty", float("-inf")), ("2(3)", Fraction(6)), ("\\log_{2} 8", Fraction(3)),
+    ("\\log_{10} 1000", Fraction(3)), ("\\log_{\\frac{1}{2}} 4", Fraction(-2)), ("\\ln 1", Fraction(0)),
+    ("\\cos(0)", Fraction(1)),
 ])
 def test_value_is_exact(text: str, value: Fraction | float) -> None:
     assert fast_value(text) == value
 
 
-@pytest.mark.parametrize("text", ["\\sqrt{2}", "\\pi", "x", "2x", "2(3)", "e", "\\log_{2} 8", "1/0", "x^23",
+@pytest.mark.parametrize("text", ["x", "2x", "\\log 8", "1/0", "x^23", "\\ln 0", "\\sin(10^{9})",
                                   "\\frac{1}", "(1", "", "1 + \\infty", "0^{-1}", "(-4)^{\\frac{1}{2}}", "\\sqrt{}"])
 def test_outside_the_grammar_is_undecided(text: str) -> None:
     with pytest.raises(Undecided):
@@ -41,3 +43,24 @@ def test_pathological_input_is_too_large(text: str) -> None:
 def test_tiny_powers_stay_exact() -> None:
     assert fast_value("2^{-99}") != fast_value("2^{-98}")
     assert fast_value("2^{-99}") == Fraction(1, 2**99)
+
+
+@pytest.mark.parametrize("text,approx", [("\\sqrt{2}", 2**0.5), ("\\pi", 3.141592653589793), ("2e", 5.43656365691809),
+                                         ("12\\sqrt{2}", 16.970562748477143), ("\\log_2 9", 3.1699250014423126),
+                                         ("\\cos\\frac{\\pi}{3}", 0.5)])
+def test_irrational_values_are_approximations(text: str, approx: float) -> None:
+    value = fast_value(text)
+    assert isinstance(value, Approx) and value.value == pytest.approx(approx, rel=1e-12)
+
+
+@pytest.mark.parametrize("a,b", [("\\cos\\frac{\\pi}{3}", "\\frac{1}{2}"), ("\\sqrt{2}^2", "2"), ("2\\sqrt{2}", "\\sqrt{8}"),
+                                 ("e^{\\ln 5}", "5"), ("\\frac{\\pi}{4}", "\\pi \\cdot 0.25"),
+                                 ("(10^{8}+\\sqrt{2})-10^{8}", "\\sqrt{2}"), ("\\sqrt{10^{30}+1}-10^{15}", "0")])
+def test_true_equalities_are_never_clearly_different(a: str, b: str) -> None:
+    assert not clearly_differ(fast_value(a), fast_value(b))
+
+
+@pytest.mark.parametrize("a,b", [("1.414", "\\sqrt{2}"), ("12\\sqrt{2}", "12"), ("\\log_2 9", "3"), ("\\pi", "\\infty"),
+                                 ("\\pi", "3.14159")])
+def test_distinct_values_clearly_differ(a: str, b: str) -> None:
+    assert clearly_differ(fast_value(a), fast_value(b))
