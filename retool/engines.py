@@ -19,7 +19,12 @@ Contract:
   is kept), or at a stop token id / the tokenizer's EOS (kept). Logprobs are those of the sampled
   token under the raw model distribution at temperature T, ``log_softmax(logits / T)`` *before*
   top-k/top-p truncation, which is what SGLang reports; at T == 0 decoding is greedy and the
-  logprob is ``log_softmax(logits)``. With ``params.seed`` set, a generation is reproducible.
+  logprob is ``log_softmax(logits)``. With ``params.seed`` set, a generation is reproducible
+  (without it, the engine's own generator, seeded by ``default_seed``, is used). Stop strings are
+  looked for in the decoded text of the last ``4 * len(longest stop) + 4`` tokens after each
+  token, so the check costs O(1) per token. ``generate_sync(..., forced_ids=ids)`` teacher-forces
+  ``ids`` instead of sampling (same cost and stop rules; the logprobs are the model's), which the
+  rollout benchmark uses as a tool-calling policy.
 """
 
 from __future__ import annotations
