@@ -16,7 +16,8 @@ Contract:
   clipping acts only through later micro-steps of PPO epochs (``ppo_epochs``).
 - :func:`rl_iteration` = rollout (:func:`retool.rollout.generate_batch`) -> rewards -> one
   :func:`grpo_step`; :func:`rl_train` (async) runs iterations over a prompt list with checkpoints
-  (resumable) and metrics lines (the rollout metrics of :func:`retool.metrics.step_metrics` plus
+  (resumable: weights, AdamW state and iteration count; the rollout's sampling randomness is not
+  replayed) and metrics lines (the rollout metrics of :func:`retool.metrics.step_metrics` plus
   the ``train/*`` statistics).
 """
 
@@ -59,8 +60,13 @@ class RLConfig:
     resume_from: str | None = None
 
     def __post_init__(self) -> None:
-        if self.lr <= 0 or self.ppo_epochs < 1 or self.iterations < 1 or self.prompts_per_iteration < 1:
-            raise ValueError(f"lr > 0 and ppo_epochs, iterations, prompts_per_iteration >= 1 needed, got {self}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        for name in ("ppo_epochs", "iterations", "prompts_per_iteration"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.micro_batch_size is not None and self.micro_batch_size < 1:
+            raise ValueError(f"micro_batch_size must be >= 1 or None, got {self.micro_batch_size}")
 
 
 @dataclass(frozen=True, kw_only=True)
