@@ -1,6 +1,6 @@
 """Sandbox throughput, in one run: ours (all layers) vs the bare fork-server (layers off) vs a
 fresh interpreter per call (the ReTool recipe's design), for trivial, CPU-heavy and import-heavy
-snippets at concurrency 1, 8, 32 and 128.
+snippets (numpy allowed for the latter) at concurrency 1, 8, 32 and 128.
 
 Each case records executions/s, p50/p99 latency and CPU-ms per call in ``extra_info``; the last
 test prints the ratios (ours / spawn-per-call, ours - bare). With ``--benchmark-disable`` (CI)
@@ -16,11 +16,18 @@ from typing import Any
 
 import pytest
 
-from retool.sandbox import PythonSandbox
-from retool.sandbox_bench import SNIPPETS, SpawnPerCallRunner, ThroughputResult, measure_throughput
+from retool.sandbox_bench import (
+    RUNNER_KINDS,
+    SNIPPET_MODULES,
+    SNIPPETS,
+    ThroughputResult,
+    make_runner,
+    measure_throughput,
+    warm_up,
+)
 
 LEVELS = (1, 8, 32, 128)
-RUNNERS = ("sandbox", "bare-fork-server", "spawn-per-call")
+RUNNERS = RUNNER_KINDS
 RESULTS: dict[tuple[str, str, int], ThroughputResult] = {}
 ENABLED: list[bool] = []  # whether timings were taken (not --benchmark-disable)
 
@@ -33,14 +40,20 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 @pytest.fixture(scope="module")
-def runners(loop: asyncio.AbstractEventLoop) -> Iterator[dict[str, Any]]:
-    ours = PythonSandbox(concurrency=max(LEVELS), timeout=60)
-    bare = PythonSandbox(concurrency=max(LEVELS), timeout=60, layers=frozenset())
-    for sandbox in (ours, bare):
-        loop.run_until_complete(sandbox.start())
-    yield {"sandbox": ours, "bare-fork-server": bare, "spawn-per-call": SpawnPerCallRunner(timeout_s=60)}
-    for sandbox in (ours, bare):
-        loop.run_until_complete(sandbox.close())
+def runners(loop: asyncio.AbstractEventLoop) -> Iterator[dict[tuple[str, str], Any]]:
+    """(kind, snippet) -> a started runner; sandboxes are shared by snippets needing the same modules."""
+    made: dict[tuple[str, tuple[str, ...]], Any] = {}
+    table: dict[tuple[str, str], Any] = {}
+    for kind in RUNNERS:
+        for snippet in SNIPPETS:
+            key = (kind, SNIPPET_MODULES.get(snippet, ()))
+            if key not in made:
+                made[key] = make_runner(kind, concurrency=max(LEVELS), snippet=snippet)
+                loop.run_until_complete(warm_up(made[key], max(LEVELS)))
+            table[(kind, snippet)] = made[key]
+    yield table
+    for runner in made.values():
+        loop.run_until_complete(runner.close())
 
 
 def _n(runner: str, level: int, enabled: bool) -> int:
@@ -54,7 +67,7 @@ def _n(runner: str, level: int, enabled: bool) -> int:
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("snippet", sorted(SNIPPETS))
 @pytest.mark.parametrize("runner", RUNNERS)
-def test_throughput(benchmark: Any, loop: asyncio.AbstractEventLoop, runners: dict[str, Any],
+def test_throughput(benchmark: Any, loop: asyncio.AbstractEventLoop, runners: dict[tuple[str, str], Any],
                     runner: str, snippet: str, level: int) -> None:
     code, expect = SNIPPETS[snippet]
     n = _n(runner, level, not benchmark.disabled)
@@ -62,7 +75,7 @@ def test_throughput(benchmark: Any, loop: asyncio.AbstractEventLoop, runners: di
     results: list[ThroughputResult] = []
 
     def target() -> None:
-        results.append(loop.run_until_complete(measure_throughput(runners[runner], code, level, n, expect)))
+        results.append(loop.run_until_complete(measure_throughput(runners[(runner, snippet)], code, level, n, expect)))
 
     benchmark.pedantic(target, rounds=1, iterations=1)
     (result,) = results

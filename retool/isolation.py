@@ -14,12 +14,13 @@ Layers (names used by ``retool.sandbox`` and ``retool sandbox info``):
   writable scratch directory; on ABI >= 4 TCP bind/connect are denied, on ABI >= 6 signals and
   abstract unix sockets are scoped to the child's own domain.
 - ``seccomp``: a hand-assembled classic-BPF deny list (x86_64 only; other architectures report
-  the layer unavailable), in two stacked programs: a static one installed once in the zygote
-  (inherited by every child, so its JIT cost is paid once) denying exec, fork/vfork, clone3
-  (ENOSYS so libc falls back to clone), sockets (all families), ptrace, process_vm_*, kill/tkill/tgkill aimed at
-  any pid but the child's own (per-child program, with clone without CLONE_THREAD), mount family, unshare/setns, bpf, io_uring, userfaultfd,
-  perf_event_open, keyctl family, pidfd_*, module/kexec/reboot and similar admin calls. Denied
-  calls fail with EPERM; a foreign architecture or x32 ABI call kills the process.
+  the layer unavailable) in two stacked programs. A static one, installed once in the zygote and
+  inherited by every child (so its JIT cost is paid once), denies exec, fork/vfork, clone3
+  (ENOSYS, so libc falls back to clone), sockets (all families), ptrace, process_vm_*, mount
+  family, unshare/setns, bpf, io_uring, userfaultfd, perf_event_open, keyctl family, pidfd_*,
+  sigqueue, module/kexec/reboot and similar admin calls. A small per-child one denies clone
+  without CLONE_THREAD (or with namespace flags) and kill/tkill/tgkill aimed at any pid but the
+  child's own. Denied calls fail with EPERM; a foreign architecture or x32 call kills the process.
 - ``rlimits``: AS, CPU, FSIZE, NOFILE, CORE and (with ``uid``) NPROC, soft == hard.
 """
 

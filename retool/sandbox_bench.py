@@ -25,8 +25,10 @@ from typing import Any, Protocol
 SNIPPETS: dict[str, tuple[str, str]] = {  # name -> (code, text the output must contain)
     "trivial": ("print(2 + 2)", "4"),
     "cpu": ("print(sum(i * i for i in range(200_000)))", "2666646666700000"),
-    "import": ("import fractions, decimal, statistics\nprint(statistics.mean([fractions.Fraction(1, 3), 1]))", "2/3"),
+    "import": ("import numpy as np\nprint(int(np.arange(10).sum()))", "45"),
 }
+SNIPPET_MODULES: dict[str, tuple[str, ...]] = {"import": ("numpy",)}  # allowed on top of the defaults
+RUNNER_KINDS: tuple[str, ...] = ("sandbox", "bare-fork-server", "spawn-per-call")
 
 
 class CodeRunner(Protocol):
@@ -125,36 +127,47 @@ class BenchRow:
     result: ThroughputResult
 
 
+def make_runner(kind: str, *, concurrency: int, snippet: str = "trivial") -> Any:
+    """A runner of ``kind`` (see ``RUNNER_KINDS``) able to run ``snippet``; timeout 60 s."""
+    from retool.sandbox import DEFAULT_ALLOWED_MODULES, PythonSandbox  # noqa: PLC0415
+
+    if kind == "spawn-per-call":
+        return SpawnPerCallRunner(timeout_s=60)
+    if kind not in RUNNER_KINDS:
+        raise ValueError(f"runner kind must be one of {RUNNER_KINDS}, got {kind!r}")
+    modules = DEFAULT_ALLOWED_MODULES + SNIPPET_MODULES.get(snippet, ())
+    layers = {} if kind == "sandbox" else {"layers": frozenset()}
+    return PythonSandbox(concurrency=concurrency, timeout=60, allowed_modules=modules, **layers)
+
+
+async def warm_up(runner: Any, concurrency: int) -> None:
+    """Start the zygotes and run a few calls so start-up is not part of the rate."""
+    if hasattr(runner, "start"):
+        await runner.start()
+    await asyncio.gather(*(runner.execute_code("1") for _ in range(min(concurrency, 8))))
+
+
 async def bench_table(concurrencies: Sequence[int], *, snippets: Sequence[str] = ("trivial",),
                       runs_per_level: int | None = None, include_baseline: bool = True,
                       include_bare: bool = True) -> list[BenchRow]:
     """Ours (all layers), the bare fork-server and the spawn-per-call baseline, per level."""
-    from retool.sandbox import PythonSandbox  # noqa: PLC0415
-
     unknown = [s for s in snippets if s not in SNIPPETS]
     if unknown or not concurrencies or min(concurrencies) <= 0:
         raise ValueError(f"snippets must be in {sorted(SNIPPETS)} and concurrencies positive, got {snippets} {concurrencies}")
-    top = max(concurrencies)
-    runners: list[tuple[str, Any]] = [("sandbox", PythonSandbox(concurrency=top, timeout=60))]
-    if include_bare:
-        runners.append(("bare-fork-server", PythonSandbox(concurrency=top, timeout=60, layers=frozenset())))
-    if include_baseline:
-        runners.append(("spawn-per-call", SpawnPerCallRunner(timeout_s=60)))
+    kinds = [k for k in RUNNER_KINDS if (k != "bare-fork-server" or include_bare) and (k != "spawn-per-call" or include_baseline)]
     rows: list[BenchRow] = []
-    try:
-        for name, runner in runners:
-            if hasattr(runner, "start"):
-                await runner.start()  # start-up is not part of the rate
-            await asyncio.gather(*(runner.execute_code("1") for _ in range(min(top, 8))))
-            for snippet in snippets:
-                code, expect = SNIPPETS[snippet]
+    for snippet in snippets:
+        code, expect = SNIPPETS[snippet]
+        for kind in kinds:
+            runner = make_runner(kind, concurrency=max(concurrencies), snippet=snippet)
+            try:
+                await warm_up(runner, max(concurrencies))
                 for level in concurrencies:
-                    n = runs_per_level or max(2 * level, 40 if name != "spawn-per-call" else 16)
+                    n = runs_per_level or max(2 * level, 40 if kind != "spawn-per-call" else 16)
                     result = await measure_throughput(runner, code, level, n, expect)
-                    rows.append(BenchRow(runner=name, snippet=snippet, result=result))
-    finally:
-        for _, runner in runners:
-            await runner.close()
+                    rows.append(BenchRow(runner=kind, snippet=snippet, result=result))
+            finally:
+                await runner.close()
     return rows
 
 

@@ -29,10 +29,13 @@ import time
 from typing import Any
 
 from retool import isolation
-from retool.sandbox import ExecutionResult, SandboxConfig, format_result, parse_size
+from retool.sandbox_config import ExecutionResult, SandboxConfig, format_result, parse_size
 from retool.sandbox_verdict import judge, open_pipes, watch_streams
 
 _ZYGOTE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zygote.py")
+# Shared libraries that extension modules load lazily (libz for zlib/binascii, libcrypto for
+# hashlib, libffi, ...) and the loader's index; read-only, no secrets. Missing ones are skipped.
+_SYSTEM_LIBRARY_PATHS = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib", "/etc/ld.so.cache")
 _ZYGOTE_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -132,16 +135,18 @@ class PythonSandbox:
     async def run(self, code: str) -> ExecutionResult:
         if self._closed:
             raise RuntimeError("PythonSandbox.run() called after close()")
-        start = time.monotonic()
         data = code.encode("utf-8", "replace") if isinstance(code, str) else b""
         if not isinstance(code, str) or len(data) > self.config.max_code_bytes:
             detail = f"code must be a str of at most {self.config.max_code_bytes} bytes"
             return ExecutionResult(status="error", stdout="", stderr="", duration_s=0.0, detail=detail)
         self._init_loop_state()
         assert self._slots is not None
-        slot = await self._slots.get()
+        slot = await self._slots.get()  # waiting for a slot does not count against the timeout
         try:
-            return await self._execute(slot, data, start)
+            return await self._execute(slot, data)
+        except OSError as exc:  # our side ran out of something (fds, memory): a result, not a raise
+            return ExecutionResult(status="crashed", stdout="", stderr="", duration_s=0.0,
+                                   detail=f"the supervisor could not run the code: {exc}")
         finally:
             self._clean_scratch(slot)
             self._slots.put_nowait(slot)
@@ -192,7 +197,8 @@ class PythonSandbox:
                 site_dirs.append(os.path.dirname(origin))
         package_root = os.path.dirname(os.path.dirname(_ZYGOTE_PATH))
         paths = sysconfig.get_paths()
-        read_paths = sorted({paths["stdlib"], paths["platstdlib"], os.path.join(paths["platstdlib"], "lib-dynload")})
+        read_paths = sorted({paths["stdlib"], paths["platstdlib"], os.path.join(paths["platstdlib"], "lib-dynload"),
+                             *_SYSTEM_LIBRARY_PATHS})
         rlimits = {
             resource.RLIMIT_CPU: math.ceil(cfg.timeout_s) + 1,
             resource.RLIMIT_FSIZE: cfg.max_file_bytes,
@@ -301,12 +307,13 @@ class PythonSandbox:
         self._on_dead(zygote)
 
     # -- one execution ------------------------------------------------------------------------
-    async def _execute(self, slot: int, data: bytes, start: float) -> ExecutionResult:
+    async def _execute(self, slot: int, data: bytes) -> ExecutionResult:
         try:
             zygote = await self._zygote_for(slot)
         except (RuntimeError, OSError, asyncio.TimeoutError) as exc:
-            return ExecutionResult(status="crashed", stdout="", stderr="", duration_s=time.monotonic() - start,
+            return ExecutionResult(status="crashed", stdout="", stderr="", duration_s=0.0,
                                    detail=f"the sandbox could not start: {exc}")
+        start = time.monotonic()
         loop = asyncio.get_running_loop()
         execution = _Execution(next(self._ids), loop)
         child_fds, read_fds = open_pipes(data)

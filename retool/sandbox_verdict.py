@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from retool.sandbox import ExecutionResult, SandboxConfig
+from retool.sandbox_config import ExecutionResult, SandboxConfig
 
 _F_SETPIPE_SZ = 1031
 _RECORD_CAP = 4096

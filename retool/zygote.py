@@ -119,7 +119,11 @@ def _child(cfg, slot, fds, ruleset_fd, zygote_pid, isolation):
             isolation.set_no_new_privs()
         if ruleset_fd is not None:
             isolation.landlock_restrict_self(ruleset_fd)
-        os.closerange(4, 1 << 30)
+        low = 4
+        for fd in cfg["keep_fds"]:  # sorted; the path fds of _reachable_sys_path
+            os.closerange(low, fd)
+            low = fd + 1
+        os.closerange(low, 1 << 30)
         if "seccomp" in layers:
             isolation.install_seccomp(isolation.child_seccomp_program(os.getpid()))
         if "numpy.random" in sys.modules:
@@ -146,10 +150,10 @@ def _child(cfg, slot, fds, ruleset_fd, zygote_pid, isolation):
 def _read_paths(cfg):
     """Read-only Landlock paths: the stdlib and the package dirs of every pre-imported module."""
     paths = set(cfg["read_paths"])
-    for module in list(sys.modules.values()):
+    for name, module in list(sys.modules.items()):
         origin = getattr(module, "__file__", None)
-        if not origin:
-            continue
+        if not origin or name == "__main__" or name.partition(".")[0] == "retool":
+            continue  # the sandbox's own code is never read after fork
         top = sys.modules.get(module.__name__.partition(".")[0])
         top_file = getattr(top, "__file__", None) or origin
         if top_file.endswith("__init__.py") or os.path.basename(top_file).startswith("__init__."):
@@ -171,6 +175,40 @@ def _kill(pid):
             pass
 
 
+def _traversable_by_others(path):
+    """Whether an unprivileged uid can walk down to ``path`` and list it (mode bits only)."""
+    import stat
+
+    path = os.path.abspath(path)
+    parts = path.split(os.sep)
+    for depth in range(2, len(parts) + 1):
+        mode = os.stat(os.sep.join(parts[:depth]) or os.sep).st_mode
+        if not mode & stat.S_IXOTH:
+            return False
+    return bool(os.stat(path).st_mode & stat.S_IROTH)
+
+
+def _reachable_sys_path(cfg):
+    """Make sys.path directories behind a private parent (e.g. an interpreter under /root)
+    importable after the uid switch: hold an fd on each and import through /proc/self/fd/N,
+    which resolves without walking the private parent. Landlock still decides by the real
+    location, and the fds are read-only directory handles the child could only use to read
+    the library it is already allowed to read."""
+    import importlib
+
+    keep = []
+    for index, entry in enumerate(list(sys.path)):
+        if not os.path.isdir(entry) or _traversable_by_others(entry):
+            continue
+        fd = os.open(entry, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 1000 + index)
+        os.close(fd)
+        sys.path[index] = f"/proc/self/fd/{high}"
+        keep.append(high)
+    importlib.invalidate_caches()
+    cfg["keep_fds"] = sorted(keep)
+
+
 def serve(cfg, control_fd):
     from retool import isolation
 
@@ -178,6 +216,9 @@ def serve(cfg, control_fd):
     for name in cfg["preimport"]:
         __import__(name)
     import ast, linecache, traceback  # noqa: E401,F401  (the child's runner needs them)
+    cfg["keep_fds"] = []
+    if "uid" in cfg["layers"]:
+        _reachable_sys_path(cfg)
 
     rulesets = {}
     if "landlock" in cfg["layers"]:
@@ -240,7 +281,13 @@ def serve(cfg, control_fd):
                 break
             req = json.loads(msg)
             if req["op"] == "run":
-                pid = os.fork()
+                try:
+                    pid = os.fork()
+                except OSError:  # out of processes or memory: report a failed setup
+                    for fd in fds:
+                        os.close(fd)
+                    sock.send(json.dumps({"ev": "exited", "id": req["id"], "status": 71 << 8}).encode())
+                    continue
                 if pid == 0:
                     sock.close()
                     _child(cfg, slots[req["slot"]], fds, rulesets.get(req["slot"]), zygote_pid, isolation)

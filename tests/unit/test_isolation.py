@@ -257,3 +257,16 @@ def test_layers_are_validated_against_the_known_names() -> None:
     with pytest.raises(ValueError, match="layers"):
         PythonSandbox(layers=frozenset({"seccomp", "selinux"}))
 
+
+
+@pytest.mark.asyncio
+async def test_all_layers_still_import_stdlib_modules_that_were_not_pre_imported() -> None:
+    code = "import dataclasses, secrets, json\nprint(dataclasses.is_dataclass(1), len(secrets.token_hex(4)), json.dumps([1]))"
+    result, _ = await run_in(set(LAYERS), code)
+    assert result.stdout == "False 8 [1]\n", result
+
+
+@pytest.mark.asyncio
+async def test_the_sandbox_code_itself_is_not_readable_by_a_child() -> None:
+    result, _ = await run_in(set(LAYERS), f"open({REPO + '/retool/zygote.py'!r}).read()")
+    assert result.status == "error" and "PermissionError" in result.stderr
