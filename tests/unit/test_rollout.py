@@ -204,8 +204,14 @@ async def test_model_forging_a_tool_response_fails_the_sample(tok, sandbox) -> N
 
 @amark
 async def test_engine_abort_is_aborted_without_reward(tok, sandbox) -> None:
-    out, _, _ = await run(tok, sandbox, [CALL_42, "ABORT"])
-    assert out.status == "aborted" and out.reward is None and out.record().reward == 0.0
+    scored: list[str] = []
+    config = cfg()
+    engine = ScriptedEngine(tok, [CALL_42, "ABORT"])
+    out = await rollout_one(render_prompt_ids(tok, QUESTION, config), engine, sandbox, tok, config, label="42",
+                            reward_fn=lambda response, label: scored.append(response) or 1.0)
+    assert out.status == "aborted" and out.reward is None and out.record().reward == 0.0 and scored == []
+    assert out.turns == 1 and out.tool_calls == 1  # the aborted turn appended nothing
+    assert out.loss_mask[-1] == 0
 
 
 @amark
