@@ -14,7 +14,8 @@ Subcommands:
   (delegates to :mod:`retool.sandbox_bench`).
 
 Every ratio is ours over the baseline measured in the same process, interleaved round by round,
-taking each side's best round, so load on a shared machine hits both alike. Workload builders and
+taking each side's best round of process CPU time (wall time for the sandbox, whose work runs in
+other processes), so load on a shared machine hits both alike and mostly not at all. Workload builders and
 measurement functions (:func:`parser_workload`, :func:`naive_parse`, :func:`masking_workload`,
 :func:`naive_mask`, :func:`measure_parser`, :func:`measure_masking`, :func:`measure_train_step`)
 are public so the pytest benchmarks time exactly what this command times.
@@ -23,12 +24,13 @@ are public so the pytest benchmarks time exactly what this command times.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from retool.bench import BenchResult, make_result
@@ -36,17 +38,33 @@ from retool.bench import BenchResult, make_result
 GROUPS = ("parser", "masking", "answer", "sandbox", "rollout", "train")
 
 
-def best_seconds(fns: Sequence[Callable[[], Any]], rounds: int) -> list[float]:
-    """Each function's best wall time over ``rounds`` interleaved rounds (one warm-up call each)."""
-    for fn in fns:
-        fn()
-    best = [float("inf")] * len(fns)
-    for _ in range(max(1, rounds)):
-        for k, fn in enumerate(fns):
-            start = time.perf_counter()
+def best_seconds(sides: Sequence[Callable[[], Any] | Sequence[Callable[[], Any]]], rounds: int,
+                 clock: Callable[[], float] = time.process_time) -> list[float]:
+    """Each side's time: the sum over its chunks of each chunk's best over ``rounds`` rounds.
+
+    A side is one callable or a list of chunk callables (all sides the same length); chunks are
+    interleaved across sides (ours chunk k, baseline chunk k, ...), so both meet the same machine
+    state at a fine grain, and each side is warmed up once first. The default clock is this
+    process's CPU time: on a shared, loaded machine the time the scheduler gives other jobs does
+    not enter. Use ``time.perf_counter`` for work spread over other processes."""
+    chunked = [list(s) if isinstance(s, Sequence) else [s] for s in sides]
+    if len({len(c) for c in chunked}) != 1 or not chunked[0]:
+        raise ValueError(f"every side needs the same number (>= 1) of chunks, got {[len(c) for c in chunked]}")
+    for chunks in chunked:
+        for fn in chunks:
             fn()
-            best[k] = min(best[k], time.perf_counter() - start)
-    return best
+    best = [[float("inf")] * len(chunked[0]) for _ in chunked]
+    for _ in range(max(1, rounds)):
+        for k in range(len(chunked[0])):
+            for side, chunks in enumerate(chunked):
+                start = clock()
+                chunks[k]()
+                best[side][k] = min(best[side][k], clock() - start)
+    return [max(sum(b), 1e-9) for b in best]
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 # ---- parser ----------------------------------------------------------------------------------
@@ -110,7 +128,10 @@ def measure_parser(*, n_transcripts: int = 200, rounds: int = 5) -> BenchResult:
 
     texts = parser_workload(n_transcripts)
     megabytes = sum(len(t.encode()) for t in texts) / 1e6
-    ours_s, naive_s = best_seconds([lambda: [parse_trace(t) for t in texts], lambda: [naive_parse(t) for t in texts]], rounds)
+    groups = _chunks(texts, 5)
+    ours = [lambda g=g: [parse_trace(t) for t in g] for g in groups]
+    naive = [lambda g=g: [naive_parse(t) for t in g] for g in groups]
+    ours_s, naive_s = best_seconds([ours, naive], rounds)
     return make_result(name="parser_mb_per_s", group="parser", value=megabytes / ours_s, baseline=megabytes / naive_s,
                        unit="MB/s")
 
@@ -169,17 +190,13 @@ def measure_masking(*, n_trajectories: int = 32, rounds: int = 5, tokenizer: Any
     work = masking_workload(tokenizer, n_trajectories)
     n_tokens = sum(len(s.ids) for segs, _, _ in work for s in segs)
 
-    def ours() -> None:
-        for segs, prompt_len, _ in work:
-            ids, mask = build_ids_and_mask(segs)
-            if not verify_loss_mask(ids, mask, tokenizer, prompt_len).ok:
-                raise AssertionError("our mask failed its own check on a well-formed trajectory")
+    def ours(segs: Sequence[Any], prompt_len: int) -> None:
+        ids, mask = build_ids_and_mask(segs)
+        if not verify_loss_mask(ids, mask, tokenizer, prompt_len).ok:
+            raise AssertionError("our mask failed its own check on a well-formed trajectory")
 
-    def field() -> None:
-        for segs, _, response in work:
-            naive_mask(tokenizer, segs[0].ids, response)
-
-    ours_s, field_s = best_seconds([ours, field], rounds)
+    ours_s, field_s = best_seconds([[lambda w=w: ours(w[0], w[1]) for w in work],
+                                    [lambda w=w: naive_mask(tokenizer, w[0][0].ids, w[2]) for w in work]], rounds)
     return make_result(name="masking_tokens_per_s", group="masking", value=n_tokens / ours_s,
                        baseline=n_tokens / field_s, unit="tokens/s")
 
@@ -237,21 +254,28 @@ def train_step_fns(model: Any, vocab_size: int, *, batch: int, seq_len: int, bf1
     return ours, plain
 
 
-def measure_train_step(*, batch: int = 4, seq_len: int = 256, rounds: int = 5) -> BenchResult:
-    """Tokens/s of our SFT step on the tiny model on CPU against the plain HF step on the same batch
-    (ratio ~1: what our loss path costs over the reference). One intra-op thread: more threads
-    oversubscribe a small shared box and swamp the ratio with scheduling noise."""
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """One intra-op thread for the duration: more oversubscribe a small shared box and swamp a
+    CPU ratio with scheduling noise."""
     import torch
-
-    from retool.models import tiny_model
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        model, _ = tiny_model()
-        ours_s, plain_s = best_seconds(train_step_fns(model, model.config.vocab_size, batch=batch, seq_len=seq_len), rounds)
+        yield
     finally:
         torch.set_num_threads(threads)
+
+
+def measure_train_step(*, batch: int = 4, seq_len: int = 256, rounds: int = 5) -> BenchResult:
+    """Tokens/s of our SFT step on the tiny model on CPU (one intra-op thread) against the plain HF
+    step on the same batch: a ratio near 1, what our loss path costs over the reference."""
+    from retool.models import tiny_model
+
+    with one_torch_thread():
+        model, _ = tiny_model()
+        ours_s, plain_s = best_seconds(train_step_fns(model, model.config.vocab_size, batch=batch, seq_len=seq_len), rounds)
     n = batch * seq_len
     return make_result(name="train_step_cpu_tokens_per_s", group="train", value=n / ours_s, baseline=n / plain_s,
                        unit="tokens/s")
@@ -311,7 +335,7 @@ def _measure(group: str, quick: bool) -> list[BenchResult]:
         import torch
 
         gpu = measure_train_step_gpu(rounds=3 if quick else 10) if torch.cuda.is_available() else []
-        return [measure_train_step(rounds=3 if quick else 10), *gpu]
+        return [measure_train_step(rounds=5 if quick else 20), *gpu]
     if group == "sandbox":
         return _sandbox_results(quick)
     if group == "rollout":
@@ -436,7 +460,11 @@ def _sandbox_results(quick: bool) -> list[BenchResult]:
 
 
 def _rollout_results(quick: bool) -> list[BenchResult]:
-    raise ImportError("no rollout measurement (measure_rollout) in this build")
+    from retool.rollout_bench import bench_results, measure_rollout
+
+    size = dict(samples=4, tool_calls_per_sample=2, tool_latency_s=0.1) if quick else dict(
+        samples=8, tool_calls_per_sample=3, tool_latency_s=0.2)
+    return list(bench_results(measure_rollout(**size)))
 
 
 def _sandbox(args: argparse.Namespace) -> int:

@@ -172,3 +172,25 @@ def test_cli_compare_missing_benchmark_fails_unless_allowed(tmp_path) -> None:
     new = _write(tmp_path, "new.json", {"results": [_entry("a", 1.0)]})
     assert main(["bench", "compare", old, new]) == 1
     assert main(["bench", "compare", old, new, "--allow-missing"]) == 0
+
+
+def test_cli_run_writes_a_results_file_the_gate_reads(tmp_path, capsys) -> None:
+    path = tmp_path / "run.json"
+    assert main(["bench", "run", "--quick", "--only", "parser", "--json", str(path)]) == 0
+    (result,) = bench.load_results(path).results
+    assert result.name == "parser_mb_per_s" and result.ratio == pytest.approx(result.value / result.baseline)
+    assert "parser_mb_per_s" in capsys.readouterr().out
+    assert main(["bench", "compare", str(path), str(path)]) == 0
+
+
+def test_cli_rejects_a_bad_concurrency_list() -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "sandbox", "--concurrency", "1,0"])
+    assert exc.value.code == 2
+
+
+def test_best_seconds_refuses_sides_of_different_lengths() -> None:
+    from retool.bench_cli import best_seconds
+
+    with pytest.raises(ValueError, match=r"same number .* got \[2, 1\]"):
+        best_seconds([[lambda: None, lambda: None], [lambda: None]], rounds=1)
