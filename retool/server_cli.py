@@ -6,6 +6,7 @@ Binds to 127.0.0.1 by default; any other host needs ``--allow-remote`` (the serv
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 
@@ -33,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"retool serve: {exc}", file=sys.stderr)
         return 2
     print(f"serving {args.model} on {server.url} (POST /generate, GET /health); Ctrl-C stops", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)  # stop as cleanly on SIGTERM as on Ctrl-C
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -40,3 +42,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         server.close()
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
