@@ -6,6 +6,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from retool.losses import (
     GRPOConfig,
@@ -263,3 +265,50 @@ def test_grpo_config_rejects_bad_values():
         GRPOConfig(kl_type="k4")
     with pytest.raises(ValueError, match="loss_reduction"):
         GRPOConfig(loss_reduction="seq")
+
+
+# ---------------------------------------------------------------- property: masked positions are inert
+
+
+@settings(deadline=None)
+@given(
+    b=st.integers(1, 3), t=st.integers(2, 6), v=st.integers(2, 5), seed=st.integers(0, 2**16),
+    poison=st.sampled_from([float("nan"), float("inf"), -float("inf"), 1e30]),
+    reduction=st.sampled_from(["token", "sample"]),
+)
+def test_poisoned_masked_positions_leave_every_loss_and_gradient_unchanged(b, t, v, seed, poison, reduction):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(b, t, v, generator=g)
+    ids = torch.randint(0, v, (b, t), generator=g)
+    mask = torch.rand(b, t, generator=g) < 0.5  # (B, T) over ids
+    off = ~mask[:, 1:]  # rows of logits predicting masked targets
+    bad_logits = torch.where(off.unsqueeze(-1), torch.full_like(logits[:, 1:], poison), logits[:, :-1])
+    bad_logits = torch.cat([bad_logits, torch.full_like(logits[:, :1], poison)], dim=1)  # the last row predicts nothing
+
+    def ce(x):
+        x = x.clone().requires_grad_(True)
+        loss = masked_cross_entropy(x, ids, mask, reduction)
+        (grad,) = torch.autograd.grad(loss, x)
+        return loss, grad
+
+    l1, g1 = ce(logits)
+    l2, g2 = ce(bad_logits)
+    assert torch.equal(l1, l2)
+    assert torch.equal(g1[:, :-1][~off], g2[:, :-1][~off]) and torch.count_nonzero(g2[:, :-1][off]) == 0
+
+    lp, old, adv = (torch.randn(b, t, generator=g) for _ in range(3))
+    m = mask
+    config = GRPOConfig(loss_reduction=reduction, dual_clip_c=3.0)
+
+    def pg(x, o, a):
+        x = x.clone().requires_grad_(True)
+        res = grpo_loss(x, o, a, m, config, ref_logprobs=o, entropy=torch.ones_like(o))
+        (grad,) = torch.autograd.grad(res.loss, x)
+        return res, grad
+
+    r1, h1 = pg(lp, old, adv)
+    poisoned = [torch.where(m, x, torch.full_like(x, poison)) for x in (lp, old, adv)]
+    r2, h2 = pg(*poisoned)
+    for name in ("loss", "kl", "entropy", "clip_fraction", "approx_kl"):
+        assert torch.equal(getattr(r1, name), getattr(r2, name)), name
+    assert torch.equal(h1, h2) and torch.count_nonzero(h2[~m]) == 0
