@@ -39,9 +39,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from typing import TYPE_CHECKING, Callable
 
-from retool.answer_fast import Approx, TooLarge, Undecided, Value, clearly_differ, fast_value
+from retool.answer_fast import Approx, PiMul, TooLarge, Undecided, Value, clearly_differ, fast_value, pi_times
 from retool.answer_norm import Bag, Equation, Leaf, Matrix, Node, Seq, structure
 from retool.answer_parse import Extraction, extract_answer
 
@@ -92,11 +93,16 @@ def _fast_leaf(a: Leaf, b: Leaf, config: AnswerConfig) -> bool | None:
             values.append(None)
     x, y = values
     if x is not None and y is not None:
+        if a.degree != b.degree and isinstance(y if a.degree else x, PiMul) and isinstance(x if a.degree else y, Fraction):
+            degrees, radians = (x, y) if a.degree else (y, x)
+            return pi_times(degrees / 180) == radians  # 45 degrees == pi/4
         if not isinstance(x, Approx) and not isinstance(y, Approx):
             return x == y
-        if a.degree != b.degree:  # 45 degrees against pi/4 is decided symbolically
+        if a.degree != b.degree:  # 45 degrees against an approximate radian value: decided symbolically
             return None
         return False if clearly_differ(x, y) else None
+    if not a.text.strip() or not b.text.strip():
+        return False
     words = [bool(_WORDS.match(leaf.text)) for leaf in (a, b)]
     if all(words):
         p, g = a.text.split(), b.text.split()

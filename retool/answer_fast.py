@@ -5,7 +5,7 @@ Contract: :func:`fast_value` maps normalised LaTeX (see :mod:`retool.answer_norm
 
 - :class:`Undecided` when the text is outside the fast grammar (symbols, ``\\pi``, irrational
   roots, functions): the caller escalates to the symbolic engine;
-- :class:`TooLarge` when the text is pathological (a digit run over ``max_digits``, a power whose
+- :class:`TooLarge` when the text is pathological or undefined (division by zero, a digit run over ``max_digits``, a power whose
   result would exceed ``max_bits``, e.g. ``9^{9^{9^{9}}}``, a huge factorial, nesting deeper than
   ``max_depth``): the caller rejects it without ever calling sympy.
 
@@ -16,7 +16,9 @@ with exact rational roots, ``n!``, ``\\binom{n}{k}``, parentheses and braces. De
 exactly (``0.1`` is 1/10), so an inexact decimal never equals a repeating fraction.
 Everything exact here is integer arithmetic: it takes microseconds.
 
-Irrational values (``\\pi``, ``e``, irrational roots, ``\\log_b``, ``\\ln``, ``\\sin``/``\\cos``/``\\tan``,
+Rational multiples of pi are exact (:class:`PiMul`: ``\\frac{\\pi}{2}`` equals ``\\pi/2``, never a
+rational), and so are sines, cosines and tangents with rational values at them (``\\cos\\frac{\\pi}{3}
+= 1/2``). Other irrational values (``e``, irrational roots, ``\\log_b``, ``\\ln``, ``\\sin``/``\\cos``/``\\tan``,
 implicit products such as ``12\\sqrt{2}``) evaluate to an :class:`Approx` (a float plus the largest
 magnitude met while computing it). An ``Approx`` is used **only to reject**: :func:`clearly_differ`
 is True when two values differ by more than ``1e-9`` times the largest magnitude involved (float
@@ -51,7 +53,33 @@ class Approx:
         self.value, self.scale = value, max(scale, abs(value))
 
 
-Value = Fraction | float | Approx
+class PiMul:
+    """An exact rational multiple of pi, ``q * pi`` (``q != 0``)."""
+
+    __slots__ = ("q",)
+
+    def __init__(self, q: Fraction) -> None:
+        self.q = q
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PiMul) and other.q == self.q
+
+    def __hash__(self) -> int:
+        return hash(("pi", self.q))
+
+    def __repr__(self) -> str:
+        return f"PiMul({self.q})"
+
+
+def pi_times(q: Fraction) -> Fraction | PiMul:
+    return Fraction(0) if q == 0 else PiMul(q)
+
+
+Value = Fraction | float | Approx | PiMul
+_SIN_EXACT = {Fraction(0): Fraction(0), Fraction(1, 6): Fraction(1, 2), Fraction(1, 2): Fraction(1),
+              Fraction(5, 6): Fraction(1, 2), Fraction(1): Fraction(0), Fraction(7, 6): Fraction(-1, 2),
+              Fraction(3, 2): Fraction(-1), Fraction(11, 6): Fraction(-1, 2)}
+_TAN_EXACT = {Fraction(0): Fraction(0), Fraction(1, 4): Fraction(1), Fraction(3, 4): Fraction(-1)}
 
 
 _TOKEN = re.compile(r"\s*(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|\\[a-zA-Z]+|\S)", re.ASCII)
@@ -215,7 +243,7 @@ class _Parser:
         if tok == "\\infty":
             return _INF
         if tok == "\\pi":
-            return Approx(math.pi, math.pi)
+            return PiMul(Fraction(1))
         if tok == "e":
             return Approx(math.e, math.e)
         if tok == "\\log":
@@ -230,11 +258,23 @@ class _Parser:
             arg = self.function_argument()
             if arg == 0:
                 return Fraction(1) if tok == "\\cos" else Fraction(0)
+            if isinstance(arg, PiMul):
+                exact = _trig_exact(tok, arg.q)
+                if exact is not None:
+                    return exact
             x = _float(arg)
             if abs(x) > 1e6:
                 raise Undecided("trigonometric function of a huge argument")
             return Approx(_FUNCS[tok](x), max(1.0, _scale(arg)) / (math.cos(x) ** 2 if tok == "\\tan" else 1.0))
         raise Undecided(f"token {tok!r}")
+
+
+def _trig_exact(name: str, q: Fraction) -> Fraction | None:
+    if name == "\\tan":
+        if q % 1 == Fraction(1, 2):
+            raise Undecided("tangent at a pole")
+        return _TAN_EXACT.get(q % 1)
+    return _SIN_EXACT.get((q + (Fraction(1, 2) if name == "\\cos" else 0)) % 2)
 
 
 def _is_nat(value: Value) -> bool:
@@ -244,6 +284,8 @@ def _is_nat(value: Value) -> bool:
 def _float(value: Value) -> float:
     if isinstance(value, Approx):
         return value.value
+    if isinstance(value, PiMul):
+        return _float(value.q) * math.pi
     if isinstance(value, float):
         raise Undecided("arithmetic with infinity")
     try:
@@ -254,6 +296,21 @@ def _float(value: Value) -> float:
 
 def _scale(value: Value) -> float:
     return value.scale if isinstance(value, Approx) else abs(_float(value))
+
+
+def _pi_arith(a: Value, b: Value, op: str) -> Value | None:
+    """Exact arithmetic that keeps a rational multiple of pi, or None."""
+    if isinstance(a, PiMul) and isinstance(b, PiMul):
+        if op in "+-":
+            return pi_times(a.q + b.q if op == "+" else a.q - b.q)
+        return Fraction(a.q / b.q) if op == "/" else None
+    if isinstance(a, PiMul) and isinstance(b, Fraction):
+        if op == "*":
+            return pi_times(a.q * b)
+        return pi_times(a.q / b) if op == "/" and b != 0 else None
+    if isinstance(a, Fraction) and isinstance(b, PiMul) and op == "*":
+        return pi_times(a * b.q)
+    return None
 
 
 def _arith(a: Value, b: Value, op: str) -> Value:
@@ -267,8 +324,10 @@ def _arith(a: Value, b: Value, op: str) -> Value:
         if op == "*":
             return a * b
         if b == 0:
-            raise Undecided("division by zero")
+            raise TooLarge("division by zero: not a number")
         return a / b
+    if (exact := _pi_arith(a, b, op)) is not None:
+        return exact
     x, y = _float(a), _float(b)
     sa, sb = _scale(a), _scale(b)
     if op == "/":
@@ -334,7 +393,7 @@ def _int_root(value: int, n: int) -> int:
 def _pow(base: Value, exponent: Value, max_bits: int) -> Value:
     if isinstance(base, float) or isinstance(exponent, float):
         raise Undecided("power with infinity")
-    if isinstance(base, Approx) or isinstance(exponent, Approx):
+    if isinstance(base, (Approx, PiMul)) or isinstance(exponent, (Approx, PiMul)):
         b, e = _float(base), _float(exponent)
         if abs(e) > 1000 or b < 0 or (b == 0 and e <= 0):
             raise Undecided("approximate power out of range")
@@ -372,8 +431,8 @@ def clearly_differ(a: Value, b: Value, *, rel_tol: float = 1e-9) -> bool:
     """True only when ``a != b`` is certain despite float rounding in an :class:`Approx`."""
     if isinstance(a, float) or isinstance(b, float):
         return a != b if not (isinstance(a, Approx) or isinstance(b, Approx)) else True
-    if isinstance(a, Fraction) and isinstance(b, Fraction):
-        return a != b
+    if not isinstance(a, Approx) and not isinstance(b, Approx):
+        return a != b  # exact values: Fraction, or rational multiples of pi
     x, y = _float(a), _float(b)
     return abs(x - y) > rel_tol * max(1.0, _scale(a), _scale(b))
 

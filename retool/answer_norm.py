@@ -36,7 +36,7 @@ _UNICODE = {"\u2212": "-", "\u2013": "-", "\ufe63": "-", "\uff0d": "-", "\u00d7"
             "\u22c5": "\\cdot ", "\u00f7": "\\div ", "\u03c0": "\\pi ", "\u221a": "\\sqrt", "\u221e": "\\infty ",
             "\u00b0": "^\\circ", "\u2264": "\\le ", "\u2265": "\\ge ", "\u2260": "\\ne ", "\u222a": "\\cup ",
             "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\uff0c": ","}
-_WRAPPERS = re.compile(r"\\(?:text|textbf|textit|textrm|textnormal|mathrm|mathbf|mathit|mbox|operatorname|boldsymbol)\s*\{")
+_WRAPPERS = re.compile(r"\\(?:boxed|fbox|text|textbf|textit|textrm|textnormal|mathrm|mathbf|mathit|mbox|operatorname|boldsymbol)\s*\{")
 _DROP = re.compile(r"\\left(?![a-zA-Z])|\\right(?![a-zA-Z])|\\displaystyle|\\bigl|\\bigr|\\Bigl|\\Bigr|\\big|\\Big"
                    r"|(?<!\\)\\[!,;: ]|\\quad|\\qquad|\\\(|\\\)|\\\[|\\\]|\\\$|\$")
 _FRAC = re.compile(r"\\[dtc]frac(?![a-zA-Z])")

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from retool.answer_fast import Approx, TooLarge, Undecided, clearly_differ, fast_value
+from retool.answer_fast import Approx, PiMul, TooLarge, Undecided, clearly_differ, fast_value
 
 
 @pytest.mark.parametrize("text,value", [
@@ -26,7 +26,7 @@ def test_value_is_exact(text: str, value: Fraction | float) -> None:
     assert fast_value(text) == value
 
 
-@pytest.mark.parametrize("text", ["x", "2x", "\\log 8", "1/0", "x^23", "\\ln 0", "\\sin(10^{9})",
+@pytest.mark.parametrize("text", ["x", "2x", "\\log 8", "x^23", "\\ln 0", "\\sin(10^{9})",
                                   "\\frac{1}", "(1", "", "1 + \\infty", "0^{-1}", "(-4)^{\\frac{1}{2}}", "\\sqrt{}"])
 def test_outside_the_grammar_is_undecided(text: str) -> None:
     with pytest.raises(Undecided):
@@ -34,7 +34,7 @@ def test_outside_the_grammar_is_undecided(text: str) -> None:
 
 
 @pytest.mark.parametrize("text", ["9^{9^{9^{9}}}", "2^{1000000}", "10^{10^{10}}", "3000!", "1" * 1001,
-                                  "1e99999", "(" * 100 + "1" + ")" * 100, "-" * 100 + "1"])
+                                  "1e99999", "1/0", "\\frac{5}{2-2}", "(" * 100 + "1" + ")" * 100, "-" * 100 + "1"])
 def test_pathological_input_is_too_large(text: str) -> None:
     with pytest.raises(TooLarge):
         fast_value(text)
@@ -45,9 +45,9 @@ def test_tiny_powers_stay_exact() -> None:
     assert fast_value("2^{-99}") == Fraction(1, 2**99)
 
 
-@pytest.mark.parametrize("text,approx", [("\\sqrt{2}", 2**0.5), ("\\pi", 3.141592653589793), ("2e", 5.43656365691809),
+@pytest.mark.parametrize("text,approx", [("\\sqrt{2}", 2**0.5), ("\\pi + 1", 4.141592653589793), ("2e", 5.43656365691809),
                                          ("12\\sqrt{2}", 16.970562748477143), ("\\log_2 9", 3.1699250014423126),
-                                         ("\\cos\\frac{\\pi}{3}", 0.5)])
+                                         ("\\cos\\frac{\\pi}{5}", 0.8090169943749475)])
 def test_irrational_values_are_approximations(text: str, approx: float) -> None:
     value = fast_value(text)
     assert isinstance(value, Approx) and value.value == pytest.approx(approx, rel=1e-12)
@@ -64,3 +64,15 @@ def test_true_equalities_are_never_clearly_different(a: str, b: str) -> None:
                                  ("\\pi", "3.14159")])
 def test_distinct_values_clearly_differ(a: str, b: str) -> None:
     assert clearly_differ(fast_value(a), fast_value(b))
+
+
+@pytest.mark.parametrize("text,q", [("\\pi", Fraction(1)), ("\\frac{\\pi}{2}", Fraction(1, 2)), ("\\pi/2", Fraction(1, 2)),
+                                    ("2\\pi", Fraction(2)), ("\\frac{3\\pi}{4}", Fraction(3, 4)), ("-\\pi \\cdot 0.25", Fraction(-1, 4))])
+def test_rational_multiples_of_pi_are_exact(text: str, q: Fraction) -> None:
+    assert fast_value(text) == PiMul(q)
+
+
+@pytest.mark.parametrize("text,value", [("\\cos\\frac{\\pi}{3}", Fraction(1, 2)), ("\\sin\\frac{7\\pi}{6}", Fraction(-1, 2)),
+                                        ("\\tan\\frac{3\\pi}{4}", Fraction(-1)), ("\\sin(\\pi)", Fraction(0)), ("\\pi - \\pi", Fraction(0))])
+def test_exact_trigonometric_values(text: str, value: Fraction) -> None:
+    assert fast_value(text) == value
