@@ -15,28 +15,19 @@ import asyncio
 import importlib.util
 import itertools
 import json
-import math
 import os
 import pwd
-import resource
 import shutil
 import socket
 import subprocess
 import sys
-import sysconfig
-import tempfile
 import time
 from typing import Any
 
 from retool import isolation
 from retool.sandbox_config import ExecutionResult, SandboxConfig, format_result, parse_size
+from retool.sandbox_layout import ZYGOTE_ENV, ZYGOTE_PATH, clean_slot, make_scratch, zygote_config
 from retool.sandbox_verdict import judge, open_pipes, watch_streams
-
-_ZYGOTE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zygote.py")
-# Shared libraries that extension modules load lazily (libz for zlib/binascii, libcrypto for
-# hashlib, libffi, ...) and the loader's index; read-only, no secrets. Missing ones are skipped.
-_SYSTEM_LIBRARY_PATHS = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib", "/etc/ld.so.cache")
-_ZYGOTE_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 class SandboxUnavailableError(RuntimeError):
@@ -148,7 +139,8 @@ class PythonSandbox:
             return ExecutionResult(status="crashed", stdout="", stderr="", duration_s=0.0,
                                    detail=f"the supervisor could not run the code: {exc}")
         finally:
-            self._clean_scratch(slot)
+            if self._scratch is not None:
+                clean_slot(self._scratch, slot)
             self._slots.put_nowait(slot)
 
     async def close(self) -> None:
@@ -175,54 +167,7 @@ class PythonSandbox:
         for slot in range(self.config.concurrency):
             self._slots.put_nowait(slot)
         self._locks = [asyncio.Lock() for _ in range(self._n_zygotes)]
-        root = tempfile.mkdtemp(prefix="retool-sandbox-", dir=self.config.scratch_root)
-        os.chmod(root, 0o711)
-        for slot in range(self.config.concurrency):
-            path = os.path.join(root, f"slot-{slot}")
-            os.mkdir(path, 0o700)
-            if "uid" in self._active:
-                os.chown(path, self.config.uid_base + slot, self.config.uid_base + slot)
-        self._scratch = root
-
-    def _zygote_config(self, index: int) -> dict[str, Any]:
-        cfg = self.config
-        allowed = list(cfg.allowed_modules) if cfg.allowed_modules is not None else None
-        site_dirs = []
-        for name in allowed or ():
-            spec = importlib.util.find_spec(name)
-            origin = spec.origin if spec else None
-            if origin and spec and spec.submodule_search_locations:
-                site_dirs.append(os.path.dirname(os.path.dirname(origin)))
-            elif origin and origin not in ("built-in", "frozen"):
-                site_dirs.append(os.path.dirname(origin))
-        package_root = os.path.dirname(os.path.dirname(_ZYGOTE_PATH))
-        paths = sysconfig.get_paths()
-        read_paths = sorted({paths["stdlib"], paths["platstdlib"], os.path.join(paths["platstdlib"], "lib-dynload"),
-                             *_SYSTEM_LIBRARY_PATHS})
-        rlimits = {
-            resource.RLIMIT_CPU: math.ceil(cfg.timeout_s) + 1,
-            resource.RLIMIT_FSIZE: cfg.max_file_bytes,
-            resource.RLIMIT_NOFILE: cfg.max_open_files,
-            resource.RLIMIT_CORE: 0,
-        }
-        if "uid" in self._active:
-            rlimits[resource.RLIMIT_NPROC] = cfg.max_threads
-        assert self._scratch is not None
-        return {
-            "sys_path": [package_root] + sorted(set(site_dirs) - {package_root}),
-            "preimport": allowed or [],
-            "allowed_modules": allowed,
-            "print_last_expression": cfg.print_last_expression,
-            "layers": sorted(self._active),
-            "rlimits": {str(k): v for k, v in rlimits.items()},
-            "rlimit_as_id": resource.RLIMIT_AS,
-            "memory_limit_bytes": cfg.memory_limit_bytes,
-            "read_paths": read_paths,
-            "slots": [
-                {"slot": s, "uid": cfg.uid_base + s, "scratch": os.path.join(self._scratch, f"slot-{s}")}
-                for s in range(index, cfg.concurrency, self._n_zygotes)
-            ],
-        }
+        self._scratch = make_scratch(self.config, chown="uid" in self._active)
 
     async def _zygote_for(self, slot: int) -> _Zygote:
         index = slot % self._n_zygotes
@@ -240,9 +185,9 @@ class PythonSandbox:
         zygote = _Zygote(index, loop)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            argv = [self.config.python or sys.executable, "-I", "-S", _ZYGOTE_PATH,
-                    json.dumps(self._zygote_config(index)), str(child.fileno())]
-            zygote.proc = subprocess.Popen(argv, env=_ZYGOTE_ENV, cwd="/", stdin=subprocess.DEVNULL,
+            argv = [self.config.python or sys.executable, "-I", "-S", ZYGOTE_PATH,
+                    json.dumps(zygote_config(self.config, self._active, self._scratch, index, self._n_zygotes)), str(child.fileno())]
+            zygote.proc = subprocess.Popen(argv, env=ZYGOTE_ENV, cwd="/", stdin=subprocess.DEVNULL,
                                            stdout=subprocess.DEVNULL, pass_fds=[child.fileno()])
         finally:
             child.close()
@@ -343,20 +288,6 @@ class PythonSandbox:
                 pass
 
         return kill
-
-    def _clean_scratch(self, slot: int) -> None:
-        if self._scratch is None:
-            return
-        path = os.path.join(self._scratch, f"slot-{slot}")
-        try:
-            with os.scandir(path) as entries:
-                for entry in entries:
-                    if entry.is_dir(follow_symlinks=False):
-                        shutil.rmtree(entry.path, ignore_errors=True)
-                    else:
-                        os.unlink(entry.path)
-        except OSError:
-            pass
 
 
 __all__ = ["PythonSandbox", "SandboxUnavailableError"]
