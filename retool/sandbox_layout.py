@@ -2,7 +2,7 @@
 
 Contract: ``make_scratch(config, chown)`` creates ``<tmp>/retool-sandbox-XXXX`` (mode 0711) with
 one ``slot-N`` dir per slot (mode 0700, owned by uid/gid ``uid_base + N`` when ``chown``);
-``clean_slot(root, slot)`` empties one slot dir without following symlinks; ``zygote_config``
+``slot_is_dirty``/``clean_slot(root, slot)`` test and empty one slot dir (no symlink is followed); ``zygote_config``
 builds the JSON the zygote starts from: extra ``sys.path`` entries for allowed third-party
 packages, modules to pre-import, active layers, rlimits, Landlock read-only paths (the stdlib,
 lib-dynload, the system library dirs and the loader cache) and the zygote's slots.
@@ -38,6 +38,15 @@ def make_scratch(config: SandboxConfig, *, chown: bool) -> str:
         if chown:
             os.chown(path, config.uid_base + slot, config.uid_base + slot)
     return root
+
+
+def slot_is_dirty(root: str, slot: int) -> bool:
+    """Whether the slot dir holds anything (one getdents; the common case is empty)."""
+    try:
+        with os.scandir(os.path.join(root, f"slot-{slot}")) as entries:
+            return next(entries, None) is not None
+    except OSError:
+        return False
 
 
 def clean_slot(root: str, slot: int) -> None:

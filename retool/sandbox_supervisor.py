@@ -26,7 +26,7 @@ from typing import Any
 
 from retool import isolation
 from retool.sandbox_config import ExecutionResult, SandboxConfig, format_result, parse_size
-from retool.sandbox_layout import ZYGOTE_ENV, ZYGOTE_PATH, clean_slot, make_scratch, zygote_config
+from retool.sandbox_layout import ZYGOTE_ENV, ZYGOTE_PATH, clean_slot, make_scratch, slot_is_dirty, zygote_config
 from retool.sandbox_verdict import judge, open_pipes, watch_streams
 
 
@@ -139,8 +139,8 @@ class PythonSandbox:
             return ExecutionResult(status="crashed", stdout="", stderr="", duration_s=0.0,
                                    detail=f"the supervisor could not run the code: {exc}")
         finally:
-            if self._scratch is not None:
-                clean_slot(self._scratch, slot)
+            if self._scratch is not None and slot_is_dirty(self._scratch, slot):
+                await asyncio.to_thread(clean_slot, self._scratch, slot)  # may be many files
             self._slots.put_nowait(slot)
 
     async def close(self) -> None:
