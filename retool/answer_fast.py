@@ -159,6 +159,8 @@ class _Parser:
             self.depth -= 1
             if sign == "+" or isinstance(value, float):
                 return -value if sign == "-" else value
+            if isinstance(value, PiMul):
+                return PiMul(-value.q)
             return _arith(Fraction(0), value, "-")
         return self.power()
 
