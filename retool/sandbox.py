@@ -29,7 +29,7 @@ Threat model: what is covered
 -----------------------------
 The boundary is the kernel, not Python. Python-level guards (the import allow-list) only give
 clear "forbidden" messages; assume the snippet has arbitrary code execution inside its own
-process (ctypes-free, but subclass walks, frame walks and re-exported modules get it to ``os``).
+process (subclass walks, frame walks and re-exported modules reach ``os`` and raw syscalls).
 Against such code, with all layers on, a child cannot: exec a program, fork/clone a process,
 create any socket (so no network, no unix-socket IPC), ptrace or read another process' memory,
 signal anything but itself (seccomp, a different uid, and Landlock's signal scope), read or write
@@ -55,13 +55,23 @@ What is not covered
   shares the address space with the snippet, so deliberately hostile code can forge "ok" for
   its own run (e.g. write a record to fd 3 and ``os._exit(0)``). It cannot forge another run's
   result, avoid the timeout/output cap, or change what reaches the model beyond its own output.
-  An honest early ``os._exit`` (no record) is reported as an error, never as ok.
+  An honest early ``os._exit`` (no record) is reported as an error, never as ok. A per-run nonce
+  would live in the same address space (found by a memory walk), so it would add machinery
+  without adding a boundary; we chose a plain claim and this note instead. Reward should come
+  from the final answer, never from the tool status.
 - Disk use in the scratch dir is bounded per file (RLIMIT_FSIZE) and by the timeout, not by a
   quota; put the scratch root (``scratch_root``) on a size-limited tmpfs if that matters.
 - Timing side channels, CPU contention between slots, and (when ``uid`` is off, e.g. not root)
   signals between siblings of the same uid rely on the remaining layers; ``layers()`` says which.
 - Without ``seccomp`` a child can fork; the group kill then catches descendants only if they stay
   in its session.
+- Slot uids are per sandbox, not per host: two sandboxes on one host (e.g. several rollout
+  workers) must get disjoint ``uid_base`` ranges, or same-numbered slots share a uid (seccomp and
+  Landlock still stop signals and cross-scratch access, but RLIMIT_NPROC is then shared).
+- Non-root hosts: the ``uid`` layer needs root (CAP_SETUID); without it construction refuses
+  unless ``allow_weaker=True``. User namespaces are not used as a substitute here.
+- The interpreter must not hold secrets on its import path; lazily imported library modules are
+  readable (read-only) by design, and so are the system library dirs and ``/etc/ld.so.cache``.
 """
 
 from __future__ import annotations
