@@ -2,8 +2,9 @@
 
 The mix is :func:`retool.validate.benchmark_mix` over the shipped corpus (integer golds with their
 hacks and near misses, plus fractions and a few exact expressions). Both checkers see the same
-whole responses and are warmed first (our symbolic worker started, math-verify's imports done), and
-are timed interleaved, so load on the machine hits both alike. Target (issue 4): ours >= 10x
+whole responses and are warmed first (our symbolic worker started, math-verify's imports done); each
+case's time is its best over several passes, so preemption on a shared machine does not decide the
+ratio. Target (issue 4): ours >= 10x
 math-verify's checks/s; asserted with ``--benchmark-enable``; a plain CI run (benchmarks disabled)
 asserts only that ours is faster, so a loaded runner cannot flake it. The time bound: with the
 pathological categories included, no check of ours runs past the symbolic deadline plus the
@@ -53,15 +54,19 @@ def test_bench_math_verify_on_dapo_like_mix(benchmark, mix) -> None:
     benchmark.pedantic(_check_all, args=(validate.math_verify_checker, mix), rounds=3, iterations=1)
 
 
+def _per_case_best_s(checker, cases, rounds: int) -> list[float]:
+    """Each case's fastest time over ``rounds`` passes: robust to preemption on a shared machine."""
+    passes = [validate.measure_latencies_s(checker, cases) for _ in range(rounds)]
+    return [min(times) for times in zip(*passes)]
+
+
 @needs_math_verify
 def test_ours_checks_per_second_against_math_verify(benchmark, mix) -> None:
     validate.measure_latencies_s(validate.math_verify_checker, mix[:5])
-    ours_s = theirs_s = 0.0
-    rounds = 1 if benchmark.disabled else 3
-    for _ in range(rounds):  # interleaved, so machine load falls on both
-        ours_s += sum(validate.measure_latencies_s(validate.retool_checker, mix))
-        theirs_s += sum(validate.measure_latencies_s(validate.math_verify_checker, mix))
-    ours, theirs = rounds * len(mix) / ours_s, rounds * len(mix) / theirs_s
+    rounds = 1 if benchmark.disabled else 5
+    ours_s = sum(_per_case_best_s(validate.retool_checker, mix, rounds))
+    theirs_s = sum(_per_case_best_s(validate.math_verify_checker, mix, rounds))
+    ours, theirs = len(mix) / ours_s, len(mix) / theirs_s
     ratio = ours / theirs
     benchmark.extra_info.update({"ours_checks_per_s": ours, "math_verify_checks_per_s": theirs, "ratio": ratio})
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)  # the figures travel in extra_info
