@@ -118,11 +118,12 @@ def token_logprobs(logits: Tensor, ids: Tensor, mask: Tensor | None = None) -> T
     """
     if logits.dim() != 3 or ids.shape != logits.shape[:2]:
         raise ValueError(f"logits {tuple(logits.shape)} must be (B, T, V) over ids {tuple(ids.shape)}")
-    pred = logits[:, :-1, :].float()  # (B, T-1, V)
+    pred = logits[:, :-1, :]  # (B, T-1, V)
     targets = ids[:, 1:].long()  # (B, T-1)
     if mask is not None:
         m = _bool_mask(mask, targets)  # (B, T-1)
-        pred = torch.where(m.unsqueeze(-1), pred, torch.zeros((), dtype=pred.dtype, device=pred.device))
+        pred = pred.masked_fill(~m.unsqueeze(-1), 0)  # before the upcast: one (B, T-1, V) copy in the input dtype
+    pred = pred.float()  # (B, T-1, V)
     logz = torch.logsumexp(pred, dim=-1)  # (B, T-1)
     picked = pred.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (B, T-1)
     out = picked - logz  # (B, T-1)
