@@ -14,8 +14,9 @@
    ``", "``, so ``\\boxed{1} or \\boxed{2}`` is the list "1, 2" and is wrong against a single gold.
 4. No credit (``answer=None`` with the reason) for: an unclosed last box (truncated), an empty box,
    a hedge (``\\boxed{3} or maybe \\boxed{4}``, "either ... or" around the boxes, "not sure",
-   "I'm unsure", "I guess", "probably", "possibly", "perhaps", "maybe", "might be", "could be" in
-   the sentence holding the boxes, inside them, or in the rest of that sentence), an answer longer than ``max_answer_chars``, a response longer than
+   "I'm unsure", "I guess", "probably", "possibly", "perhaps", "maybe" in the sentence holding the
+   boxes or inside them; those, "might be", "could be" or "or <something>" in the rest of the
+   sentence after the last box: ``\\boxed{3}, or 4``), an answer longer than ``max_answer_chars``, a response longer than
    ``max_response_chars``.
 """
 
@@ -31,7 +32,8 @@ Source = Literal["boxed", "answer_line"] | None
 
 _CHAIN = re.compile(r"^(?:\s|\$|\\[,;:! ]|\\quad|\\qquad|\\text\{\s*(?:or|and)\s*\}|,|;|\bor\b|\band\b|&)*$", re.I)
 _HEDGE = re.compile(r"\b(?:not\s+(?:entirely\s+|completely\s+|fully\s+|100%\s+)?(?:sure|certain|confident)|unsure|"
-                    r"uncertain|i\s+guess|probably|possibly|perhaps|maybe|might\s+be|could\s+(?:also\s+)?be|either(?!\s+way))\b", re.I)
+                    r"uncertain|i\s+guess|probably|possibly|perhaps|maybe|either(?!\s+way))\b", re.I)
+_HEDGE_AFTER = re.compile(_HEDGE.pattern[:-3] + r"|might\s+(?:also\s+)?be|could\s+(?:also\s+)?be|or\s+(?:else\s+)?\$?\\?\w)\b", re.I)
 _ANSWER_LINE = re.compile(r"^[ \t>*_#-]*(?:final\s+)?answer[ \t*_]*[:：][ \t*_]*(.+?)[ \t*_.]*$", re.I | re.M)
 
 
@@ -97,7 +99,7 @@ def extract_answer(response: str, *, max_answer_chars: int = 1000, max_response_
             return _none("hedged between boxes")
     sentence = text[_sentence_start(text, group[0].start) : group[-1].end]
     after = re.split(r"\n|[.!?](?:\s|$)", text[group[-1].end :], maxsplit=1)[0]
-    if (hedge := _HEDGE.search(sentence)) is not None or (hedge := _HEDGE.search(after)) is not None:
+    if (hedge := _HEDGE.search(sentence)) is not None or (hedge := _HEDGE_AFTER.search(after)) is not None:
         return _none(f"hedged answer ({hedge.group(0)!r} near the box)")
     values = tuple(b.content.strip() for b in group)
     if any(not v for v in values):

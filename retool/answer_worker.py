@@ -15,7 +15,10 @@ per-call deadline). Each worker's address space is capped at ``memory_limit_byte
 runaway expression cannot exhaust the host. :meth:`AnswerChecker.close` kills all workers; a
 checker is also a context manager. :func:`default_checker` is a lazily created, module-wide
 checker (one worker) shared by :func:`retool.answer.check_answer`; it is created under a lock and
-closed by ``atexit``.
+closed by ``atexit``. After ``os.fork()`` every checker in the child forgets the parent's workers
+and locks (registered with ``os.register_at_fork``; the parent's workers are never killed by the
+child) and starts its own on demand. Concurrency beyond the pool size waits for a free worker: the
+deadline bounds each check's run time, not the queueing before it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -138,12 +142,22 @@ class AnswerChecker:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self._memory_limit_bytes = memory_limit_bytes
+        self._workers = workers
         self._slots = threading.BoundedSemaphore(workers)
         self._lock = threading.Lock()
         self._idle: list[_Worker] = []
         self._closed = False
+        self._pid = os.getpid()
         self.timeouts = 0
         self.restarts = 0
+        _LIVE.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        """The parent's workers and locks are not ours: forget them (never kill them)."""
+        self._slots = threading.BoundedSemaphore(self._workers)
+        self._lock = threading.Lock()
+        self._idle = []
+        self._pid = os.getpid()
 
     def _borrow(self) -> _Worker:
         with self._lock:
@@ -189,8 +203,9 @@ class AnswerChecker:
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
-        for worker in idle:
-            worker.kill()
+        if os.getpid() == self._pid:
+            for worker in idle:
+                worker.kill()
 
     def __enter__(self) -> AnswerChecker:
         return self
@@ -199,15 +214,30 @@ class AnswerChecker:
         self.close()
 
 
+_LIVE: weakref.WeakSet[AnswerChecker] = weakref.WeakSet()
 _default: AnswerChecker | None = None
 _default_lock = threading.Lock()
 
 
+def _reset_after_fork() -> None:
+    global _default_lock
+    _default_lock = threading.Lock()
+    for checker in list(_LIVE):
+        checker._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 def default_checker() -> AnswerChecker:
-    """The shared module-wide checker (created on first use, closed at exit)."""
+    """The shared module-wide checker (created on first use, closed at exit).
+
+    It has ``RETOOL_ANSWER_WORKERS`` workers (default 2), each started only when concurrent
+    symbolic checks need it.
+    """
     global _default
     with _default_lock:
         if _default is None or _default._closed:
-            _default = AnswerChecker()
+            _default = AnswerChecker(workers=max(1, int(os.environ.get("RETOOL_ANSWER_WORKERS", "2") or 2)))
             atexit.register(_default.close)
         return _default

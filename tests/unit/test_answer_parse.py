@@ -87,6 +87,16 @@ def test_hedged_answers_get_no_credit(text: str) -> None:
     assert got.answer is None and "hedge" in got.reason
 
 
+@pytest.mark.parametrize("text", ["This might be surprising, but the answer is \\boxed{5}.",
+                                  "which could be simplified to \\boxed{5}", "Either way, the total is \\boxed{5}."])
+def test_modal_words_before_the_box_are_not_hedges(text: str) -> None:
+    assert extract_answer(text).answer == "5"
+
+
+def test_alternative_after_the_box_is_a_hedge() -> None:
+    assert "hedge" in extract_answer("\\boxed{3}, or 4").reason
+
+
 def test_either_way_is_not_a_hedge() -> None:
     assert extract_answer("Either way, the total is \\boxed{12}.").answer == "12"
 

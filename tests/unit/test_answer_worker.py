@@ -72,3 +72,18 @@ def test_workers_must_be_positive() -> None:
 
 def test_default_checker_is_shared() -> None:
     assert default_checker() is default_checker()
+
+
+def test_forked_child_starts_its_own_workers_and_leaves_the_parents_alone(checker: AnswerChecker) -> None:
+    checker.compare("x + 1", "1 + x")
+    parent_pids = checker.worker_pids()
+    assert parent_pids
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's workers are forgotten, and closing must not kill them
+        ok = checker.worker_pids() == () and checker.compare("x + 2", "2 + x").equal
+        checker.close()
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert checker.worker_pids() == parent_pids
+    assert checker.compare("x + 3", "3 + x").equal
