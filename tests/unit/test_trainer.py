@@ -316,3 +316,14 @@ def test_cli_sft_then_rl_runs_end_to_end_on_the_shipped_samples(tmp_path, capsys
     row = json.loads((tmp_path / "rl" / "metrics.jsonl").read_text().splitlines()[-1])
     assert row["step"] == 1 and row["train/response_tokens"] > 0 and "reward/mean" in row
     assert (tmp_path / "rl" / "final" / "model.safetensors").is_file()
+
+
+def test_sft_token_loss_equals_the_hf_labels_loss_with_minus_100_on_masked_tokens(sft_records):
+    model, tok = tiny_model()
+    pairs = encode_examples(tok, sft_records[:3])
+    ids, attn, mask = pad_batch([p[0] for p in pairs], [p[1] for p in pairs], 0, torch.device("cpu"))
+    with torch.no_grad():
+        ours, _ = sft_batch_loss(model, ids, attn, mask)
+        labels = torch.where(mask.bool(), ids, torch.full_like(ids, -100))
+        theirs = model(input_ids=ids, attention_mask=attn, labels=labels).loss
+    torch.testing.assert_close(ours, theirs.float(), rtol=1e-5, atol=1e-6)
