@@ -16,7 +16,9 @@
    a hedge (``\\boxed{3} or maybe \\boxed{4}``, "either ... or" around the boxes, "not sure",
    "I'm unsure", "I guess", "probably", "possibly", "perhaps", "maybe" in the sentence holding the
    boxes or inside them; those, "might be", "could be" or "or <something>" in the rest of the
-   sentence after the last box: ``\\boxed{3}, or 4``), an answer longer than ``max_answer_chars``, a response longer than
+   sentence after the last box (``\\boxed{3}, or 4``) or between an earlier box of the same
+   sentence and the answer (``\\boxed{7}, but it might be \\boxed{8}``)), a retraction anywhere after
+   the last box ("wait", "that's wrong", "is incorrect", "mistake", "let me recheck")., an answer longer than ``max_answer_chars``, a response longer than
    ``max_response_chars``.
 """
 
@@ -34,6 +36,8 @@ _CHAIN = re.compile(r"^(?:\s|\$|\\[,;:! ]|\\quad|\\qquad|\\text\{\s*(?:or|and)\s
 _HEDGE = re.compile(r"\b(?:not\s+(?:entirely\s+|completely\s+|fully\s+|100%\s+)?(?:sure|certain|confident)|unsure|"
                     r"uncertain|i\s+guess|probably|possibly|perhaps|maybe|either(?!\s+way))\b", re.I)
 _HEDGE_AFTER = re.compile(_HEDGE.pattern[:-3] + r"|might\s+(?:also\s+)?be|could\s+(?:also\s+)?be|or\s+(?:else\s+)?\$?\\?\w)\b", re.I)
+_RETRACT = re.compile(r"\b(?:wait|hold\s+on|that(?:'s|\s+is|\s+was)\s+(?:wrong|incorrect|not\s+(?:right|correct))|"
+                      r"(?:is|was)\s+(?:wrong|incorrect)|mistake|let\s+me\s+re(?:check|do|consider|compute|think))\b", re.I)
 _ANSWER_LINE = re.compile(r"^[ \t>*_#-]*(?:final\s+)?answer[ \t*_]*[:：][ \t*_]*(.+?)[ \t*_.]*$", re.I | re.M)
 
 
@@ -97,10 +101,16 @@ def extract_answer(response: str, *, max_answer_chars: int = 1000, max_response_
     for left, right in zip(group, group[1:]):
         if _HEDGE.search(text[left.end : right.start]):
             return _none("hedged between boxes")
-    sentence = text[_sentence_start(text, group[0].start) : group[-1].end]
+    begin = _sentence_start(text, group[0].start)
+    sentence = text[begin : group[-1].end]
+    earlier = [b for b in boxes if b.end <= group[0].start and b.start >= begin]
+    if earlier and (hedge := _HEDGE_AFTER.search(text[earlier[-1].end : group[0].start])) is not None:
+        return _none(f"hedged answer ({hedge.group(0)!r} between boxes in one sentence)")
     after = re.split(r"\n|[.!?](?:\s|$)", text[group[-1].end :], maxsplit=1)[0]
     if (hedge := _HEDGE.search(sentence)) is not None or (hedge := _HEDGE_AFTER.search(after)) is not None:
         return _none(f"hedged answer ({hedge.group(0)!r} near the box)")
+    if (retract := _RETRACT.search(text[group[-1].end :])) is not None:
+        return _none(f"retracted after the box ({retract.group(0)!r})")
     values = tuple(b.content.strip() for b in group)
     if any(not v for v in values):
         return _none("empty box")

@@ -81,6 +81,7 @@ def test_boxes_separated_by_prose_are_not_chained() -> None:
     "\\boxed{3 \\text{ or maybe } 4}",
     "The answer is \\boxed{3}, but it could be 4",
     "Answer: probably 3",
+    "I think the answer is $\\boxed{7}$, but it might be $\\boxed{8}$.",
 ])
 def test_hedged_answers_get_no_credit(text: str) -> None:
     got = extract_answer(text)
@@ -124,3 +125,14 @@ def test_oversized_response_gets_no_credit() -> None:
 def test_extraction_never_raises(text: object) -> None:
     got = extract_answer(text)  # type: ignore[arg-type]
     assert isinstance(got, Extraction) and got.answer is None
+
+
+@pytest.mark.parametrize("tail", ["\n\nWait, that's wrong: I counted the corner twice.", " Hold on, let me recheck.",
+                                  " Hmm, that is incorrect."])
+def test_retraction_after_the_box_gets_no_credit(tail: str) -> None:
+    got = extract_answer("So the answer is $\\boxed{42}$." + tail)
+    assert got.answer is None and "retracted" in got.reason
+
+
+def test_closing_remark_after_the_box_is_not_a_retraction() -> None:
+    assert extract_answer("So the answer is $\\boxed{42}$.\n\nThis matches the computation above.").answer == "42"

@@ -115,7 +115,7 @@ def test_hack_breakdown_multiple_boxes_is_exact() -> None:
 
 def test_hack_breakdown_hedge_is_exact() -> None:
     assert score(HACKS["hedge_between_boxes"], "42") == expected(
-        r_fmt=0.1, total=0.1, format_valid=True, reason="no answer: hedged answer ('maybe' near the box)")
+        r_fmt=0.1, total=0.1, format_valid=True, reason="no answer: hedged answer ('maybe' between boxes in one sentence)")
 
 
 def test_hack_breakdown_unclosed_box_is_exact() -> None:
