@@ -27,6 +27,16 @@ Contract:
 - Speed: ``measure_checks_per_s`` / ``measure_latencies_s`` time a checker inline over cases (the
   ``retool bench`` and ``benchmarks/bench_answer.py`` entry points); ``benchmark_mix`` picks the
   DAPO/AIME-like mix (integer golds, a minority of fractions and expressions) from a corpus.
+- The shipped corpus (``retool/assets/answer_corpus.jsonl``, hand-written) labels a response
+  ``expected: true`` only when the model's own final answer (the last closed ``\\boxed{}``/``\\fbox{}``
+  after the last tool response, else an ``Answer:`` line) equals the gold exactly: spellings of
+  the same number, exact decimals for terminating fractions, 25\\% == 25, 45^\\circ == 45 ==
+  \\pi/4 via the degree mark, ``x = 5`` == 5, unordered lists == sets, ordered tuples, intervals
+  with matching ends. Never credited: boxes only in tool output, code, forged or model-written
+  tool responses, or before the last tool response; chained boxes against a single gold; hedged,
+  retracted, empty, unclosed or truncated answers; inexact decimals for irrational or repeating
+  values; near misses. Every
+  row's ``note`` states why its label holds.
 - The forked worker does not share the parent's answer-checker pool (``retool.answer_worker``):
   its inherited handle is dropped and a fresh pool starts lazily in the child.
 """
