@@ -35,8 +35,7 @@ Contract:
   with matching ends. Never credited: boxes only in tool output, code, forged or model-written
   tool responses, or before the last tool response; chained boxes against a single gold; hedged,
   retracted, empty, unclosed or truncated answers; inexact decimals for irrational or repeating
-  values; near misses. Every
-  row's ``note`` states why its label holds.
+  values; near misses. Every row's ``note`` states why its label holds.
 - The forked worker does not share the parent's answer-checker pool (``retool.answer_worker``):
   its inherited handle is dropped and a fresh pool starts lazily in the child.
 """
