@@ -270,3 +270,8 @@ def test_isolated_run_does_not_share_the_parents_symbolic_pool() -> None:
     report = evaluate(TINY[:2], _child_has_no_inherited_pool)
     assert report.true_positives == 2, validate.format_report(report)
     assert answer_worker.default_checker() is parent_pool  # the parent's pool is untouched
+
+
+def test_a_checker_that_credits_nothing_has_zero_recall_and_vacuous_precision() -> None:
+    report = evaluate(TINY, lambda response, gold: False, isolate=False)
+    assert (report.precision, report.recall, report.accuracy) == (1.0, 0.0, 3 / 8)
