@@ -17,8 +17,8 @@ TARGET_RATIO = 1.5
 
 
 def test_rollout_overlapped_vs_serial_tokens_per_s(benchmark, timing, record_ratio) -> None:
-    size = dict(samples=8, tool_calls_per_sample=3, tool_latency_s=0.2) if timing else dict(
-        samples=4, tool_calls_per_sample=2, tool_latency_s=0.1)
+    size = dict(samples=8, tool_calls_per_sample=3, tool_latency_s=0.2, rounds=2) if timing else dict(
+        samples=4, tool_calls_per_sample=2, tool_latency_s=0.1, rounds=1)
     result = benchmark.pedantic(measure_rollout, kwargs=size, rounds=1, iterations=1)
     for m in (result.serial, result.overlapped):
         benchmark.extra_info[f"{m.mode}_tokens_per_s"] = m.tokens_per_s
