@@ -327,3 +327,28 @@ def test_sft_token_loss_equals_the_hf_labels_loss_with_minus_100_on_masked_token
         labels = torch.where(mask.bool(), ids, torch.full_like(ids, -100))
         theirs = model(input_ids=ids, attention_mask=attn, labels=labels).loss
     torch.testing.assert_close(ours, theirs.float(), rtol=1e-5, atol=1e-6)
+
+
+def test_use_rollout_logprobs_takes_the_old_policy_from_the_rollout():
+    model, _ = tiny_model()
+    base = _rl_batch([1.0, 0.0])
+    recomputed = compute_logprobs(model, base)
+    shifted = tuple(tuple((recomputed[i, :n] - 1.0).tolist()) for i, n in enumerate(base.response_lengths))  # ratio e^1
+    batch = RLBatch(tokens=base.tokens, response_lengths=base.response_lengths, loss_masks=base.loss_masks,
+                    rewards=base.rewards, group_ids=base.group_ids, rollout_logprobs=shifted)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    own = grpo_step(model, None, batch, RLConfig(grpo=GRPOConfig(n_samples_per_prompt=2)), opt)
+    used = grpo_step(model, None, batch, RLConfig(grpo=GRPOConfig(n_samples_per_prompt=2), use_rollout_logprobs=True), opt)
+    assert own.approx_kl == pytest.approx(0.0, abs=1e-6) and own.clip_fraction == 0.0
+    assert used.approx_kl == pytest.approx(-1.0, abs=1e-4)
+    # ratio e > 1 + 0.28: clipped where A > 0 (sample 0), not where A < 0 (the unclipped branch is larger)
+    assert used.clip_fraction == pytest.approx(base.response_lengths[0] / sum(base.response_lengths))
+    assert own.rollout_logprob_abs_diff == pytest.approx(1.0, abs=1e-4)
+
+
+def test_encode_examples_cuts_to_max_length_and_rejects_mismatched_pairs(sft_records):
+    _, tok = tiny_model()
+    (ids, mask), = encode_examples(tok, sft_records[:1], max_length_tokens=200)
+    assert len(ids) == len(mask) == 200
+    with pytest.raises(ValueError, match="example 0"):
+        encode_examples(tok, [((1, 2, 3), (0, 1))])
