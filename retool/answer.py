@@ -143,7 +143,10 @@ def _nodes_equal(p: Node, g: Node, leaf: LeafEq) -> bool | None:
     if isinstance(p, Equation) and isinstance(g, Equation):
         if p.op != g.op:
             return False
-        return leaf(Leaf(f"{p.lhs}-({p.rhs})"), Leaf(f"{g.lhs}-({g.rhs})"))
+        same = leaf(Leaf(f"{p.lhs}-({p.rhs})"), Leaf(f"{g.lhs}-({g.rhs})"))
+        if same is not False or p.op != "=":
+            return same
+        return leaf(Leaf(f"{p.lhs}-({p.rhs})"), Leaf(f"{g.rhs}-({g.lhs})"))  # a = b is b = a
     if isinstance(p, Equation) or isinstance(g, Equation):
         eq, other = (p, g) if isinstance(p, Equation) else (g, p)
         return _nodes_equal(structure(eq.rhs), other, leaf) if eq.op == "=" else False

@@ -14,7 +14,9 @@ splits text, never evaluates. The tree nodes are:
 - :class:`Bag` ``(items, braced)``: an unordered answer list: ``\\{1, 2\\}``, a bare ``1, 2``,
   ``1 \\text{ and } 2``, ``x = 1 \\text{ or } x = 2`` and ``a \\pm b`` (two values).
 - :class:`Matrix` ``(rows)``: ``pmatrix``/``bmatrix``/``vmatrix``/``matrix``/``array`` bodies.
-- :class:`Equation` ``(lhs, rhs)``: a relation kept as such; a *label* equation (``x = 5``,
+- :class:`Equation` ``(lhs, rhs, op)``: a relation kept as such (``>``/``\\ge`` are turned around
+  into ``<``/``le``, so ``x > 3`` equals ``3 < x``); ``\\emptyset``, ``\\varnothing`` and ``\\{\\}``
+  are the empty :class:`Bag`; a *label* equation (``x = 5``,
   ``y_1 = 5``, ``f(2) = 5``, ``(x, y) = (1, 2)``) is replaced by its right side, so it equals 5.
   Chained ``a = b = 5`` keeps the last side; membership ``x \\in (0, 1]`` is read as its set.
 
@@ -42,7 +44,9 @@ _DROP = re.compile(r"\\left(?![a-zA-Z])|\\right(?![a-zA-Z])|\\displaystyle|\\big
 _FRAC = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
 _PERCENT = re.compile(r"\s*(?:\\%|%|\\text\{\s*percent\s*\}|\bpercent\b)\s*$")
 _DEGREE = re.compile(r"\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\\degree|\bdegrees?\b)\s*$")
-_UNIT = re.compile(r"(?<=[\d}.])\s*\\(?:text|mbox|mathrm|textrm)\s*\{\s*[A-Za-z][A-Za-z .]*(?:\^[23])?\s*\}\s*$")
+_UNIT = re.compile(r"(?<=[\d}.])\s*\\(?:text|mbox|mathrm|textrm)\s*\{\s*(?!(?:or|and)\b)[A-Za-z][A-Za-z .]*(?:\^[23])?\s*\}"
+                   r"\s*(?:\^\s*\{?\s*[23]\s*\}?)?\s*$")
+_EMPTY_SET = re.compile(r"^(?:\\emptyset|\\varnothing|\\O|\\\{\s*\\\}|\{\s*\})$")
 _THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(?:(?:,|\{,\}|\\,| )\d{3})+(?:\.\d+)?$", re.ASCII)
 _LABEL = re.compile(r"^(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?(?:'|\([^()=]*\))?$")
 _OPEN = {"(": ")", "[": "]", "\\{": "\\}", "\\langle": "\\rangle", "{": "}"}
@@ -152,6 +156,7 @@ def normalize(text: str) -> str:
     text = re.sub(r"^(?:the answer is|answer:)\s*", "", text, flags=re.I)
     while text.endswith((".", "。")) and not re.search(r"\d\.$", text[-3:] if len(text) > 2 else ""):
         text = text[:-1].rstrip()
+    text = text.rstrip(",;").rstrip()
     if text.endswith(".") and re.fullmatch(r"[+-]?\d+\.", text):
         text = text[:-1]
     if _THOUSANDS.match(text):
@@ -232,6 +237,8 @@ def structure(text: str, depth: int = 0) -> Node:
     text = normalize(text)
     if depth > 12:
         return Leaf(text)
+    if _EMPTY_SET.match(text):
+        return Bag((), braced=True)
     if (m := _MATRIX.match(text)) is not None:
         rows = [r for r in re.split(r"\\\\", m.group(2)) if r.strip()]
         return Matrix(tuple(tuple(structure(c, depth + 1) for c in r.split("&")) for r in rows))
@@ -255,7 +262,10 @@ def structure(text: str, depth: int = 0) -> Node:
             continue
         sides = _split_top(text, (op,))
         if len(sides) == 2 and all(s.strip() for s in sides):
-            return Equation(normalize(sides[0]), normalize(sides[1]), op.lstrip("\\")[:2])
+            lhs, rhs, name = normalize(sides[0]), normalize(sides[1]), op.lstrip("\\")[:2]
+            if name in (">", "ge"):  # canonical direction: a > b is b < a
+                lhs, rhs, name = rhs, lhs, "<" if name == ">" else "le"
+            return Equation(lhs, rhs, name)
     wrap = _wrapping(text)
     if wrap is not None:
         opener, closer, inner = wrap

@@ -79,6 +79,11 @@ EQUAL = {
     "equation_point": ("(x, y) = (1, 2)", "(1, 2)"),
     "equation_line": ("y = 2x + 3", "y = 3 + 2x"),
     "equation_chained": ("\\frac{6}{2} = 3", "3"),
+    "inequality_turned_around": ("x > 3", "3 < x"),
+    "equation_sides_swapped": ("2x + 1 = 5", "5 = 2x + 1"),
+    "empty_set_spellings": ("\\varnothing", "\\{\\}"),
+    "unit_with_power": ("100\\text{ cm}^2", "100"),
+    "trailing_comma": ("5,", "5"),
     "text_choice": ("(B)", "B"),
     "text_words": ("Yes", "yes"),
     "tiny_equal": ("\\frac{1}{2^{99}}", "2^{-99}"),
@@ -115,6 +120,10 @@ NOT_EQUAL = {
     "words_vs_number": ("seven", "7"),
     "inequality_direction": ("x < 3", "x > 3"),
     "empty": ("", "5"),
+    "or_more_is_not_a_unit": ("5 \\text{ or more}", "5"),
+    "strict_vs_non_strict": ("x \\le 3", "x < 3"),
+    "empty_set_vs_zero": ("\\emptyset", "0"),
+    "equation_other_constant": ("2x + 1 = 5", "2x + 1 = 6"),
     "power_tower": ("9^{9^{9^{9}}}", "9"),
 }
 
