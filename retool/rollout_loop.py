@@ -132,9 +132,11 @@ async def _loop(run: SampleRun, engine: Engine, sandbox: Sandbox, tokenizer: Any
         if gen.finish_reason == "length":
             run.status.set("truncated", f"turn {run.turns} cut at {params.max_new_tokens} tokens ({limit if params.max_new_tokens == room else 'max_new_tokens'})")
             return
-        calls = parse_trace(text, config.tools).tool_calls
+        trace = parse_trace(text, config.tools)
+        calls = trace.tool_calls
         if not calls and not text.rstrip().endswith(TOOL_CALL_CLOSE):
-            run.status.set("completed", "end of turn without tool calls")
+            answered = trace.answer_source == "boxed"
+            run.status.set("completed", "final answer" if answered else "end of turn without tool calls or a boxed answer")
             return
         if run.turns >= config.max_turns:
             run.status.set("truncated", f"max_turns={config.max_turns} reached while the model asks for tools")

@@ -60,6 +60,7 @@ async def test_tool_call_then_answer_has_exact_ids_masks_and_logprobs(tok, sandb
     assert list(out.rollout_log_probs) == [*scripted_logprobs(0, len(a)), *[0.0] * len(b), *scripted_logprobs(1, len(c))]
     assert engine.inputs == [prompt, prompt + a + b]
     assert (out.status, out.turns, out.tool_calls, out.tool_statuses, out.code_lengths_chars) == ("completed", 2, 1, ("ok",), (10,))
+    assert out.status_reason == "final answer"
     assert out.response_length == len(a) + len(b) + len(c) and out.tool_tokens == len(b) and out.prompt_len == len(prompt)
     assert out.response == tok.decode(a + b + c, skip_special_tokens=False)
 
