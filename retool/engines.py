@@ -40,6 +40,16 @@ from typing import Any, Literal, Protocol, runtime_checkable
 FinishReason = Literal["stop", "length", "abort"]
 
 
+def http_client_module():
+    """``httpx`` (what miles/slime use), else its successor ``httpx2`` (same API; huggingface_hub
+    2.x, a transformers dependency, installs it)."""
+    try:
+        import httpx
+    except ImportError:
+        import httpx2 as httpx
+    return httpx
+
+
 class EngineError(RuntimeError):
     """The engine could not serve a request at all (server down, bad request): not the model's fault."""
 
@@ -161,7 +171,7 @@ class SGLangEngine:
         self._http: Any = None
 
     def _client(self) -> Any:
-        import httpx
+        httpx = http_client_module()
 
         loop = asyncio.get_running_loop()
         if self._http is None or self._loop is not loop or self._http.is_closed:
@@ -178,7 +188,7 @@ class SGLangEngine:
         self._http = self._loop = None
 
     async def _post(self, route: str, payload: dict[str, Any]) -> Any:
-        import httpx
+        httpx = http_client_module()
 
         url = f"{self.url}{route}"
         last = ""
@@ -210,7 +220,7 @@ class SGLangEngine:
         return generation_from_sglang(await self._post("/generate", payload))
 
     async def health(self) -> bool:
-        import httpx
+        httpx = http_client_module()
 
         try:
             response = await self._client().get(f"{self.url}/health")

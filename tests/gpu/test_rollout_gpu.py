@@ -16,18 +16,18 @@ import sys
 import time
 from types import SimpleNamespace
 
-import httpx
 import pytest
 import pytest_asyncio
 import torch
 
 from retool import rollout, rollout_slime
-from retool.engines import SamplingParams, SGLangEngine
+from retool.engines import SamplingParams, SGLangEngine, http_client_module
 from retool.masking import verify_loss_mask
 from retool.models import load_model, tiny_model_dir
 from retool.rollout import RolloutConfig, generate_batch
 from retool.sandbox import PythonSandbox
 
+httpx = http_client_module()
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-import httpx
 import pytest
 
 from retool import server_cli
-from retool.engines import EngineError, HFEngine, SamplingParams, SGLangEngine
+from retool.engines import EngineError, HFEngine, SamplingParams, SGLangEngine, http_client_module
 from retool.models import tiny_model
 from retool.server import GenerateServer
+
+httpx = http_client_module()
 
 
 @pytest.fixture(scope="module")
