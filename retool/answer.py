@@ -17,16 +17,25 @@ How equality is decided (every step exact; nothing is ever rounded):
 3. Both sides become a structure tree (:mod:`retool.answer_norm`: spelling normalisation, tuples,
    intervals, sets, answer lists, matrices, equations, percent and degree conventions). Leaves
    are compared by the fast path (:mod:`retool.answer_fast`): exact ``Fraction`` arithmetic, no
-   sympy, microseconds. Integer golds (DAPO-Math-17K, AIME) are always decided here when the
-   prediction is a number in any spelling. The fast path may also *reject* (never accept) with a
-   float bound: ``12\\sqrt{2}`` vs 12, ``\\log_2 9`` vs 3, or an expression in a variable (``2x``)
-   against a number.
-4. Only when a leaf is outside the fast grammar (``\\sqrt{2}``, ``\\pi``, symbols, ``\\log``) does the
+   sympy, microseconds (plain integers: a few microseconds; other spellings ~0.1-0.3 ms). Integer
+   golds (DAPO-Math-17K, AIME) are always decided here when the prediction is a number in any
+   spelling. Rational multiples of pi and their exact sines/cosines are exact here too
+   (``\\frac{\\pi}{2}`` == ``\\pi/2``, ``30^\\circ`` == ``\\pi/6``, ``\\cos\\frac{\\pi}{3}`` == 1/2). The
+   fast path may also *reject* (never accept) with a float bound: ``12\\sqrt{2}`` vs 12,
+   ``\\log_2 9`` vs 3, or an expression in a variable (``2x``) against a number.
+4. Only when a leaf is outside the fast grammar (``\\sqrt{2}`` against ``\\sqrt{8}/2``, symbols) does the
    whole comparison go to the symbolic engine (:mod:`retool.answer_sym`, sympy via
    latex2sympy2_extended), which runs in a worker process owned by an
    :class:`~retool.answer_worker.AnswerChecker` with a hard per-call deadline: an overrunning worker
    is killed and replaced (thread-safe; no ``signal.alarm``). ``check_answer`` without a checker
-   uses a lazily created module-wide default pool (one worker, closed at interpreter exit).
+   uses a lazily created module-wide default pool (``RETOOL_ANSWER_WORKERS`` workers, default 2,
+   each started on first need, closed at interpreter exit; safe across ``os.fork``).
+
+Engine choice: our own exact fast path first (most answers never reach sympy), then sympy fed by
+latex2sympy2_extended (the broadest LaTeX reader available, the one Math-Verify uses) with every
+decimal turned into an exact fraction and equality proven by ``simplify(a - b) == 0``; Math-Verify's
+own ``verify`` is not used because it rounds to 6 places, chops tiny values and times out with
+``signal.alarm`` (main thread only). See :mod:`retool.answer_sym`.
 
 Conventions: 50\\% == 50 (never 0.5); 45^\\circ == 45 == \\pi/4 only via the degree mark (a bare 45
 never equals \\pi/4); ``x = 5`` == 5; tuples ordered, brackets must match (``[1, 2)`` != ``(1, 2)``);
@@ -54,6 +63,12 @@ __all__ = ["AnswerConfig", "Verdict", "Extraction", "extract_answer", "check_ans
 
 @dataclass(frozen=True, kw_only=True)
 class AnswerConfig:
+    """Limits of one comparison. ``max_answer_chars``/``max_digits``/``max_depth``: inputs beyond
+    them are rejected before parsing; ``max_bits``: largest exact power the fast path computes;
+    ``max_nodes``: largest sympy expression tree; ``symbolic``: False decides with the fast path
+    only (undecidable pairs are then unequal); ``timeout_s``: hard wall-clock bound of one symbolic
+    check in the worker (the worker is killed past it)."""
+
     max_answer_chars: int = 1000
     max_digits: int = 400
     max_bits: int = 20_000
@@ -175,6 +190,8 @@ def _guard(text: str, config: AnswerConfig) -> str | None:
         return f"answer of {len(text)} characters exceeds max_answer_chars={config.max_answer_chars}"
     if re.search(r"\d{%d}" % (config.max_digits + 1), text):
         return f"digit run longer than max_digits={config.max_digits}"
+    if text.count("{") + text.count("(") + text.count("[") <= config.max_depth:
+        return None
     depth = peak = 0
     for ch in text:
         depth += ch in "{(["

@@ -169,6 +169,8 @@ def normalize(text: str) -> str:
 
 def _split_top(text: str, seps: tuple[str, ...]) -> list[str]:
     """Split at separators that sit outside every bracket pair."""
+    if not any(sep in text for sep in seps):
+        return [text]
     parts, depth, start, i = [], 0, 0, 0
     while i < len(text):
         if text.startswith("\\{", i) or text.startswith("\\langle", i) or text.startswith("\\begin", i):
