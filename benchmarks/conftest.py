@@ -38,3 +38,22 @@ def record_ratio(benchmark: Any) -> Callable[[BenchResult], BenchResult]:
         return result
 
     return record
+
+
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
+    """Gate the sandbox cases too: bench_sandbox.py measures each runner as its own parametrized
+    case, so its JSON gets the ratios of ours over spawn-per-call (and over the bare fork-server:
+    what the security layers cost) for each snippet and concurrency, under ``retool bench run``'s
+    names."""
+    from retool.bench import pair_ratios
+
+    entries = output_json.get("benchmarks") or []
+    entries = pair_ratios(entries, key="runner", ours="sandbox", baseline="spawn-per-call", metric="exec_per_s",
+                          name="sandbox_{snippet}_exec_per_s_c{level}", unit="executions/s vs spawn-per-call",
+                          group="sandbox")
+    # the bare fork-server's case carries ours-over-bare (the layers' cost), keyed the other way round
+    entries = pair_ratios(entries, key="runner", ours="bare-fork-server", baseline="sandbox", metric="exec_per_s",
+                          name="sandbox_{snippet}_bare_over_layers_exec_per_s_c{level}",
+                          unit="bare fork-server executions/s vs ours with every layer", group="sandbox",
+                          higher_is_better=False)
+    output_json["benchmarks"] = entries

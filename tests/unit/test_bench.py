@@ -194,3 +194,32 @@ def test_best_seconds_refuses_sides_of_different_lengths() -> None:
 
     with pytest.raises(ValueError, match=r"same number .* got \[2, 1\]"):
         best_seconds([[lambda: None, lambda: None], [lambda: None]], rounds=1)
+
+
+def test_a_group_threshold_loosens_only_that_group() -> None:
+    old = _results(_entry("sb", 10.0, group="sandbox"), _entry("parse", 10.0))
+    new = _results(_entry("sb", 7.0, group="sandbox"), _entry("parse", 7.0))
+    c = bench.compare(old, new, max_regression=0.10, group_max_regression={"sandbox": 0.5})
+    assert [x.name for x in c.regressions] == ["parse"]
+    assert "[group threshold 50%]" in bench.format_comparison(c)
+
+
+def test_cli_compare_takes_a_group_threshold(tmp_path) -> None:
+    old, new = _files(tmp_path, 10.0, 8.0)  # group "parser"
+    assert main(["bench", "compare", old, new, "--group-max-regression", "parser=25%"]) == 0
+    assert main(["bench", "compare", old, new, "--group-max-regression", "parser"]) == 2
+
+
+def _case(runner: str, level: int, exec_per_s: float) -> dict:
+    return {"name": f"test_throughput[{runner}-trivial-{level}]", "params": {"runner": runner, "snippet": "trivial",
+            "level": level}, "extra_info": {"exec_per_s": exec_per_s}}
+
+
+def test_pair_ratios_puts_ours_over_its_twin_in_extra_info() -> None:
+    cases = [_case("sandbox", 8, 300.0), _case("spawn-per-call", 8, 30.0), _case("sandbox", 32, 200.0)]
+    out = bench.pair_ratios(cases, key="runner", ours="sandbox", baseline="spawn-per-call", metric="exec_per_s",
+                            name="sandbox_{snippet}_exec_per_s_c{level}", unit="/s", group="sandbox")
+    assert out[0]["extra_info"]["ratio"] == pytest.approx(10.0)
+    assert out[0]["extra_info"]["name"] == "sandbox_trivial_exec_per_s_c8"
+    assert "ratio" not in out[1]["extra_info"] and "ratio" not in out[2]["extra_info"]  # the baseline; no twin
+    assert "ratio" not in cases[0]["extra_info"]  # input untouched
