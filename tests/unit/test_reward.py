@@ -158,6 +158,12 @@ async def test_aborted_sample_gets_no_reward(status: Any) -> None:
     assert sample.metadata["reward_breakdown"]["reason"] == "aborted sample: no reward"
 
 
+@pytest.mark.asyncio
+async def test_group_reward_returns_one_reward_per_sample_in_order() -> None:
+    samples = [FakeSample(GOOD, "42"), FakeSample(GOOD, "41"), FakeSample(GOOD, "42", status=Status.ABORTED)]
+    assert await reward_func(None, samples) == [FULL, 0.1 + 0.05, 0.0]
+
+
 def test_is_aborted_is_false_for_other_statuses() -> None:
     assert not any(is_aborted(FakeSample(GOOD, "42", status=s)) for s in (Status.COMPLETED, Status.TRUNCATED, None))
 
