@@ -19,7 +19,88 @@ Contract:
   but the early-training signal that rewards trying the tool before the policy is ever correct is
   lost (the ReTool recipe keeps it off, which is our default).
 - :func:`reward_func` is the miles/slime ``--custom-rm-path`` entry point:
-  ``async def _reward_one(sample: Any, config: RewardConfig) -> float:
+  ``async def reward_func(args, sample, **kwargs) -> float``. It reads ``sample.response`` and
+  ``sample.label``; an aborted sample (``status`` ABORTED / "aborted") gets 0.0 and is not scored.
+  Scoring runs in a thread (``asyncio.to_thread``), so the event loop never blocks on sympy. The
+  breakdown is stored in ``sample.metadata["reward_breakdown"]`` when ``metadata`` is a dict, so
+  reward hacking shows up in logs. ``kwargs["reward_config"]`` overrides the default config.
+  With ``--group-rm`` (a list of samples) it returns the list of rewards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from retool.answer import AnswerConfig, compare, extract_answer
+from retool.grammar import parse_trace
+
+if TYPE_CHECKING:
+    from retool.answer_worker import AnswerChecker
+
+
+@dataclass(frozen=True, kw_only=True)
+class RewardConfig:
+    answer_weight: float = 1.0
+    format_weight: float = 0.1
+    tool_weight: float = 0.05
+    tool_bonus_requires_correct: bool = False
+    answer: AnswerConfig = field(default_factory=AnswerConfig)
+    max_response_chars: int = 1_000_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class RewardBreakdown:
+    r_ans: float
+    r_fmt: float
+    r_use: float
+    total: float
+    answer: str | None
+    correct: bool
+    format_valid: bool
+    num_tool_calls: int
+    reason: str
+
+
+def score(response: str, label: Any, config: RewardConfig = RewardConfig(), *,
+          checker: AnswerChecker | None = None) -> RewardBreakdown:
+    """Every reward term for one response (see the module docstring). Pure, total."""
+    if not isinstance(response, str):
+        response = "" if response is None else str(response)
+    if len(response) > config.max_response_chars:
+        return RewardBreakdown(r_ans=0.0, r_fmt=0.0, r_use=0.0, total=0.0, answer=None, correct=False,
+                               format_valid=False, num_tool_calls=0,
+                               reason=f"response of {len(response)} characters exceeds max_response_chars")
+    trace = parse_trace(response)
+    calls = sum(1 for call in trace.tool_calls if call.ok)
+    extraction = extract_answer(response, max_answer_chars=config.answer.max_answer_chars,
+                                max_response_chars=config.max_response_chars)
+    if label is None:
+        correct, reason = False, "no label"
+    elif extraction.answer is None:
+        correct, reason = False, f"no answer: {extraction.reason}"
+    else:
+        verdict = compare(extraction.answer, str(label), config.answer, checker=checker)
+        correct = verdict.equal
+        reason = f"{extraction.reason}; {verdict.method}: {verdict.reason}"
+    r_ans = config.answer_weight if correct else 0.0
+    r_fmt = config.format_weight if trace.has_valid_format else 0.0
+    use_paid = calls >= 1 and (correct or not config.tool_bonus_requires_correct)
+    r_use = config.tool_weight if use_paid else 0.0
+    return RewardBreakdown(r_ans=r_ans, r_fmt=r_fmt, r_use=r_use, total=r_ans + r_fmt + r_use,
+                           answer=extraction.answer, correct=correct, format_valid=trace.has_valid_format,
+                           num_tool_calls=calls, reason=reason)
+
+
+def is_aborted(sample: Any) -> bool:
+    """True for a sample whose status is ABORTED (enum member, its value, or the string)."""
+    status = getattr(sample, "status", None)
+    names = {str(getattr(status, "name", "")).lower(), str(getattr(status, "value", "")).lower(), str(status).lower()}
+    return "aborted" in names or any(n.endswith(".aborted") for n in names)
+
+
+async def _reward_one(sample: Any, config: RewardConfig) -> float:
     if is_aborted(sample):
         breakdown = RewardBreakdown(r_ans=0.0, r_fmt=0.0, r_use=0.0, total=0.0, answer=None, correct=False,
                                     format_valid=False, num_tool_calls=0, reason="aborted sample: no reward")
