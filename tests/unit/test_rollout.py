@@ -13,7 +13,7 @@ from retool.reward import score
 from retool.rollout import RolloutConfig, RolloutPrompt, generate_batch, render_prompt_ids, rollout_one
 from retool.rollout_state import RolloutInvariantError, StatusCell
 from retool.sandbox import PythonSandbox
-from retool.tokenizer import tiny_tokenizer
+from retool.tokenizer import load_qwen3_tokenizer, tiny_tokenizer
 from tests.unit.rollout_doubles import ScriptedEngine, scripted_logprobs
 
 amark = pytest.mark.asyncio(loop_scope="module")
@@ -63,6 +63,17 @@ async def test_tool_call_then_answer_has_exact_ids_masks_and_logprobs(tok, sandb
     assert out.status_reason == "final answer"
     assert out.response_length == len(a) + len(b) + len(c) and out.tool_tokens == len(b) and out.prompt_len == len(prompt)
     assert out.response == tok.decode(a + b + c, skip_special_tokens=False)
+
+
+@amark
+async def test_real_qwen3_tokenizer_gives_the_same_exact_bookkeeping(sandbox) -> None:
+    qwen = load_qwen3_tokenizer()
+    out, engine, prompt = await run(qwen, sandbox, [CALL_42, ANSWER_42])
+    a, b, c = ids(qwen, CALL_42), ids(qwen, tool_turn_text(["42"])), ids(qwen, ANSWER_42)
+    assert a[-1] == qwen.convert_tokens_to_ids("</tool_call>") and c[-1] == qwen.eos_token_id
+    assert list(out.tokens) == prompt + a + b + c and engine.inputs == [prompt, prompt + a + b]
+    assert list(out.loss_mask) == [1] * len(a) + [0] * len(b) + [1] * len(c)
+    assert out.status == "completed" and out.tool_statuses == ("ok",)
 
 
 @amark
