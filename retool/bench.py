@@ -25,6 +25,8 @@ Contract:
   either route compare with each other). Entries without
   a ratio are plain timings, machine-dependent, and are not gated; they are listed in
   :attr:`Results.ungated`.
+- :func:`pair_ratios` derives the ratio for suites that measure ours and the baseline as separate
+  parametrized cases (the sandbox benchmark), from their ``extra_info``.
 - Everything here is pure except :func:`machine_info` (reads the interpreter and torch) and the
   file readers :func:`load_results`, :func:`from_pytest_benchmark` and :func:`save_results`.
 """
