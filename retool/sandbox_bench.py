@@ -8,7 +8,9 @@ as fast. ``SpawnPerCallRunner`` is the baseline that the ReTool recipe's sandbox
 fresh interpreter process per call (``asyncio`` subprocess, ``python -c code``, the parent's
 environment minus nothing, a wall-clock timeout), no isolation. ``bench_table`` measures ours
 (all layers), ours without layers (the bare fork-server) and the baseline over a list of
-concurrencies and returns rows for printing; ``retool sandbox bench`` and ``benchmarks/`` call it.
+concurrencies and returns rows for printing; ``measure_layer_overhead`` gives the CPU-ms per
+execution that the security layers add over the bare fork-server (paired rounds, median);
+``retool sandbox bench`` and ``benchmarks/`` call them.
 Figures depend on the machine and its load: report them with the CPU count and load average.
 """
 
@@ -169,6 +171,56 @@ async def bench_table(concurrencies: Sequence[int], *, snippets: Sequence[str] =
             finally:
                 await runner.close()
     return rows
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerOverhead:
+    """Per-execution CPU of the sandbox processes (zygotes + children), layers on vs off."""
+
+    with_layers_ms: float
+    bare_ms: float
+    overhead_ms: float  # median over paired rounds of (with - bare)
+    rounds: int
+    n_per_round: int
+
+
+def _zygote_tree_cpu_s(runner: Any) -> float:
+    import psutil  # noqa: PLC0415
+
+    total = 0.0
+    for pid in runner.zygote_pids():
+        try:
+            z = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        total += z.user + z.system + z.children_user + z.children_system
+    return total
+
+
+async def measure_layer_overhead(*, rounds: int = 5, n_per_round: int = 200, concurrency: int = 8,
+                                 code: str = "print(2 + 2)") -> LayerOverhead:
+    """Alternate rounds of the same snippet through ours and the bare fork-server and compare
+    the CPU their zygotes and children spent per execution (the supervisor's share is the same
+    code path for both). Pairing and the median keep a loaded machine's drift out of the ratio."""
+    if rounds <= 0 or n_per_round <= 0:
+        raise ValueError(f"rounds and n_per_round must be positive, got {rounds} {n_per_round}")
+    ours = make_runner("sandbox", concurrency=concurrency)
+    bare = make_runner("bare-fork-server", concurrency=concurrency)
+    per_exec: dict[str, list[float]] = {"ours": [], "bare": []}
+    try:
+        for runner in (ours, bare):
+            await warm_up(runner, concurrency)
+        for _ in range(rounds):
+            for name, runner in (("ours", ours), ("bare", bare)):
+                before = _zygote_tree_cpu_s(runner)
+                await measure_throughput(runner, code, concurrency, n_per_round)
+                per_exec[name].append((_zygote_tree_cpu_s(runner) - before) / n_per_round * 1e3)
+    finally:
+        await ours.close()
+        await bare.close()
+    diffs = sorted(a - b for a, b in zip(per_exec["ours"], per_exec["bare"]))
+    return LayerOverhead(with_layers_ms=sorted(per_exec["ours"])[rounds // 2], bare_ms=sorted(per_exec["bare"])[rounds // 2],
+                         overhead_ms=diffs[rounds // 2], rounds=rounds, n_per_round=n_per_round)
 
 
 def format_table(rows: Sequence[BenchRow]) -> str:

@@ -7,7 +7,8 @@ Contract: ``add_arguments(parser)`` / ``run(args) -> int`` as dispatched by ``re
 - ``audit [--sandbox pkg.mod:Factory] ...``: the escape and limits battery of ``retool.audit``
   (options and exit status are that module's).
 - ``bench [--concurrency 1,8,32,128] [--snippets trivial,cpu,import] [--n N]``: executions/s,
-  p50/p99 latency and CPU-ms per call for ours, the bare fork-server and spawn-per-call.
+  p50/p99 latency and CPU-ms per call for ours, the bare fork-server and spawn-per-call, then
+  the CPU-ms per execution the security layers add (``--overhead-rounds``, 0 to skip).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     bench.add_argument("--n", type=int, default=None, help="executions per level (default max(2*level, 40))")
     bench.add_argument("--no-baseline", action="store_true", help="skip spawn-per-call (slow)")
     bench.add_argument("--no-bare", action="store_true", help="skip the bare fork-server")
+    bench.add_argument("--overhead-rounds", type=int, default=5,
+                       help="paired rounds for the layer-overhead figure (0 to skip)")
 
 
 def _info() -> dict[str, object]:
@@ -101,4 +104,11 @@ def run(args: argparse.Namespace) -> int:
     rows = asyncio.run(bench_table(levels, snippets=snippets, runs_per_level=args.n,
                                    include_baseline=not args.no_baseline, include_bare=not args.no_bare))
     print(format_table(rows))
+    if args.overhead_rounds > 0:
+        from retool.sandbox_bench import measure_layer_overhead  # noqa: PLC0415
+
+        cost = asyncio.run(measure_layer_overhead(rounds=args.overhead_rounds))
+        print(f"security layers: {cost.with_layers_ms:.2f} vs bare {cost.bare_ms:.2f} CPU-ms per execution "
+              f"(zygotes + children) -> {cost.overhead_ms:+.2f} ms (median of {cost.rounds} paired rounds "
+              f"of {cost.n_per_round})")
     return 1 if any(r.result.failures for r in rows) else 0

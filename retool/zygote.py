@@ -91,7 +91,7 @@ def _run_snippet(source, cfg, allowed):
     return {"status": status, "exception": type(error).__name__}
 
 
-def _child(cfg, slot, fds, ruleset_fd, zygote_pid, isolation):
+def _child(cfg, slot, fds, ruleset_fd, zygote_pid, isolation, seccomp):
     """Everything between fork and the snippet. Never returns."""
     try:
         layers = cfg["layers"]
@@ -124,8 +124,8 @@ def _child(cfg, slot, fds, ruleset_fd, zygote_pid, isolation):
             os.closerange(low, fd)
             low = fd + 1
         os.closerange(low, 1 << 30)
-        if "seccomp" in layers:
-            isolation.install_seccomp(isolation.child_seccomp_program(os.getpid()))
+        if seccomp is not None:
+            seccomp.install(os.getpid())
         if "numpy.random" in sys.modules:
             sys.modules["numpy.random"].seed()
     except BaseException as exc:  # setup failed: say so on stderr, exit without a record
@@ -228,8 +228,7 @@ def serve(cfg, control_fd):
             fd = isolation.landlock_ruleset(read_paths, (slot["scratch"],), abi)
             rulesets[slot["slot"]] = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 64)  # clear of fds 0-3
             os.close(fd)
-    if "seccomp" in cfg["layers"]:
-        isolation.child_seccomp_program(os.getpid())  # warm the code path before fork
+    seccomp = isolation.ChildSeccomp() if "seccomp" in cfg["layers"] else None
     slots = {slot["slot"]: slot for slot in cfg["slots"]}
     sock = socket.socket(fileno=control_fd)
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -290,7 +289,7 @@ def serve(cfg, control_fd):
                     continue
                 if pid == 0:
                     sock.close()
-                    _child(cfg, slots[req["slot"]], fds, rulesets.get(req["slot"]), zygote_pid, isolation)
+                    _child(cfg, slots[req["slot"]], fds, rulesets.get(req["slot"]), zygote_pid, isolation, seccomp)
                 for fd in fds:
                     os.close(fd)
                 running[pid] = req["id"]

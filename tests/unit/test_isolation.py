@@ -270,3 +270,10 @@ async def test_all_layers_still_import_stdlib_modules_that_were_not_pre_imported
 async def test_the_sandbox_code_itself_is_not_readable_by_a_child() -> None:
     result, _ = await run_in(set(LAYERS), f"open({REPO + '/retool/zygote.py'!r}).read()")
     assert result.status == "error" and "PermissionError" in result.stderr
+
+
+def test_prebuilt_child_program_matches_the_pure_builder_for_any_pid() -> None:
+    prebuilt = isolation.ChildSeccomp()
+    for pid in (1, 4242, 2**22 - 1):
+        prebuilt._patch(pid)
+        assert prebuilt._buf.raw == isolation.child_seccomp_program(pid)

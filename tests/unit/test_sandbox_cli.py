@@ -33,7 +33,7 @@ def test_info_text_has_one_line_per_layer(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_bench_runs_ours_and_prints_a_table(capsys: pytest.CaptureFixture[str]) -> None:
-    assert invoke(["bench", "--concurrency", "2", "--n", "3", "--no-baseline", "--no-bare"]) == 0
+    assert invoke(["bench", "--concurrency", "2", "--n", "3", "--no-baseline", "--no-bare", "--overhead-rounds", "0"]) == 0
     out = capsys.readouterr().out
     assert "exec/s" in out and any(line.startswith("sandbox") for line in out.splitlines())
 
