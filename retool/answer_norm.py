@@ -17,7 +17,8 @@ splits text, never evaluates. The tree nodes are:
 - :class:`Equation` ``(lhs, rhs, op)``: a relation kept as such (``>``/``\\ge`` are turned around
   into ``<``/``le``, so ``x > 3`` equals ``3 < x``); ``\\emptyset``, ``\\varnothing`` and ``\\{\\}``
   are the empty :class:`Bag`; a *label* equation (``x = 5``,
-  ``y_1 = 5``, ``f(2) = 5``, ``(x, y) = (1, 2)``) is replaced by its right side, so it equals 5.
+  ``y_1 = 5``, ``f(2) = 5``, ``(x, y) = (1, 2)``) is replaced by its right side, so it equals 5
+  (the label itself is not compared: ``y = 5`` equals ``x = 5``).
   Chained ``a = b = 5`` keeps the last side; membership ``x \\in (0, 1]`` is read as its set.
 
 Normalisation (in order): unicode operators (``−``, ``×``, ``·``, ``π``, ``√``, ``∞``, ``°``) to

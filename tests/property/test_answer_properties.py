@@ -106,3 +106,13 @@ def test_full_check_is_total_and_bounded_on_arbitrary_text(pred: str, gold: str,
 def test_extraction_is_total_on_arbitrary_text(text: str) -> None:
     got = extract_answer(text)
     assert got.answer is None or got.source in ("boxed", "answer_line")
+
+
+@given(spelled_integers(), st.sampled_from([0, 0, 0, 1, -1, 10, -1000]))
+def test_reward_credits_an_integer_answer_exactly_when_it_equals_the_label(case: tuple[int, str], delta: int) -> None:
+    from retool.reward import score
+
+    n, text = case
+    label = n + delta
+    got = score(f"Computing carefully, the result is $\\boxed{{{text}}}$.", str(label))
+    assert got.correct == (n == label) and got.r_ans == (1.0 if n == label else 0.0)
