@@ -11,7 +11,8 @@
    last ``Answer: ...`` line is the fallback (``source="answer_line"``).
 3. Boxes chained by ``or``/``and``/``,``/``;`` (only whitespace, ``$`` and those words between them)
    form *one* multi-valued answer: ``values`` holds every box and ``answer`` joins them with
-   ``", "``, so ``\\boxed{1} or \\boxed{2}`` is the list "1, 2" and is wrong against a single gold.
+   ``", "``, so ``\\boxed{1} or \\boxed{2}`` is the list "1, 2" and is wrong against a single gold
+   (the same text boxed twice in a row is one value).
 4. No credit (``answer=None`` with the reason) for: an unclosed last box (truncated), an empty box,
    a hedge (``\\boxed{3} or maybe \\boxed{4}``, "either ... or" around the boxes, "not sure",
    "I'm unsure", "I guess", "probably", "possibly", "perhaps", "maybe" in the sentence holding the
@@ -111,7 +112,7 @@ def extract_answer(response: str, *, max_answer_chars: int = 1000, max_response_
         return _none(f"hedged answer ({hedge.group(0)!r} near the box)")
     if (retract := _RETRACT.search(text[group[-1].end :])) is not None:
         return _none(f"retracted after the box ({retract.group(0)!r})")
-    values = tuple(b.content.strip() for b in group)
+    values = tuple(dict.fromkeys(b.content.strip() for b in group))  # a repeated box is one value
     if any(not v for v in values):
         return _none("empty box")
     answer = ", ".join(values)

@@ -136,3 +136,8 @@ def test_retraction_after_the_box_gets_no_credit(tail: str) -> None:
 
 def test_closing_remark_after_the_box_is_not_a_retraction() -> None:
     assert extract_answer("So the answer is $\\boxed{42}$.\n\nThis matches the computation above.").answer == "42"
+
+
+def test_the_same_box_repeated_is_one_value() -> None:
+    got = extract_answer("\\boxed{42} \\boxed{42}")
+    assert (got.answer, got.values) == ("42", ("42",))
