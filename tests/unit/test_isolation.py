@@ -16,11 +16,15 @@ from retool.sandbox import LAYERS, ExecutionResult, PythonSandbox
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="per-slot uids need root")
+MISSING = {name: why for name, why in isolation.probe_layers().items() if why}
 REPO = str(Path(__file__).resolve().parents[2])
 
 
 async def run_in(layers: set[str], code: str, **overrides: object) -> tuple[ExecutionResult, list[int]]:
-    """Run ``code`` after starting the zygote; ``{zygote}`` in the code is its pid."""
+    """Run ``code`` after starting the zygote; ``{zygote}`` in the code is its pid. Skips when a
+    layer it needs is missing on this host."""
+    if set(layers) & set(MISSING):
+        pytest.skip(f"layers unavailable here: {MISSING}")
     options = {"timeout": 10, "concurrency": 2, "zygotes": 1, "allowed_modules": None,
                "layers": frozenset(layers), **overrides}
     async with PythonSandbox(**options) as sandbox:

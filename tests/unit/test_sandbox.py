@@ -11,6 +11,7 @@ import time
 import psutil
 import pytest
 
+from retool import isolation
 from retool.sandbox import (
     DEFAULT_ALLOWED_MODULES,
     TOOL_CONFIGS,
@@ -22,8 +23,16 @@ from retool.sandbox import (
 )
 
 
+MISSING_LAYERS = {name: why for name, why in isolation.probe_layers().items() if why}
+
+
+def needs_layer(name: str) -> pytest.MarkDecorator:
+    return pytest.mark.skipif(name in MISSING_LAYERS, reason=f"layer {name} unavailable: {MISSING_LAYERS.get(name)}")
+
+
 def make(**overrides: object) -> PythonSandbox:
-    options = {"timeout": 10, "concurrency": 2, "zygotes": 1, **overrides}
+    # On a host without every layer the contract tests still run, on the layers it has.
+    options = {"timeout": 10, "concurrency": 2, "zygotes": 1, "allow_weaker": bool(MISSING_LAYERS), **overrides}
     return PythonSandbox(**options)
 
 
@@ -198,6 +207,36 @@ async def test_large_code_within_the_limit_runs() -> None:
 async def test_unicode_output_round_trips_and_bad_surrogates_do_not_raise() -> None:
     assert await text_of("print('π ≈ 3.14159')") == "π ≈ 3.14159"
     assert (await run_one("print('\\ud800')")).status == "ok"
+
+
+@pytest.mark.asyncio
+async def test_deep_recursion_is_an_error_not_a_crash() -> None:
+    result = await run_one("def f(n):\n    return f(n + 1)\nf(0)")
+    assert result.status == "error" and result.exception == "RecursionError"
+    assert result.stderr.count("\n") < 40  # repeated frames are collapsed
+
+
+@needs_layer("rlimits")
+@pytest.mark.asyncio
+async def test_a_segfault_in_the_child_is_reported_as_crashed_with_its_signal() -> None:
+    async with make(allowed_modules=None) as sandbox:
+        result = await sandbox.run("import ctypes\nctypes.string_at(0)")
+        text = format_result(result, sandbox.config)
+        after = await sandbox.run("print('still serving')")
+    assert (result.status, result.term_signal) == ("crashed", signal.SIGSEGV)
+    assert "[crashed: the interpreter died (SIGSEGV)" in text and after.stdout == "still serving\n"
+
+
+@needs_layer("uid")
+@pytest.mark.asyncio
+async def test_threads_are_capped_per_slot() -> None:
+    code = (
+        "import threading, time\nstarted = 0\ntry:\n    for _ in range(50):\n"
+        "        threading.Thread(target=time.sleep, args=(1,), daemon=True).start(); started += 1\n"
+        "except RuntimeError:\n    pass\nprint(started)"
+    )
+    result = await run_one(code, allowed_modules=("threading", "time"), max_threads=6)
+    assert result.status == "ok" and int(result.stdout) == 5  # the main thread counts too
 
 
 # --- freshness -----------------------------------------------------------------------------------
