@@ -33,7 +33,7 @@ def test_overrun_is_killed_at_the_deadline_and_the_worker_replaced(checker: Answ
     verdict = checker.compare(*SLOW, config)
     elapsed = time.perf_counter() - start
     assert verdict.method == "timeout" and not verdict.equal
-    assert elapsed < 0.3 + 2.0
+    assert elapsed < 0.3 + 5.0  # the deadline plus killing the worker, on a loaded host
     assert checker.timeouts == before + 1
     assert checker.compare("\\sqrt{9}", "3").equal  # a fresh worker serves the next call
 

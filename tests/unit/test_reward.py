@@ -198,7 +198,7 @@ async def test_event_loop_keeps_running_while_symbolic_scoring_runs() -> None:
     done.set()
     await task
     assert got == 1.0 + 0.1 and sample.metadata["reward_breakdown"]["reason"].endswith("symbolic: equal")
-    assert ticks >= max(2, int(loop_time / 0.005 / 4))  # the loop ticked throughout the symbolic check
+    assert ticks >= max(2, int(loop_time / 0.005 / 10))  # the loop ticked throughout the symbolic check
 
 
 def test_score_is_pure() -> None:
