@@ -17,6 +17,7 @@ import itertools
 import json
 import os
 import pwd
+import resource
 import shutil
 import socket
 import subprocess
@@ -168,6 +169,11 @@ class PythonSandbox:
             self._slots.put_nowait(slot)
         self._locks = [asyncio.Lock() for _ in range(self._n_zygotes)]
         self._scratch = make_scratch(self.config, chown="uid" in self._active)
+        # Each execution in flight holds three pipe ends here: make room (soft limit only).
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = 3 * self.config.concurrency + 256
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard), hard))
 
     async def _zygote_for(self, slot: int) -> _Zygote:
         index = slot % self._n_zygotes
