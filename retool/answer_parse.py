@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from retool.grammar import find_boxed, parse_trace
+from retool.grammar import Trace, find_boxed, parse_trace
 
 Source = Literal["boxed", "answer_line"] | None
 
@@ -60,9 +60,12 @@ def _sentence_start(text: str, pos: int) -> int:
     return cut + 1
 
 
-def final_model_text(response: str) -> tuple[str | None, str]:
-    """The model's own text after the last tool response, or None with the reason."""
-    trace = parse_trace(response)
+def final_model_text(response: str, trace: Trace | None = None) -> tuple[str | None, str]:
+    """The model's own text after the last tool response, or None with the reason.
+
+    ``trace`` may be passed when the caller already holds ``parse_trace(response)``.
+    """
+    trace = parse_trace(response) if trace is None else trace
     segments = trace.segments
     last = max((i for i, s in enumerate(segments) if s.kind == "tool_response"), default=-1)
     tail = segments[last + 1 :]
@@ -71,13 +74,17 @@ def final_model_text(response: str) -> tuple[str | None, str]:
     return "".join(s.text for s in tail if s.kind == "text"), "ok"
 
 
-def extract_answer(response: str, *, max_answer_chars: int = 1000, max_response_chars: int = 1_000_000) -> Extraction:
-    """Apply the extraction policy of the module docstring. Never raises."""
+def extract_answer(response: str, *, max_answer_chars: int = 1000, max_response_chars: int = 1_000_000,
+                   trace: Trace | None = None) -> Extraction:
+    """Apply the extraction policy of the module docstring. Never raises.
+
+    ``trace``: ``parse_trace(response)`` when the caller has it already (saves a second parse).
+    """
     if not isinstance(response, str):
         return _none(f"response is {type(response).__name__}, not text")
     if len(response) > max_response_chars:
         return _none(f"response of {len(response)} characters exceeds max_response_chars={max_response_chars}")
-    text, why = final_model_text(response)
+    text, why = final_model_text(response, trace)
     if text is None:
         return _none(why)
     boxes = find_boxed(text)

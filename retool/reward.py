@@ -75,7 +75,7 @@ def score(response: str, label: Any, config: RewardConfig = RewardConfig(), *,
     trace = parse_trace(response)
     calls = sum(1 for call in trace.tool_calls if call.ok)
     extraction = extract_answer(response, max_answer_chars=config.answer.max_answer_chars,
-                                max_response_chars=config.max_response_chars)
+                                max_response_chars=config.max_response_chars, trace=trace)
     if label is None:
         correct, reason = False, "no label"
     elif extraction.answer is None:
