@@ -15,11 +15,13 @@ splits text, never evaluates. The tree nodes are:
   ``1 \\text{ and } 2``, ``x = 1 \\text{ or } x = 2`` and ``a \\pm b`` (two values).
 - :class:`Matrix` ``(rows)``: ``pmatrix``/``bmatrix``/``vmatrix``/``matrix``/``array`` bodies.
 - :class:`Equation` ``(lhs, rhs, op)``: a relation kept as such (``>``/``\\ge`` are turned around
-  into ``<``/``le``, so ``x > 3`` equals ``3 < x``); ``\\emptyset``, ``\\varnothing`` and ``\\{\\}``
+  into ``<``/``le``); an inequality in one variable is the interval it describes (``x > 3`` equals
+  ``3 < x`` and ``(3, \\infty)``; ``-1 \\le x \\le 1`` equals ``[-1, 1]``); ``\\emptyset``, ``\\varnothing`` and ``\\{\\}``
   are the empty :class:`Bag`; a *label* equation (``x = 5``,
   ``y_1 = 5``, ``f(2) = 5``, ``(x, y) = (1, 2)``) is replaced by its right side, so it equals 5
   (the label itself is not compared: ``y = 5`` equals ``x = 5``).
-  Chained ``a = b = 5`` keeps the last side; membership ``x \\in (0, 1]`` is read as its set.
+  Chained ``a = b = 5`` keeps the last side; membership ``x \\in (0, 1]`` and set-builder
+  ``\\{x \\mid x > 2\\}`` are read as their set.
 
 Normalisation (in order): unicode operators (``−``, ``×``, ``·``, ``π``, ``√``, ``∞``, ``°``) to
 LaTeX; ``\\dfrac``/``\\tfrac``/``\\cfrac`` to ``\\frac``; one-token arguments braced (``\\sqrt2``,
@@ -53,6 +55,7 @@ _LABEL = re.compile(r"^(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?(?:'|\([^
 _OPEN = {"(": ")", "[": "]", "\\{": "\\}", "\\langle": "\\rangle", "{": "}"}
 _CLOSE = {")": "(", "]": "[", "\\}": "\\{", "\\rangle": "\\langle", "}": "{"}
 _MATRIX = re.compile(r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$", re.S)
+_SET_BUILDER = re.compile(r"^\\\{\s*[A-Za-z]\s*(?:\||\\mid|:)\s*(.+?)\s*\\\}$", re.S)
 _MEMBER = re.compile(r"^\s*(.+?)\s*\\in(?![a-zA-Z])\s*(.+)$", re.S)
 _WORD_SEP = re.compile(r"\s+(?:and|or)\s+|\\(?:text|mbox)\{\s*(?:and|or)\s*\}", re.I)
 
@@ -252,6 +255,8 @@ def structure(text: str, depth: int = 0) -> Node:
     words = [p for p in _WORD_SEP.split(text)]
     if len(words) > 1 and all(w.strip() for w in words):
         return Bag(tuple(structure(w, depth + 1) for w in words))
+    if (m := _SET_BUILDER.match(text)) is not None:
+        return structure(m.group(1), depth + 1)
     if (m := _MEMBER.match(text)) is not None and _LABEL.match(m.group(1)):
         return structure(m.group(2), depth + 1)
     sides = _split_top(text, ("=",))
@@ -260,15 +265,8 @@ def structure(text: str, depth: int = 0) -> Node:
         if _LABEL.match(lhs) or _is_symbol_tuple(lhs) or len(sides) > 2:
             return structure(sides[-1], depth + 1)
         return Equation(normalize(lhs), normalize("=".join(sides[1:])))
-    for op in ("\\leq", "\\geq", "\\neq", "\\le", "\\ge", "\\ne", "<", ">"):
-        if op.startswith("\\") and re.search(re.escape(op) + r"(?![a-zA-Z])", text) is None:
-            continue
-        sides = _split_top(text, (op,))
-        if len(sides) == 2 and all(s.strip() for s in sides):
-            lhs, rhs, name = normalize(sides[0]), normalize(sides[1]), op.lstrip("\\")[:2]
-            if name in (">", "ge"):  # canonical direction: a > b is b < a
-                lhs, rhs, name = rhs, lhs, "<" if name == ">" else "le"
-            return Equation(lhs, rhs, name)
+    if (relation := _relation(text, depth)) is not None:
+        return relation
     wrap = _wrapping(text)
     if wrap is not None:
         opener, closer, inner = wrap
@@ -286,6 +284,63 @@ def structure(text: str, depth: int = 0) -> Node:
         plus, minus = text.replace(sign, "+"), text.replace(sign, "-")
         return Bag((structure(plus, depth + 1), structure(minus, depth + 1)))
     return _leaf(text)
+
+
+_REL_OP = re.compile(r"\\leq?(?![a-zA-Z])|\\geq?(?![a-zA-Z])|\\neq?(?![a-zA-Z])|<|>")
+_REL_NAME = {"\\le": "le", "\\leq": "le", "\\ge": "ge", "\\geq": "ge", "\\ne": "ne", "\\neq": "ne", "<": "<", ">": ">"}
+
+
+def _relation_chain(text: str) -> tuple[list[str], list[str]]:
+    """Split ``a < b \\le c`` at relation operators outside brackets: (parts, operator names)."""
+    parts, ops, depth, start, i = [], [], 0, 0, 0
+    while i < len(text):
+        ch = text[i]
+        if text.startswith("\\{", i) or text.startswith("\\}", i):
+            depth += 1 if text[i + 1] == "{" else -1
+            i += 2
+            continue
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        m = _REL_OP.match(text, i) if depth == 0 else None
+        if m is not None:
+            parts.append(text[start:i])
+            ops.append(_REL_NAME[m.group(0)])
+            i = start = m.end()
+            continue
+        i += 1
+    parts.append(text[start:])
+    return parts, ops
+
+
+def _relation(text: str, depth: int) -> Node | None:
+    """Inequalities: one variable against bounds becomes an interval (``x > 3`` is ``(3, \\infty)``,
+    ``-1 \\le x < 2`` is ``[-1, 2)``); other relations stay :class:`Equation` (``a > b`` turned
+    around into ``b < a``)."""
+    if "<" not in text and ">" not in text and "\\le" not in text and "\\ge" not in text and "\\ne" not in text:
+        return None
+    parts, ops = _relation_chain(text)
+    if not ops or not all(p.strip() for p in parts):
+        return None
+    parts = [normalize(p) for p in parts]
+    if ops == ["ne"]:
+        return Equation(parts[0], parts[1], "ne")
+    if "ne" in ops:
+        return Leaf(text)
+    if all(op in (">", "ge") for op in ops):  # turn the chain around: c > b > a is a < b < c
+        parts, ops = parts[::-1], ["<" if op == ">" else "le" for op in reversed(ops)]
+    if not all(op in ("<", "le") for op in ops) or len(ops) > 2:
+        return Leaf(text)
+    variable = [i for i, p in enumerate(parts) if _LABEL.match(p)]
+    bound = lambda node_text: structure(node_text, depth + 1)  # noqa: E731
+    if len(ops) == 2 and variable == [1]:
+        return Seq("(" if ops[0] == "<" else "[", ")" if ops[1] == "<" else "]", (bound(parts[0]), bound(parts[2])))
+    if len(ops) == 1 and len(variable) == 1:
+        if variable[0] == 0:  # x < b
+            return Seq("(", ")" if ops[0] == "<" else "]", (Leaf("-\\infty"), bound(parts[1])))
+        return Seq("(" if ops[0] == "<" else "[", ")", (bound(parts[0]), Leaf("\\infty")))
+    if len(ops) == 1:
+        return Equation(parts[0], parts[1], ops[0])
+    return Leaf(text)
 
 
 def _is_symbol_tuple(text: str) -> bool:

@@ -39,7 +39,10 @@ def test_percent_and_degree_marks_become_flags() -> None:
     ("(x, y) = (1, 2)", Seq("(", ")", (Leaf("1"), Leaf("2")))),
     ("a = b = 4", Leaf("4")),
     ("2x + 1 = 5", Equation("2x + 1", "5")),
-    ("x \\le 3", Equation("x", "3", "le")),
+    ("x \\le 3", Seq("(", "]", (Leaf("-\\infty"), Leaf("3")))),
+    ("5 > x \\ge 1", Seq("[", ")", (Leaf("1"), Leaf("5")))),
+    ("a + b > 3", Equation("3", "a + b", "<")),
+    ("\\{x \\mid x > 2\\}", Seq("(", ")", (Leaf("2"), Leaf("\\infty")))),
     ("(5)", Leaf("5")),
     ("\\begin{pmatrix}1 & 2\\\\ 3 & 4\\end{pmatrix}", Matrix(((Leaf("1"), Leaf("2")), (Leaf("3"), Leaf("4"))))),
 ])
