@@ -134,3 +134,27 @@ def test_serve_cli_refuses_remote_bind_without_flag(capsys: pytest.CaptureFixtur
     args = parser.parse_args(["--model", "tiny", "--host", "0.0.0.0", "--port", "0"])
     assert server_cli.run(args) == 2
     assert "not a loopback address" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_retool_serve_command_serves_and_stops_on_sigterm() -> None:
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "retool.cli", "serve", "--model", "tiny", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:\d+", line)
+        assert match, line
+        body = {"input_ids": [1, 2, 3], "sampling_params": {"max_new_tokens": 3, "ignore_eos": True}, "return_logprob": True}
+        out = httpx.post(f"{match.group(0)}/generate", json=body, timeout=60).json()
+        assert len(out["meta_info"]["output_token_logprobs"]) == 3
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
