@@ -1,0 +1,103 @@
+"""Spelling normalisation of one answer string (no structure, no evaluation). Pure and total.
+
+:func:`normalize` rewrites, in order: unicode operators (``−``, ``×``, ``·``, ``π``, ``√``, ``∞``, ``°``)
+to LaTeX; a trailing alphabetic unit after a number (``5\\text{ cm}``, ``100\\text{ cm}^2``, but never
+"or"/"and") dropped; ``\\text{}``-like wrappers and nested ``\\boxed{}`` unwrapped;
+``\\dfrac``/``\\tfrac``/``\\cfrac`` to ``\\frac``; one-token arguments braced (``\\sqrt2``,
+``\\frac{a}2``, ``\\frac12``); ``$``/``\\$``/``\\(``/``\\[``, ``\\left``/``\\right``, ``\\displaystyle`` and
+spacing commands removed; a leading "the answer is", a trailing period, comma or semicolon and a
+leading ``+`` removed; thousands separators ``1,000``, ``1{,}000``, ``1\\,000`` and ``1 000``
+joined only when the whole answer is one grouped number (``(1,100)`` stays an interval).
+"""
+
+from __future__ import annotations
+
+import re
+
+_UNICODE = {"\u2212": "-", "\u2013": "-", "\ufe63": "-", "\uff0d": "-", "\u00d7": "\\times ", "\u00b7": "\\cdot ",
+            "\u22c5": "\\cdot ", "\u00f7": "\\div ", "\u03c0": "\\pi ", "\u221a": "\\sqrt", "\u221e": "\\infty ",
+            "\u00b0": "^\\circ", "\u2264": "\\le ", "\u2265": "\\ge ", "\u2260": "\\ne ", "\u222a": "\\cup ",
+            "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\uff0c": ","}
+_WRAPPERS = re.compile(r"\\(?:boxed|fbox|text|textbf|textit|textrm|textnormal|mathrm|mathbf|mathit|mbox|operatorname|boldsymbol)\s*\{")
+_DROP = re.compile(r"\\left(?![a-zA-Z])|\\right(?![a-zA-Z])|\\displaystyle|\\bigl|\\bigr|\\Bigl|\\Bigr|\\big|\\Big"
+                   r"|(?<!\\)\\[!,;: ]|\\quad|\\qquad|\\\(|\\\)|\\\[|\\\]|\\\$|\$")
+_FRAC = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
+_UNIT = re.compile(r"(?<=[\d}.])\s*\\(?:text|mbox|mathrm|textrm)\s*\{\s*(?!(?:or|and)\b)[A-Za-z][A-Za-z .]*(?:\^[23])?\s*\}"
+                   r"\s*(?:\^\s*\{?\s*[23]\s*\}?)?\s*$")
+_THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(?:(?:,|\{,\}|\\,| )\d{3})+(?:\.\d+)?$", re.ASCII)
+
+
+def _unwrap(text: str) -> str:
+    """Replace ``\\text{X}``-like wrappers (balanced braces) by `` X ``."""
+    while (m := _WRAPPERS.search(text)) is not None:
+        depth, i = 1, m.end()
+        while i < len(text) and depth:
+            depth += text[i] == "{"
+            depth -= text[i] == "}"
+            i += 1
+        inner = text[m.end() : i - 1 if depth == 0 else i]
+        text = text[: m.start()] + " " + inner + " " + text[i:]
+    return text
+
+
+_ARG_COMMANDS = {"\\frac": 2, "\\sqrt": 1, "\\binom": 2}
+_ONE_TOKEN = re.compile(r"\s*(\\[a-zA-Z]+|[^\s{}\\])")
+
+
+def _brace_arguments(text: str) -> str:
+    """``\\sqrt2`` -> ``\\sqrt{2}``, ``\\frac{a}2`` -> ``\\frac{a}{2}``: one-token arguments get braces."""
+    out, i = [], 0
+    while (m := re.compile(r"\\(?:frac|sqrt|binom)(?![a-zA-Z])").search(text, i)) is not None:
+        out.append(text[i : m.end()])
+        i = m.end()
+        if m.group(0) == "\\sqrt" and text[i : i + 1] == "[":
+            close = text.find("]", i)
+            if close < 0:
+                break
+            out.append(text[i : close + 1])
+            i = close + 1
+        for _ in range(_ARG_COMMANDS[m.group(0)]):
+            while i < len(text) and text[i] == " ":
+                i += 1
+            if text[i : i + 1] == "{":
+                depth, j = 0, i
+                while j < len(text):
+                    depth += text[j] == "{"
+                    depth -= text[j] == "}"
+                    j += 1
+                    if depth == 0:
+                        break
+                out.append(text[i:j])
+                i = j
+            elif (tok := _ONE_TOKEN.match(text, i)) is not None:
+                out.append("{" + tok.group(1) + "}")
+                i = tok.end()
+    out.append(text[i:])
+    return "".join(out)
+
+
+def normalize(text: str) -> str:
+    """The canonical spelling of one answer (no evaluation). Pure and total."""
+    for src, dst in _UNICODE.items():
+        if src in text:
+            text = text.replace(src, dst)
+    text = _UNIT.sub("", text)
+    text = _unwrap(text)
+    text = _FRAC.sub(r"\\frac", text)
+    if "\\frac" in text or "\\sqrt" in text or "\\binom" in text:
+        text = _brace_arguments(text)
+    text = re.sub(r"\\[dt]binom(?![a-zA-Z])", r"\\binom", text)
+    text = _DROP.sub(" ", text)
+    text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"^(?:the answer is|answer:)\s*", "", text, flags=re.I)
+    while text.endswith((".", "。")) and not re.search(r"\d\.$", text[-3:] if len(text) > 2 else ""):
+        text = text[:-1].rstrip()
+    text = text.rstrip(",;").rstrip()
+    if text.endswith(".") and re.fullmatch(r"[+-]?\d+\.", text):
+        text = text[:-1]
+    if _THOUSANDS.match(text):
+        text = re.sub(r"\{,\}|\\,|,| ", "", text)
+    text = re.sub(r"(?<=\d)\{,\}(?=\d{3})", "", text)
+    if text.startswith("+") and not text.startswith("+-"):
+        text = text[1:].lstrip()
+    return text
