@@ -13,7 +13,7 @@ Contract: :func:`fast_value` maps normalised LaTeX (see :mod:`retool.answer_norm
 
 The grammar: numbers (``42``, ``42.0``, ``.5``, ``1.5e-3``), ``+ - * / \\times \\cdot \\div``,
 ``^`` (integer exponents, and rational exponents that have an exact rational result),
-``\\frac{a}{b}`` and ``\\frac12``, mixed numbers ``2\\frac{1}{2}`` (= 5/2), ``\\sqrt{}``/``\\sqrt[n]{}``
+``\\frac{a}{b}`` and ``\\frac12``, repeating decimals ``0.\\overline{3}`` (= 1/3), mixed numbers ``2\\frac{1}{2}`` (= 5/2), ``\\sqrt{}``/``\\sqrt[n]{}``
 with exact rational roots, ``n!``, ``\\binom{n}{k}``, parentheses and braces. Decimals are read
 exactly (``0.1`` is 1/10), so an inexact decimal never equals a repeating fraction.
 Everything exact here is integer arithmetic: it takes microseconds.
@@ -182,6 +182,19 @@ class _Parser:
             return Fraction(self.take())
         raise Undecided(f"command argument {tok!r}")
 
+    def repeating(self, places: int) -> Fraction:
+        """The value of ``\\overline{digits}`` after ``places`` decimals: 0.1\\overline{6} = 1/6."""
+        self.take("\\overline")
+        braced = self.peek() == "{"
+        if braced:
+            self.take("{")
+        digits = self.take()
+        if braced:
+            self.take("}")
+        if not _DIGITS.issuperset(digits) or len(digits) > 64:
+            raise Undecided("repeating block is not a digit string")
+        return Fraction(int(digits), (10 ** len(digits) - 1) * 10**places)
+
     def function_argument(self) -> Value:
         return self.group() if self.peek() == "{" else self.power()
 
@@ -195,6 +208,8 @@ class _Parser:
                 if not (is_natural(num) and is_natural(den) and den != 0 and num < den):
                     raise Undecided("implicit product with a fraction")
                 return value + num / den
+            if self.peek() == "\\overline" and "." in tok and not set(tok) & set("eE"):
+                return value + self.repeating(len(tok) - tok.index(".") - 1)
             return value
         if tok in ("(", "{", "["):
             value = self.expr()

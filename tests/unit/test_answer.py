@@ -37,6 +37,7 @@ EQUAL = {
     "frac_negative": ("-\\frac{1}{2}", "\\frac{-1}{2}"),
     "frac_mixed_number": ("2\\frac{1}{2}", "\\frac{5}{2}"),
     "decimal_exact": ("0.125", "\\frac{1}{8}"),
+    "decimal_repeating": ("0.\\overline{3}", "\\frac{1}{3}"),
     "radical_simplified": ("2\\sqrt{2}", "\\sqrt{8}"),
     "radical_rationalised": ("\\frac{1}{\\sqrt{2}}", "\\frac{\\sqrt{2}}{2}"),
     "radical_unbraced": ("\\sqrt2", "\\sqrt{2}"),

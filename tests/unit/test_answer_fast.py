@@ -20,7 +20,8 @@ from retool.answer_fast import Approx, PiMul, TooLarge, Undecided, clearly_diffe
     ("1.5 \\times 10^{3}", Fraction(1500)), ("3 \\cdot 4 \\div 6", Fraction(2)), ("{(1+2)}*[3]", Fraction(9)),
     ("\\infty", float("inf")), ("-\\infty", float("-inf")), ("2(3)", Fraction(6)), ("\\log_{2} 8", Fraction(3)),
     ("\\log_{10} 1000", Fraction(3)), ("\\log_{\\frac{1}{2}} 4", Fraction(-2)), ("\\ln 1", Fraction(0)),
-    ("\\cos(0)", Fraction(1)),
+    ("\\cos(0)", Fraction(1)), ("0.\\overline{3}", Fraction(1, 3)), ("0.1\\overline{6}", Fraction(1, 6)),
+    ("1.\\overline{142857}", Fraction(8, 7)),
 ])
 def test_value_is_exact(text: str, value: Fraction | float) -> None:
     assert fast_value(text) == value
