@@ -52,7 +52,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Callable
 
 from retool.answer_fast import Approx, PiMul, TooLarge, Undecided, Value, clearly_differ, fast_value, pi_times
-from retool.answer_norm import Bag, Equation, Leaf, Matrix, Node, Seq, structure
+from retool.answer_norm import Bag, Equation, Leaf, Matrix, Node, Seq, normalize, structure
 from retool.answer_parse import Extraction, extract_answer
 
 if TYPE_CHECKING:
@@ -251,6 +251,11 @@ def compare(pred: str, gold: str, config: AnswerConfig = AnswerConfig(), *,
         if _INT.fullmatch(pred) and _INT.fullmatch(gold) and max(len(pred), len(gold)) <= config.max_digits:
             equal = int(pred) == int(gold)
             return Verdict(equal, "equal integers" if equal else "different integers", "fast")
+        if max(len(pred), len(gold)) <= config.max_answer_chars:  # spelled integers: 4{,}200, \text{42}
+            p, g = normalize(pred), normalize(gold)
+            if _INT.fullmatch(p) and _INT.fullmatch(g) and max(len(p), len(g)) <= config.max_digits:
+                equal = int(p) == int(g)
+                return Verdict(equal, "equal integers" if equal else "different integers", "fast")
         verdict = compare_local(pred, gold, config, symbolic=False)
         if verdict.method != "undecided" or not config.symbolic:
             return verdict
