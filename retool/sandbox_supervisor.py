@@ -31,6 +31,9 @@ from retool.sandbox_layout import ZYGOTE_ENV, ZYGOTE_PATH, clean_slot, make_scra
 from retool.sandbox_verdict import judge, open_pipes, watch_streams
 
 
+_SEND_RETRIES = 5000  # x 2 ms: how long a request may wait for room in a zygote's queue
+
+
 class SandboxUnavailableError(RuntimeError):
     """A requested isolation layer is not available on this host (and weaker was not allowed)."""
 
@@ -270,9 +273,17 @@ class PythonSandbox:
         child_fds, read_fds = open_pipes(data)
         zygote.executions[execution.id] = execution
         try:
-            assert zygote.sock is not None
             msg = json.dumps({"op": "run", "id": execution.id, "slot": slot}).encode()
-            socket.send_fds(zygote.sock, [msg], child_fds)
+            for _ in range(_SEND_RETRIES):  # a zygote busy forking may have a full queue
+                if zygote.dead or zygote.sock is None:
+                    raise ConnectionError("zygote gone")
+                try:
+                    socket.send_fds(zygote.sock, [msg], child_fds)
+                    break
+                except BlockingIOError:
+                    await asyncio.sleep(0.002)
+            else:
+                raise BlockingIOError("zygote request queue stayed full")
         except OSError:
             if not execution.exited.done():
                 execution.exited.set_result(None)
@@ -290,6 +301,8 @@ class PythonSandbox:
                 return
             try:
                 zygote.sock.send(json.dumps({"op": "kill", "id": execution.id}).encode())
+            except BlockingIOError:
+                asyncio.get_running_loop().call_later(0.002, kill)  # retry until sent or gone
             except OSError:
                 pass
 
