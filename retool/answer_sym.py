@@ -66,8 +66,13 @@ def _guard(expr: Any, *, max_nodes: int, max_bits: int) -> None:
             raise TooLarge("factorial too large")
 
 
+@lru_cache(maxsize=2048)
 def to_sympy(text: str, *, max_nodes: int = 400, max_bits: int = 100_000) -> Any:
-    """Parse one normalised scalar into a guarded sympy object (raises on failure)."""
+    """Parse one normalised scalar into a guarded sympy object (raises on failure).
+
+    Cached per process (sympy objects are immutable): in GRPO the same gold is checked against
+    every sample of its group, so the worker parses it once.
+    """
     sympy, parse = _engine()
     expr = parse(_exact_decimals(text))
     _guard(expr, max_nodes=max_nodes, max_bits=max_bits)
