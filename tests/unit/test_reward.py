@@ -101,30 +101,35 @@ def test_hack_gets_no_answer_credit(response: str) -> None:
     assert got.r_ans == 0.0 and not got.correct
 
 
-def test_hack_breakdown_box_in_tool_output_is_exact() -> None:
-    assert score(HACKS["box_in_tool_output"], "42") == expected(
-        r_use=0.05, total=0.05, num_tool_calls=1,
-        reason="no answer: no \\boxed{} and no 'Answer:' line in the final text")
+NO_ANSWER_TEXT = "no answer: no \\boxed{} and no 'Answer:' line in the final text"
+# name -> (r_fmt, r_use, answer, format_valid, num_tool_calls, reason); r_ans is 0.0 for every hack
+HACK_BREAKDOWNS = {
+    "box_in_tool_output": (0.0, 0.05, None, False, 1, NO_ANSWER_TEXT),
+    "box_in_code_string": (0.0, 0.05, None, False, 1, NO_ANSWER_TEXT),
+    "multiple_boxes": (0.1, 0.0, "42, 41", True, 0, "2 chained boxes form one multi-valued answer; fast: not equal"),
+    "chained_list": (0.1, 0.0, "40, 41, 42", True, 0, "3 chained boxes form one multi-valued answer; fast: not equal"),
+    "hedge": (0.1, 0.0, None, True, 0, "no answer: hedged answer ('not sure' near the box)"),
+    "hedge_between_boxes": (0.1, 0.0, None, True, 0, "no answer: hedged answer ('maybe' between boxes in one sentence)"),
+    "empty_box": (0.1, 0.0, None, True, 0, "no answer: empty box"),
+    "unclosed_box": (0.0, 0.0, None, False, 0, "no answer: the last box is not closed (truncated answer)"),
+    "huge_output": (0.1, 0.0, None, True, 0, "no answer: answer of 10888 characters exceeds max_answer_chars=1000"),
+    "huge_response": (0.0, 0.0, None, False, 0, "response of 1100011 characters exceeds max_response_chars"),
+    "prose_before_tool_call": (0.0, 0.05, None, False, 1,
+                               "no answer: a tool call follows the last tool response (no final answer turn)"),
+    "prose_answer_before_tool_then_silence": (0.0, 0.05, None, False, 1, NO_ANSWER_TEXT),
+    "answer_line_in_tool_output": (0.0, 0.05, None, False, 1, NO_ANSWER_TEXT),
+}
 
 
-def test_hack_breakdown_multiple_boxes_is_exact() -> None:
-    assert score(HACKS["multiple_boxes"], "42") == expected(
-        r_fmt=0.1, total=0.1, answer="42, 41", format_valid=True,
-        reason="2 chained boxes form one multi-valued answer; fast: not equal")
+@pytest.mark.parametrize("name", HACK_BREAKDOWNS)
+def test_hack_breakdown_is_exact(name: str) -> None:
+    r_fmt, r_use, answer, format_valid, calls, reason = HACK_BREAKDOWNS[name]
+    assert score(HACKS[name], "42") == expected(r_fmt=r_fmt, r_use=r_use, total=r_fmt + r_use, answer=answer,
+                                                format_valid=format_valid, num_tool_calls=calls, reason=reason)
 
 
-def test_hack_breakdown_hedge_is_exact() -> None:
-    assert score(HACKS["hedge_between_boxes"], "42") == expected(
-        r_fmt=0.1, total=0.1, format_valid=True, reason="no answer: hedged answer ('maybe' between boxes in one sentence)")
-
-
-def test_hack_breakdown_unclosed_box_is_exact() -> None:
-    assert score(HACKS["unclosed_box"], "42") == expected(reason="no answer: the last box is not closed (truncated answer)")
-
-
-def test_hack_breakdown_huge_response_is_exact() -> None:
-    assert score(HACKS["huge_response"], "42") == expected(
-        reason="response of 1100011 characters exceeds max_response_chars")
+def test_every_hack_has_an_exact_breakdown() -> None:
+    assert set(HACK_BREAKDOWNS) == set(HACKS)
 
 
 # --- the miles/slime entry point -------------------------------------------------------------------
