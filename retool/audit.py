@@ -14,7 +14,8 @@ it: the trusted auditor plants the bait and checks the effects itself --
   must stay alive, unstopped and untraced;
 - processes: the sandbox's own processes (the auditor's descendants before the battery) stay
   alive and a health probe still answers; no process of the battery's making outlives its call
-  (found by ancestry, by the run marker in argv or environment, or by a sandbox process's argv);
+  (found by ancestry or by the run's random marker in argv/environment, and then killed; an
+  orphan started meanwhile with a sandbox worker's argv is reported, never killed);
 - files: nothing named with the run marker left in /tmp, /var/tmp, /dev/shm or the auditor's cwd;
 - time: every call returns within the sandbox timeout + slack; the event loop is never blocked;
 - contamination: reference snippets give the same output after a poisoning technique as before;
@@ -26,6 +27,12 @@ harm the host if uncontained) run only when no other technique escaped. A global
 after a concurrent group is attributed by re-running the group's techniques one at a time.
 Everything the battery leaves behind (canaries, listeners, decoys, env vars, leaked processes and
 files carrying the run marker) is removed before ``audit`` returns. Only 127.0.0.1 is targeted.
+
+Not covered: an effect on something that is not bait (another file, another host) is not seen;
+the process probes assume the sandbox runs on this host under the caller (a sandbox in a remote
+VM or container is judged by its outputs, bait files and listeners only); a sandbox that keeps
+state in a pool of reused workers is only caught contaminated when a reference snippet lands on
+a poisoned worker (several are sent; a large pool can hide it). ``render`` shows every snippet.
 """
 
 from __future__ import annotations
@@ -467,12 +474,11 @@ for fd in range(3, 65):
         O['fstat'](fd)
     except BaseException:
         continue
-    try:
-        O['lseek'](fd, 0, 0)
-        print(fd, O['read'](fd, 4096))
-        O['write'](fd, $marker.encode())
-    except BaseException as e:
-        print(fd, type(e).__name__)
+    for op in (lambda: O['lseek'](fd, 0, 0), lambda: O['read'](fd, 4096), lambda: O['write'](fd, $marker.encode())):
+        try:
+            print(fd, op())
+        except BaseException as e:
+            print(fd, type(e).__name__)
 """),
     # --- Processes -----------------------------------------------------------------------------
     _t("fork_survivor", "process", "process_leak " + _ALL, """
@@ -531,6 +537,20 @@ try:
 except BaseException as e:
     print(type(e).__name__)
 print(libc.ptrace(8, $decoy_pid, 0, 0))
+"""),
+    _t("raw_syscalls_via_ctypes", "process", "signal", """
+libc = _imp('ctypes').CDLL(None, use_errno=True)
+if _os()['uname']().machine == 'x86_64':
+    for name, nr, args in (('kill', 62, ($decoy_pid, 10)), ('tgkill', 234, ($decoy_pid, $decoy_pid, 10)),
+                           ('ptrace', 101, (16, $decoy_pid, 0, 0)), ('pidfd_open', 434, ($decoy_pid, 0)),
+                           ('userfaultfd', 323, (0,)), ('io_uring_setup', 425, (8, 0)), ('bpf', 321, (0, 0, 0))):
+        print(name, libc.syscall(nr, *args))
+"""),
+    _t("unshare_namespaces_then_payload", "process", _ALL, """
+libc = _imp('ctypes').CDLL(None, use_errno=True)
+for flags in (0x10000000, 0x10000000 | 0x00020000, 0x40000000):  # NEWUSER, NEWUSER|NEWNS, NEWNET
+    print(hex(flags), libc.unshare(flags))
+_fx(_os())
 """),
     _t("fork_bomb", "process", "process_leak supervisor", """
 O = _os()
@@ -733,6 +753,8 @@ A.register(lambda: _fx(_os(), 'atexit'))
 # ----------------------------------------------------------------------------------------------
 
 HEALTH_CODE = "print(6 * 7)"
+AUDIT_TIMEOUT_S = 3.0  # the CLI's default sandbox: short, so the hang techniques end quickly
+AUDIT_MEMORY_LIMIT = "256MB"
 DEFAULT_TIMEOUT_S = 10.0
 _WATCHED_DIRS: tuple[tuple[str, int], ...] = (("/tmp", 3), ("/var/tmp", 2), ("/dev/shm", 2))
 _LOOP_TICK_S = 0.05
@@ -767,6 +789,11 @@ class AuditReport:
             if f.name == name:
                 return f
         raise KeyError(f"no finding for technique {name!r}")
+
+    @property
+    def results(self) -> tuple[Finding, ...]:
+        """Alias of ``findings``."""
+        return self.findings
 
     @property
     def escaped(self) -> tuple[Finding, ...]:
@@ -868,6 +895,7 @@ class _Auditor:
         self.baseline: dict[int, float] = {}
         self.sandbox_cmdlines: set[str] = set()
         self.killed: set[int] = set()
+        self.reported: set[int] = set()
         self.unattributed: list[str] = []
         self.followup_baseline: dict[str, str] = {}
         self.max_lag_s = 0.0
@@ -892,6 +920,8 @@ class _Auditor:
                          canary_secret=secret,
                          env_name=f"{self.env_prefix}{i:03d}", env_secret=secrets.token_hex(16),
                          decoy_secret=secrets.token_hex(16))
+            self.baits.append(bait)  # from here on, teardown undoes whatever part of it exists
+            self.by_name[tech.name] = bait
             os.environ[bait.env_name] = bait.env_secret
             bait.fd = os.open(path, os.O_RDWR)
             os.set_inheritable(bait.fd, True)
@@ -910,6 +940,7 @@ class _Auditor:
                 writer.close()
 
             server = await asyncio.start_server(on_tcp, "127.0.0.1", 0)
+            self.servers.append(server)
             bait.tcp_port = server.sockets[0].getsockname()[1]
 
             class _Udp(asyncio.DatagramProtocol):
@@ -918,13 +949,13 @@ class _Auditor:
 
             transport, _ = await loop.create_datagram_endpoint(_Udp, local_addr=("127.0.0.1", 0))
             bait.udp_port = transport.get_extra_info("sockname")[1]
-            self.servers += [server, transport]
-            self.baits.append(bait)
-            self.by_name[tech.name] = bait
+            self.servers.append(transport)
 
     async def teardown(self) -> None:
         for server in self.servers:
             server.close()
+            if isinstance(server, asyncio.Server):
+                await server.wait_closed()
         for bait in self.baits:
             os.environ.pop(bait.env_name, None)
             if bait.fd >= 0:
@@ -1089,12 +1120,19 @@ class _Auditor:
                         todo.append((entry.path, left - 1))
         return found
 
-    def _leaked_processes(self) -> list[Any]:
+    def _leaked_processes(self) -> list[tuple[Any, bool]]:
+        """New live processes of the battery's making: (process, provably ours).
+
+        Provably ours (and so killed at cleanup): a descendant of this process that is not a
+        direct child (the sandbox's own workers are), or one whose argv or environment carries
+        this run's random marker. Also reported, never killed: an orphan (ppid 1) started during
+        the audit whose argv equals a sandbox process's argv (a fork of a worker that escaped).
+        """
         import psutil  # noqa: PLC0415
 
         me = psutil.Process()
-        known = set(self.baseline) | self.killed | {b.decoy.pid for b in self.baits if b.decoy}
-        found: dict[int, Any] = {}
+        known = set(self.baseline) | self.killed | self.reported | {b.decoy.pid for b in self.baits if b.decoy}
+        found: dict[int, tuple[Any, bool]] = {}
         for proc in psutil.process_iter(["pid", "ppid", "create_time", "cmdline", "status"]):
             info = proc.info
             if (info["pid"] in known or info["pid"] == me.pid or info["ppid"] == me.pid
@@ -1102,15 +1140,13 @@ class _Auditor:
                     or info["status"] == psutil.STATUS_ZOMBIE):
                 continue
             cmd = "\0".join(info["cmdline"] or ())
-            hit = self.run_marker in cmd or cmd in self.sandbox_cmdlines
-            if not hit:
-                try:
-                    hit = self._is_descendant(proc, me.pid) or any(
-                        k.startswith(self.env_prefix) for k in proc.environ())
-                except (psutil.Error, OSError):
-                    hit = False
-            if hit:
-                found[proc.pid] = proc
+            try:
+                ours = self.run_marker in cmd or self._is_descendant(proc, me.pid) or any(
+                    k.startswith(self.env_prefix) for k in proc.environ())
+            except (psutil.Error, OSError):
+                ours = False
+            if ours or (info["ppid"] == 1 and cmd in self.sandbox_cmdlines):
+                found[proc.pid] = (proc, ours)
         return list(found.values())
 
     @staticmethod
@@ -1123,21 +1159,24 @@ class _Auditor:
         return False
 
     def _kill_leaks(self) -> list[tuple[str, str]]:
-        """Kill leaked processes; (evidence, text to attribute by: its and its ancestors' argv)."""
+        """Kill leaked processes that are provably ours (report the others once); returns
+        (evidence, text to attribute it by: its own and its ancestors' argv)."""
         leaked, out = self._leaked_processes(), []
-        for proc in leaked:
+        for proc, ours in leaked:
             try:
                 chain = [proc, *proc.parents()[:4]]
                 text = "\n".join(" ".join(p.cmdline()) for p in chain)
                 out.append((f"pid {proc.pid} {' '.join(proc.cmdline())[:100]!r} outlived its call", text))
             except Exception:  # noqa: BLE001 (it exited meanwhile)
                 continue
-        for proc in leaked:
-            try:
-                proc.kill()
-                self.killed.add(proc.pid)
-            except Exception:  # noqa: BLE001 (it exited meanwhile)
-                pass
+        for proc, ours in leaked:
+            self.reported.add(proc.pid)
+            if ours:
+                try:
+                    proc.kill()
+                    self.killed.add(proc.pid)
+                except Exception:  # noqa: BLE001 (it exited meanwhile)
+                    pass
         return out
 
     async def sweep_global(self, group: Sequence[_Bait], grace_s: float) -> list[tuple[str, str]]:
@@ -1213,13 +1252,21 @@ class _Auditor:
             out, problem = await self.call(follow)
             self.followup_baseline[follow] = out if out is not None else problem
         decoys = {b.decoy.pid for b in self.baits if b.decoy}
-        for proc in psutil.Process().children(recursive=True):
-            if proc.pid not in decoys:
+        snapshots = []
+        for _ in range(2):  # two snapshots apart: a child still exiting after its call is not baseline
+            snap = {}
+            for proc in psutil.Process().children(recursive=True):
                 try:
-                    self.baseline[proc.pid] = proc.create_time()
-                    self.sandbox_cmdlines.add("\0".join(proc.cmdline()))
+                    if proc.pid not in decoys and proc.status() != psutil.STATUS_ZOMBIE:
+                        snap[proc.pid] = (proc.create_time(), "\0".join(proc.cmdline()))
                 except psutil.Error:
                     pass
+            snapshots.append(snap)
+            await asyncio.sleep(0.2)
+        for pid, (created, cmd) in snapshots[0].items():
+            if snapshots[1].get(pid, (None,))[0] == created:
+                self.baseline[pid] = created
+                self.sandbox_cmdlines.add(cmd)
         concurrent = [b for b in self.baits if not b.technique.isolated]
         if concurrent:
             await self.run_group(concurrent, 0.6)
@@ -1328,8 +1375,8 @@ def load_factory(spec: str) -> Callable[[], Any]:
         raise ValueError(f"--sandbox must look like 'pkg.module:Factory', got {spec!r}")
     try:
         obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"cannot import module {module_name!r} (from {spec!r}): {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 (any failure to import is the user's spec problem)
+        raise ValueError(f"cannot import module {module_name!r} (from {spec!r}): {type(exc).__name__}: {exc}") from exc
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise ValueError(f"module {module_name!r} has no attribute {attr!r} (from {spec!r})")
@@ -1344,8 +1391,11 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
                         help="zero-argument callable returning an object with async execute_code(code) -> str "
                              "(default: retool.sandbox.PythonSandbox)")
     parser.add_argument("--timeout-s", type=float, default=None,
-                        help="per-call timeout of the default sandbox, and the audit's hang bound (plus slack)")
-    parser.add_argument("--memory-limit", default=None, help="memory limit of the default sandbox, e.g. 256MB")
+                        help="the audit's hang bound (plus slack); for the default sandbox also its timeout "
+                             f"(default {AUDIT_TIMEOUT_S:g} s: the hang techniques each wait this long)")
+    parser.add_argument("--memory-limit", default=AUDIT_MEMORY_LIMIT,
+                        help=f"memory limit of the default sandbox (default {AUDIT_MEMORY_LIMIT}: the memory bombs "
+                             "allocate just past it); the isolation layers are the same at any limit")
     parser.add_argument("--timeout-slack-s", type=float, default=3.0, help="grace over the timeout before a hang")
     parser.add_argument("--only", action="append", default=None, metavar="NAME", help="run only this technique")
     parser.add_argument("--no-hazardous", action="store_true", help="skip fork/memory/disk bombs and kill-all")
@@ -1372,10 +1422,15 @@ def run_audit_command(args: argparse.Namespace) -> int:
             kwargs: dict[str, Any] = {}
         else:
             factory = load_factory("retool.sandbox:PythonSandbox")
-            kwargs = {k: v for k, v in (("timeout", args.timeout_s), ("memory_limit", args.memory_limit)) if v}
-        sandbox = factory(**kwargs)
-    except (ValueError, TypeError) as exc:
+            kwargs = {"timeout": args.timeout_s or AUDIT_TIMEOUT_S, "memory_limit": args.memory_limit}
+    except ValueError as exc:
         print(f"retool sandbox audit: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sandbox = factory(**kwargs)
+    except Exception as exc:  # noqa: BLE001 (report why the sandbox would not start)
+        print(f"retool sandbox audit: {args.sandbox or 'PythonSandbox'} failed to start: "
+              f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
 
     async def main() -> AuditReport:

@@ -33,7 +33,9 @@ from tests.strategies.audit import as_techniques, programs
 
 TIMEOUT_S = 1.0
 SLACK_S = 3.0
-HEAVY_EXAMPLES = settings().max_examples if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else 3
+FUZZ_PROFILE = os.environ.get("HYPOTHESIS_PROFILE") == "fuzz"
+HEAVY_EXAMPLES = settings().max_examples if FUZZ_PROFILE else 2
+HEAVY_TIMEOUT_S = 0 if FUZZ_PROFILE else 300  # 0: no pytest-timeout for a long fuzzing session
 # No shrinking: each example costs seconds; a failure prints the whole batch of programs instead.
 PHASES = (Phase.explicit, Phase.reuse, Phase.generate)
 
@@ -92,6 +94,7 @@ def test_generated_programs_never_escape_hang_or_leak(harness: _Harness, codes: 
 
 
 @pytest.mark.fuzz
+@pytest.mark.timeout(HEAVY_TIMEOUT_S)
 @given(codes=st.lists(programs(with_hangs=True), min_size=2, max_size=10))
 @settings(max_examples=HEAVY_EXAMPLES, deadline=None, phases=PHASES, suppress_health_check=[HealthCheck.too_slow])
 def test_fuzzed_program_batches_never_escape_hang_or_leak(harness: _Harness, codes: list[str]) -> None:

@@ -47,7 +47,7 @@ def python_sandbox_report() -> AuditReport:
     from retool.sandbox import PythonSandbox
 
     async def go() -> AuditReport:
-        async with PythonSandbox(timeout=2.0, memory_limit="256MB", concurrency=4) as sandbox:
+        async with PythonSandbox(timeout=2.0, memory_limit="256MB", concurrency=8) as sandbox:
             return await audit(sandbox, timeout_slack_s=3.0)
 
     return asyncio.run(go())
