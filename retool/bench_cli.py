@@ -6,9 +6,12 @@ Subcommands:
   math-verify, sandbox vs spawn-per-call, rollout overlapped vs serial, train step vs a plain HF
   step), prints the table and writes a :mod:`retool.bench` results file. A measurement that cannot
   run here (math-verify missing, a part not installed) is reported as skipped with the reason.
-- ``retool bench compare OLD NEW [--max-regression 10%] [--allow-missing]``: the gate; exit 1 on a
-  ratio regression (or a benchmark missing from NEW unless allowed), 2 on unreadable input.
-  Either file may be a results file or ``pytest --benchmark-json`` output.
+- ``retool bench compare OLD NEW [--max-regression 10%] [--group-max-regression GROUP=F ...]
+  [--allow-missing]``: the gate; exit 1 on a ratio regression (or a benchmark missing from NEW
+  unless allowed), 2 on unreadable input. Either file may be a results file or
+  ``pytest --benchmark-json`` output (compare files made the same way: the routes share names,
+  but workload sizes differ). Wall-clock groups (``sandbox-wall``) move with the machine's load;
+  on a shared runner give them their own threshold, e.g. ``--group-max-regression sandbox-wall=60%``.
 - ``retool bench sandbox [--concurrency 1,8,32,128] [--snippet trivial|cpu|import] [--n N]``:
   executions/s and p50/p99 latency of our sandbox against the spawn-per-call baseline
   (delegates to :mod:`retool.sandbox_bench`).
