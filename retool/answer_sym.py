@@ -10,7 +10,9 @@ Exactness rules: every decimal is rewritten as an exact fraction before parsing 
 1414/1000, so it never equals ``\\sqrt{2}``, and ``0.3333333`` never equals 1/3); equality is
 ``a - b == 0`` after sympy's automatic simplification, then ``simplify(a - b) == 0``. A numeric
 evaluation at 50 digits is used only to *reject* early (a difference whose magnitude is above
-1e-30 is certainly non-zero), never to accept.
+1e-30 is certainly non-zero), never to accept; with variables, the difference is evaluated at two
+fixed rational points first (a function that is non-zero somewhere is not zero), so unequal
+expressions are rejected without ``simplify``.
 
 The symbol ``i`` is read as the imaginary unit (``3+4i``, ``e^{i\\pi} = -1``).
 
@@ -89,12 +91,35 @@ def _expr_equal(a: Any, b: Any) -> bool:
     if diff == 0:
         return True
     if diff.is_number:
-        value = diff.evalf(50)
-        if value.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo):
+        return not _clearly_nonzero(diff) and _proven_zero(diff)
+    symbols = sorted(diff.free_symbols, key=str)
+    for point in _PROBES:  # a function that is not zero at some point is not the zero function
+        values = {s: sympy.Rational(*point[i % len(point)]) for i, s in enumerate(symbols)}
+        at = diff.subs(values)
+        if at.is_number and _clearly_nonzero(at):
             return False
-        if abs(complex(value)) > 1e-30:
-            return False
-    return sympy.simplify(diff) == 0 or sympy.expand(sympy.simplify(diff)) == 0
+    return _proven_zero(diff)
+
+
+_PROBES = (((7, 3), (11, 5), (13, 17), (19, 6)), ((5, 11), (23, 7), (3, 2), (29, 13)))
+
+
+def _clearly_nonzero(value: Any) -> bool:
+    """A number whose 50-digit value is finite and above 1e-30 in magnitude (certainly not zero)."""
+    sympy, _ = _engine()
+    approx = value.evalf(50)
+    if approx.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo) or not approx.is_number:
+        return False
+    try:
+        return abs(complex(approx)) > 1e-30
+    except TypeError:
+        return False
+
+
+def _proven_zero(diff: Any) -> bool:
+    sympy, _ = _engine()
+    simplified = sympy.simplify(diff)
+    return simplified == 0 or sympy.expand(simplified) == 0
 
 
 def exprs_equal(a: Any, b: Any) -> bool:

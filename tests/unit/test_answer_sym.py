@@ -35,3 +35,12 @@ def test_degree_flag_converts_to_radians_only_against_pi() -> None:
 def test_guard_rejects_huge_powers(text: str) -> None:
     with pytest.raises(TooLarge):
         to_sympy(text)
+
+
+def test_unequal_expressions_in_variables_are_rejected_at_a_probe_point() -> None:
+    assert not leaves_equal(Leaf("(x+y+z)^{40}"), Leaf("(x+y+z)^{39}(x+y+z+1)"))
+    assert not leaves_equal(Leaf("\\sqrt{x^2}"), Leaf("x"))
+
+
+def test_equal_rational_functions_are_proven_equal() -> None:
+    assert leaves_equal(Leaf("\\frac{x^2-1}{x-1}"), Leaf("x+1"))
