@@ -836,6 +836,13 @@ class _Bait:
             found.append(evidence)
 
 
+def _die_with_parent() -> None:
+    """In a decoy, before exec: SIGKILL when the auditor goes, even if it never reaches teardown."""
+    import ctypes  # noqa: PLC0415
+
+    ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+
+
 def _pickle_blobs(shell: str, port: int) -> tuple[bytes, bytes]:
     # protocol-0 GLOBAL + REDUCE: unpickling calls posix.system / socket.create_connection
     system = b"cposix\nsystem\n(V" + shell.encode() + b"\ntR."
@@ -929,6 +936,7 @@ class _Auditor:
                 [f"retool-decoy-{bait.decoy_secret}", "3600"], executable=sleep_bin,
                 env={"RETOOL_DECOY_SECRET": bait.decoy_secret}, start_new_session=True,
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
             )
 
             async def on_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, bait: _Bait = bait) -> None:
