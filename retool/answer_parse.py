@@ -37,9 +37,10 @@ _CHAIN = re.compile(r"^(?:\s|\$|\\[,;:! ]|\\quad|\\qquad|\\text\{\s*(?:or|and)\s
 _HEDGE = re.compile(r"\b(?:not\s+(?:entirely\s+|completely\s+|fully\s+|100%\s+)?(?:sure|certain|confident)|unsure|"
                     r"uncertain|i\s+guess|probably|possibly|perhaps|maybe|either(?!\s+way))\b", re.I)
 _HEDGE_AFTER = re.compile(_HEDGE.pattern[:-3] + r"|might\s+(?:also\s+)?be|could\s+(?:also\s+)?be|or\s+(?:else\s+)?\$?\\?\w)\b", re.I)
+_MAX_CHAINED = 64
 _RETRACT = re.compile(r"\b(?:wait|hold\s+on|that(?:'s|\s+is|\s+was)\s+(?:wrong|incorrect|not\s+(?:right|correct))|"
                       r"(?:is|was)\s+(?:wrong|incorrect)|mistake|let\s+me\s+re(?:check|do|consider|compute|think))\b", re.I)
-_ANSWER_LINE = re.compile(r"^[ \t>*_#-]*(?:final\s+)?answer[ \t*_]*[:：][ \t*_]*(.+?)[ \t*_.]*$", re.I | re.M)
+_ANSWER_LINE = re.compile(r"^[ \t>*_#-]*(?:final[ \t]+)?answer[ \t*_]*[:：]([^\n]*)", re.I | re.M)  # linear: no lazy group
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,9 @@ def extract_answer(response: str, *, max_answer_chars: int = 1000, max_response_
         lines = _ANSWER_LINE.findall(text)
         if not lines:
             return _none("no \\boxed{} and no 'Answer:' line in the final text")
-        answer = lines[-1].strip()
+        answer = lines[-1].lstrip(" \t*_").rstrip(" \t*_.")
+        if not answer:
+            return _none("empty 'Answer:' line")
         if _HEDGE.search(answer):
             return _none(f"hedged answer line {answer[:80]!r}")
         if len(answer) > max_answer_chars:
@@ -106,6 +109,8 @@ def extract_answer(response: str, *, max_answer_chars: int = 1000, max_response_
         if not box.closed or not _CHAIN.match(between):
             break
         group.insert(0, box)
+        if len(group) > _MAX_CHAINED:
+            return _none(f"more than {_MAX_CHAINED} chained boxes")
     for left, right in zip(group, group[1:]):
         if _HEDGE.search(text[left.end : right.start]):
             return _none("hedged between boxes")

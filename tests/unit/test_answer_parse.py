@@ -141,3 +141,18 @@ def test_closing_remark_after_the_box_is_not_a_retraction() -> None:
 def test_the_same_box_repeated_is_one_value() -> None:
     got = extract_answer("\\boxed{42} \\boxed{42}")
     assert (got.answer, got.values) == ("42", ("42",))
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("tail", [".", " ", "*"])
+def test_answer_line_with_a_long_trailing_run_is_linear(tail: str) -> None:
+    got = extract_answer("Answer: 1" + tail * 200_000 + "x")
+    assert got.answer is None and "max_answer_chars" in got.reason
+
+
+def test_too_many_chained_boxes_get_no_credit() -> None:
+    assert extract_answer("\\boxed{1} " * 100).reason == "more than 64 chained boxes"
+
+
+def test_empty_answer_line_gets_no_credit() -> None:
+    assert extract_answer("Answer: ** .").reason == "empty 'Answer:' line"
