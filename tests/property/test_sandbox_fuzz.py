@@ -21,6 +21,7 @@ import asyncio
 import os
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 
 import psutil
@@ -44,6 +45,7 @@ class _Harness:
     def __init__(self) -> None:
         from retool.sandbox import PythonSandbox
 
+        self.started_at = time.time()  # other tests' long-lived processes are not ours to judge
         self.loop = asyncio.new_event_loop()
         self.scratch_root = tempfile.mkdtemp(prefix="retool-fuzz-")
         os.chmod(self.scratch_root, 0o755)  # the per-slot uids must traverse it
@@ -65,8 +67,7 @@ class _Harness:
             depth = root[len(self.scratch_root):].count(os.sep)
             assert files == [] and (depth < 2 or dirs == []), (root, dirs, files)
         zygotes = set(self.sandbox.zygote_pids())
-        others = [p for p in psutil.Process().children(recursive=True)
-                  if p.pid not in zygotes and p.status() != psutil.STATUS_ZOMBIE]
+        others = [p for p in self._children() if p.pid not in zygotes]
         assert others == [], others
 
     def close(self) -> None:
@@ -76,8 +77,12 @@ class _Harness:
         if os.path.exists(self.scratch_root):
             assert stat.S_ISDIR(os.stat(self.scratch_root).st_mode)
             os.rmdir(self.scratch_root)
-        left = [p for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
+        left = self._children()
         assert left == [], left
+
+    def _children(self) -> list[psutil.Process]:
+        return [p for p in psutil.Process().children(recursive=True)
+                if p.status() != psutil.STATUS_ZOMBIE and p.create_time() >= self.started_at - 1]
 
 
 @pytest.fixture(scope="module")

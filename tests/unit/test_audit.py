@@ -91,7 +91,12 @@ NAIVE_EXPECTED: dict[str, tuple[str, ...]] = {
 
 
 @pytest.fixture(scope="module")
-def naive_report() -> AuditReport:
+def naive_started_at() -> float:
+    return time.time()
+
+
+@pytest.fixture(scope="module")
+def naive_report(naive_started_at: float) -> AuditReport:
     async def go() -> AuditReport:
         sandbox = NaiveSandbox(timeout_s=3.0)
         try:
@@ -110,12 +115,13 @@ def test_audit_detects_escape_from_naive_sandbox(naive_report: AuditReport, name
     assert not missing, f"{name}: expected {missing} among {finding.effects}; evidence {finding.evidence}"
 
 
-def test_naive_sandbox_audit_fails_and_cleans_up(naive_report: AuditReport) -> None:
+def test_naive_sandbox_audit_fails_and_cleans_up(naive_report: AuditReport, naive_started_at: float) -> None:
     import psutil
 
     assert not naive_report.ok
     assert naive_report.unattributed == ()
-    leftovers = [p for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
+    leftovers = [p for p in psutil.Process().children(recursive=True)
+                 if p.status() != psutil.STATUS_ZOMBIE and p.create_time() >= naive_started_at - 1]
     assert leftovers == []
 
 
@@ -165,7 +171,7 @@ class _BlockingSandbox:
 
     async def execute_code(self, code: str) -> str:
         if "retool-audit" in code:
-            time.sleep(2.5)
+            time.sleep(3.5)
         return "42"
 
 
