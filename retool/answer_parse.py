@@ -19,8 +19,12 @@
    boxes or inside them; those, "might be", "could be" or "or <something>" in the rest of the
    sentence after the last box (``\\boxed{3}, or 4``) or between an earlier box of the same
    sentence and the answer (``\\boxed{7}, but it might be \\boxed{8}``)), a retraction anywhere after
-   the last box ("wait", "that's wrong", "is incorrect", "mistake", "let me recheck")., an answer longer than ``max_answer_chars``, a response longer than
-   ``max_response_chars``.
+   the last box ("wait", "that's wrong", "is incorrect", "mistake", "let me recheck"), more than 64
+   chained boxes, an answer longer than ``max_answer_chars``, a response longer than
+   ``max_response_chars``, an ``Answer:`` line longer than ``MAX_ANSWER_LINE_CHARS`` (4096; refused
+   in linear time before ``parse_trace`` runs).
+
+Every pattern here runs in linear time on the response (no lazy group before an anchored tail).
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ _HEDGE = re.compile(r"\b(?:not\s+(?:entirely\s+|completely\s+|fully\s+|100%\s+)?
                     r"uncertain|i\s+guess|probably|possibly|perhaps|maybe|either(?!\s+way))\b", re.I)
 _HEDGE_AFTER = re.compile(_HEDGE.pattern[:-3] + r"|might\s+(?:also\s+)?be|could\s+(?:also\s+)?be|or\s+(?:else\s+)?\$?\\?\w)\b", re.I)
 _MAX_CHAINED = 64
+# An 'Answer:' line this long is pathological; refusing it before parse_trace also keeps a lazy
+# answer-line pattern there from going quadratic on a long run of trailing spaces or '*'.
+MAX_ANSWER_LINE_CHARS = 4096
+_LONG_ANSWER_LINE = re.compile(r"answer[ \t*_]*[:：][^\n]{%d}" % MAX_ANSWER_LINE_CHARS, re.I)
 _RETRACT = re.compile(r"\b(?:wait|hold\s+on|that(?:'s|\s+is|\s+was)\s+(?:wrong|incorrect|not\s+(?:right|correct))|"
                       r"(?:is|was)\s+(?:wrong|incorrect)|mistake|let\s+me\s+re(?:check|do|consider|compute|think))\b", re.I)
 _ANSWER_LINE = re.compile(r"^[ \t>*_#-]*(?:final[ \t]+)?answer[ \t*_]*[:：]([^\n]*)", re.I | re.M)  # linear: no lazy group
@@ -59,6 +67,11 @@ def _sentence_start(text: str, pos: int) -> int:
     """Start of the sentence holding ``pos`` (after the previous line break or '. ')."""
     cut = max(text.rfind("\n", 0, pos), text.rfind(". ", 0, pos), text.rfind("! ", 0, pos), text.rfind("? ", 0, pos))
     return cut + 1
+
+
+def has_pathological_answer_line(response: str) -> bool:
+    """True when some 'Answer:' line runs past ``MAX_ANSWER_LINE_CHARS`` (checked in linear time)."""
+    return _LONG_ANSWER_LINE.search(response) is not None
 
 
 def final_model_text(response: str, trace: Trace | None = None) -> tuple[str | None, str]:
@@ -85,6 +98,8 @@ def extract_answer(response: str, *, max_answer_chars: int = 1000, max_response_
         return _none(f"response is {type(response).__name__}, not text")
     if len(response) > max_response_chars:
         return _none(f"response of {len(response)} characters exceeds max_response_chars={max_response_chars}")
+    if trace is None and has_pathological_answer_line(response):
+        return _none(f"an 'Answer:' line longer than {MAX_ANSWER_LINE_CHARS} characters")
     text, why = final_model_text(response, trace)
     if text is None:
         return _none(why)
