@@ -21,8 +21,8 @@
    sentence and the answer (``\\boxed{7}, but it might be \\boxed{8}``)), a retraction anywhere after
    the last box ("wait", "that's wrong", "is incorrect", "mistake", "let me recheck"), more than 64
    chained boxes, an answer longer than ``max_answer_chars``, a response longer than
-   ``max_response_chars``, an ``Answer:`` line longer than ``MAX_ANSWER_LINE_CHARS`` (4096; refused
-   in linear time before ``parse_trace`` runs).
+   ``max_response_chars``, ``Answer:`` lines whose squared lengths sum past ``MAX_ANSWER_LINE_WORK``
+   (one line of ~1400 characters or many long ones; refused in linear time before ``parse_trace``).
 
 Every pattern here runs in linear time on the response (no lazy group before an anchored tail).
 """
@@ -42,10 +42,11 @@ _HEDGE = re.compile(r"\b(?:not\s+(?:entirely\s+|completely\s+|fully\s+|100%\s+)?
                     r"uncertain|i\s+guess|probably|possibly|perhaps|maybe|either(?!\s+way))\b", re.I)
 _HEDGE_AFTER = re.compile(_HEDGE.pattern[:-3] + r"|might\s+(?:also\s+)?be|could\s+(?:also\s+)?be|or\s+(?:else\s+)?\$?\\?\w)\b", re.I)
 _MAX_CHAINED = 64
-# An 'Answer:' line this long is pathological; refusing it before parse_trace also keeps a lazy
-# answer-line pattern there from going quadratic on a long run of trailing spaces or '*'.
-MAX_ANSWER_LINE_CHARS = 4096
-_LONG_ANSWER_LINE = re.compile(r"answer[ \t*_]*[:：][^\n]{%d}" % MAX_ANSWER_LINE_CHARS, re.I)
+# 'Answer:' lines whose summed squared lengths exceed this are pathological. Refusing them before
+# parse_trace also keeps the lazy answer-line pattern there (quadratic in a line's length on runs
+# of trailing spaces or '*') from stalling the reward: its work is bounded by this sum.
+MAX_ANSWER_LINE_WORK = 2_000_000
+_ANSWER_LINES = re.compile(r"answer[ \t*_]*[:：]([^\n]*)", re.I)
 _RETRACT = re.compile(r"\b(?:wait|hold\s+on|that(?:'s|\s+is|\s+was)\s+(?:wrong|incorrect|not\s+(?:right|correct))|"
                       r"(?:is|was)\s+(?:wrong|incorrect)|mistake|let\s+me\s+re(?:check|do|consider|compute|think))\b", re.I)
 _ANSWER_LINE = re.compile(r"^[ \t>*_#-]*(?:final[ \t]+)?answer[ \t*_]*[:：]([^\n]*)", re.I | re.M)  # linear: no lazy group
@@ -70,8 +71,14 @@ def _sentence_start(text: str, pos: int) -> int:
 
 
 def has_pathological_answer_line(response: str) -> bool:
-    """True when some 'Answer:' line runs past ``MAX_ANSWER_LINE_CHARS`` (checked in linear time)."""
-    return _LONG_ANSWER_LINE.search(response) is not None
+    """True when the 'Answer:' lines' squared lengths sum past ``MAX_ANSWER_LINE_WORK`` (one line
+    of ~1400 characters, or many long ones). Linear time."""
+    work = 0
+    for m in _ANSWER_LINES.finditer(response):
+        work += len(m.group(1)) ** 2
+        if work > MAX_ANSWER_LINE_WORK:
+            return True
+    return False
 
 
 def final_model_text(response: str, trace: Trace | None = None) -> tuple[str | None, str]:
@@ -99,7 +106,7 @@ def extract_answer(response: str, *, max_answer_chars: int = 1000, max_response_
     if len(response) > max_response_chars:
         return _none(f"response of {len(response)} characters exceeds max_response_chars={max_response_chars}")
     if trace is None and has_pathological_answer_line(response):
-        return _none(f"an 'Answer:' line longer than {MAX_ANSWER_LINE_CHARS} characters")
+        return _none("pathological 'Answer:' lines (too long)")
     text, why = final_model_text(response, trace)
     if text is None:
         return _none(why)

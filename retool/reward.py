@@ -15,7 +15,7 @@ Contract:
   ``r_use = tool_weight`` iff at least one *well-formed* tool call was made (a call that fails to
   parse or names an unknown tool does not count: malformed markup cannot farm the bonus); with
   ``tool_bonus_requires_correct=True`` it is paid only together with a correct answer.
-  Responses over ``max_response_chars``, or with an ``Answer:`` line over 4096 characters, score
+  Responses over ``max_response_chars``, or with pathologically long ``Answer:`` lines, score
   0.0 in every term (pathological output; it is refused before any parsing).
   Trade-off of that option: on, a policy cannot farm the bonus by calling a tool and then guessing,
   but the early-training signal that rewards trying the tool before the policy is ever correct is
@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from retool.answer import AnswerConfig, compare, extract_answer
-from retool.answer_parse import MAX_ANSWER_LINE_CHARS, has_pathological_answer_line
+from retool.answer_parse import has_pathological_answer_line
 from retool.grammar import parse_trace
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def score(response: str, label: Any, config: RewardConfig = RewardConfig(), *,
     if has_pathological_answer_line(response):
         return RewardBreakdown(r_ans=0.0, r_fmt=0.0, r_use=0.0, total=0.0, answer=None, correct=False,
                                format_valid=False, num_tool_calls=0,
-                               reason=f"an 'Answer:' line longer than {MAX_ANSWER_LINE_CHARS} characters")
+                               reason="pathological 'Answer:' lines (too long)")
     trace = parse_trace(response)
     calls = sum(1 for call in trace.tool_calls if call.ok)
     extraction = extract_answer(response, max_answer_chars=config.answer.max_answer_chars,

@@ -115,7 +115,7 @@ HACK_BREAKDOWNS = {
     "unclosed_box": (0.0, 0.0, None, False, 0, "no answer: the last box is not closed (truncated answer)"),
     "huge_output": (0.1, 0.0, None, True, 0, "no answer: answer of 10888 characters exceeds max_answer_chars=1000"),
     "huge_response": (0.0, 0.0, None, False, 0, "response of 1100011 characters exceeds max_response_chars"),
-    "huge_answer_line": (0.0, 0.0, None, False, 0, "an 'Answer:' line longer than 4096 characters"),
+    "huge_answer_line": (0.0, 0.0, None, False, 0, "pathological 'Answer:' lines (too long)"),
     "prose_before_tool_call": (0.0, 0.05, None, False, 1,
                                "no answer: a tool call follows the last tool response (no final answer turn)"),
     "prose_answer_before_tool_then_silence": (0.0, 0.05, None, False, 1, NO_ANSWER_TEXT),
