@@ -44,6 +44,7 @@ _CLOSE = {")": "(", "]": "[", "\\}": "\\{", "\\rangle": "\\langle", "}": "{"}
 _MATRIX = re.compile(r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$", re.S)
 _SET_BUILDER = re.compile(r"^\\\{\s*[A-Za-z]\s*(?:\||\\mid|:)\s*(.+?)\s*\\\}$", re.S)
 _MEMBER = re.compile(r"^\s*(.+?)\s*\\in(?![a-zA-Z])\s*(.+)$", re.S)
+_PLUS_MINUS = re.compile(r"\\(?:pm|mp)(?![a-zA-Z])|\u00b1|\u2213")
 _WORD_SEP = re.compile(r"\s+(?:and|or)\s+|\\(?:text|mbox)\{\s*(?:and|or)\s*\}", re.I)
 
 
@@ -191,9 +192,8 @@ def structure(text: str, depth: int = 0) -> Node:
             return structure(inner, depth + 1)
         if all(p.strip() for p in items):
             return Seq(opener, closer, tuple(structure(p, depth + 1) for p in items))
-    if text.count("\\pm") + text.count("\\mp") == 1:
-        sign = "\\pm" if "\\pm" in text else "\\mp"
-        plus, minus = text.replace(sign, "+"), text.replace(sign, "-")
+    if len(_PLUS_MINUS.findall(text)) == 1:
+        plus, minus = _PLUS_MINUS.sub("+", text), _PLUS_MINUS.sub("-", text)
         return Bag((structure(plus, depth + 1), structure(minus, depth + 1)))
     return _leaf(text)
 

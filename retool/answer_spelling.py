@@ -1,7 +1,7 @@
 """Spelling normalisation of one answer string (no structure, no evaluation). Pure and total.
 
 :func:`normalize` rewrites, in order: unicode operators (``−``, ``×``, ``·``, ``π``, ``√``, ``∞``, ``°``)
-to LaTeX; a trailing alphabetic unit after a number (``5\\text{ cm}``, ``100\\text{ cm}^2``, but never
+to LaTeX; a trailing modulus (``3 \\pmod{5}`` is 3); a trailing alphabetic unit after a number (``5\\text{ cm}``, ``100\\text{ cm}^2``, but never
 "or"/"and") dropped; ``\\text{}``-like wrappers and nested ``\\boxed{}`` unwrapped;
 ``\\dfrac``/``\\tfrac``/``\\cfrac`` to ``\\frac``; one-token arguments braced (``\\sqrt2``,
 ``\\frac{a}2``, ``\\frac12``); ``$``/``\\$``/``\\(``/``\\[``, ``\\left``/``\\right``, ``\\displaystyle`` and
@@ -24,6 +24,7 @@ _DROP = re.compile(r"\\left(?![a-zA-Z])|\\right(?![a-zA-Z])|\\displaystyle|\\big
 _FRAC = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
 _UNIT = re.compile(r"(?<=[\d}.])\s*\\(?:text|mbox|mathrm|textrm)\s*\{\s*(?!(?:or|and)\b)[A-Za-z][A-Za-z .]*(?:\^[23])?\s*\}"
                    r"\s*(?:\^\s*\{?\s*[23]\s*\}?)?\s*$")
+_MODULUS = re.compile(r"\s*\(?\s*\\(?:pmod|bmod|mod)(?![a-zA-Z])\s*\{?\s*\d+\s*\}?\s*\)?\s*$")
 _THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(?:(?:,|\{,\}|\\,| )\d{3})+(?:\.\d+)?$", re.ASCII)
 
 
@@ -82,6 +83,7 @@ def normalize(text: str) -> str:
         if src in text:
             text = text.replace(src, dst)
     text = _UNIT.sub("", text)
+    text = _MODULUS.sub("", text)
     text = _unwrap(text)
     text = _FRAC.sub(r"\\frac", text)
     if "\\frac" in text or "\\sqrt" in text or "\\binom" in text:
