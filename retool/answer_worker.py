@@ -81,11 +81,15 @@ def _serve(memory_limit_bytes: int) -> None:  # pragma: no cover - runs in the c
 
     if memory_limit_bytes > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory_limit_bytes, memory_limit_bytes))
+    # the protocol keeps a private copy of the pipe; anything a library prints goes to /dev/null
+    inp, out = os.dup(sys.stdin.fileno()), os.dup(sys.stdout.fileno())
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
     from retool.answer import AnswerConfig, compare_local
     from retool.answer_sym import _engine
 
     _engine()
-    inp, out = sys.stdin.fileno(), sys.stdout.fileno()
     _write_frame(out, "ready")
     while True:
         try:
