@@ -45,6 +45,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, kw_only=True)
 class RewardConfig:
+    """Reward shaping. ``tool_bonus_requires_correct``: off (the recipe's default) pays the tool
+    bonus for any well-formed call, which rewards trying the tool early but can be farmed; on pays
+    it only with a correct answer (no farming, no early signal). ``answer``: the checker limits;
+    ``max_response_chars``: longer responses score 0.0 unparsed."""
+
     answer_weight: float = 1.0
     format_weight: float = 0.1
     tool_weight: float = 0.05
@@ -55,6 +60,9 @@ class RewardConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class RewardBreakdown:
+    """Each term and why: ``answer`` is the extracted answer (None when refused, with the reason),
+    ``num_tool_calls`` counts well-formed calls only, ``total == r_ans + r_fmt + r_use``."""
+
     r_ans: float
     r_fmt: float
     r_use: float
