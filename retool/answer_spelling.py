@@ -1,7 +1,7 @@
 """Spelling normalisation of one answer string (no structure, no evaluation). Pure and total.
 
 :func:`normalize` rewrites, in order: unicode operators (``−``, ``×``, ``·``, ``π``, ``√``, ``∞``, ``°``)
-to LaTeX; a trailing modulus (``3 \\pmod{5}`` is 3); a trailing alphabetic unit after a number (``5\\text{ cm}``, ``100\\text{ cm}^2``, but never
+to LaTeX (with fullwidth digits, ``²``, ``³``, ``½``); a trailing modulus (``3 \\pmod{5}`` is 3); a trailing alphabetic unit after a number (``5\\text{ cm}``, ``100\\text{ cm}^2``, but never
 "or"/"and") dropped; ``\\text{}``-like wrappers and nested ``\\boxed{}`` unwrapped;
 ``\\dfrac``/``\\tfrac``/``\\cfrac`` to ``\\frac``; one-token arguments braced (``\\sqrt2``,
 ``\\frac{a}2``, ``\\frac12``); ``$``/``\\$``/``\\(``/``\\[``, ``\\left``/``\\right``, ``\\displaystyle`` and
@@ -17,7 +17,9 @@ import re
 _UNICODE = {"\u2212": "-", "\u2013": "-", "\ufe63": "-", "\uff0d": "-", "\u00d7": "\\times ", "\u00b7": "\\cdot ",
             "\u22c5": "\\cdot ", "\u00f7": "\\div ", "\u03c0": "\\pi ", "\u221a": "\\sqrt", "\u221e": "\\infty ",
             "\u00b0": "^\\circ", "\u2264": "\\le ", "\u2265": "\\ge ", "\u2260": "\\ne ", "\u222a": "\\cup ",
-            "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\uff0c": ","}
+            "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\uff0c": ",", "\u00b2": "^2", "\u00b3": "^3",
+            "\u00bd": "\\frac{1}{2}", "\u00bc": "\\frac{1}{4}", "\u00be": "\\frac{3}{4}", "\uff0e": ".",
+            **{chr(0xFF10 + d): str(d) for d in range(10)}}
 _WRAPPERS = re.compile(r"\\(?:boxed|fbox|text|textbf|textit|textrm|textnormal|mathrm|mathbf|mathit|mbox|operatorname|boldsymbol)\s*\{")
 _DROP = re.compile(r"\\left(?![a-zA-Z])|\\right(?![a-zA-Z])|\\displaystyle|\\bigl|\\bigr|\\Bigl|\\Bigr|\\big|\\Big"
                    r"|(?<!\\)\\[!,;: ]|\\quad|\\qquad|\\\(|\\\)|\\\[|\\\]|\\\$|\$")
