@@ -82,7 +82,7 @@ class AnswerConfig:
 class Verdict:
     equal: bool
     reason: str
-    method: str  # identical | fast | symbolic | rejected | timeout | error
+    method: str  # identical | fast | symbolic | rejected | timeout | error | undecided (fast-only config)
 
 
 LeafEq = Callable[[Leaf, Leaf], "bool | None"]
