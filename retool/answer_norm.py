@@ -44,6 +44,7 @@ _CLOSE = {")": "(", "]": "[", "\\}": "\\{", "\\rangle": "\\langle", "}": "{"}
 _MATRIX = re.compile(r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$", re.S)
 _SET_BUILDER = re.compile(r"^\\\{\s*[A-Za-z]\s*(?:\||\\mid|:)\s*(.+?)\s*\\\}$", re.S)
 _MEMBER = re.compile(r"^\s*(.+?)\s*\\in(?![a-zA-Z])\s*(.+)$", re.S)
+_CHOICE = re.compile(r"\(\s*[A-Za-z]\s*\)")
 _PLUS_MINUS = re.compile(r"\\(?:pm|mp)(?![a-zA-Z])|\u00b1|\u2213")
 _WORD_SEP = re.compile(r"\s+(?:and|or)\s+|\\(?:text|mbox)\{\s*(?:and|or)\s*\}", re.I)
 
@@ -141,14 +142,13 @@ def _wrapping(text: str) -> tuple[str, str, str] | None:
 def _leaf(text: str) -> Leaf:
     text = text.strip()
     percent = degree = False
-    if (m := _PERCENT.search(text)) is not None:
+    if ("%" in text or "percent" in text) and (m := _PERCENT.search(text)) is not None:
         text, percent = text[: m.start()], True
-    if (m := _DEGREE.search(text)) is not None:
+    if ("circ" in text or "degree" in text) and (m := _DEGREE.search(text)) is not None:
         text, degree = text[: m.start()], True
-    text = text.strip()
-    if re.fullmatch(r"\(\s*[A-Za-z]\s*\)", text):
+    if _CHOICE.fullmatch(text):
         text = text.strip("() ")
-    return Leaf(normalize(text), percent, degree)
+    return Leaf(normalize(text) if percent or degree else text, percent, degree)
 
 
 def structure(text: str, depth: int = 0) -> Node:

@@ -27,6 +27,12 @@ _FRAC = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
 _UNIT = re.compile(r"(?<=[\d}.])\s*\\(?:text|mbox|mathrm|textrm)\s*\{\s*(?!(?:or|and)\b)[A-Za-z][A-Za-z .]*(?:\^[23])?\s*\}"
                    r"\s*(?:\^\s*\{?\s*[23]\s*\}?)?\s*$")
 _MODULUS = re.compile(r"\s*\(?\s*\\(?:pmod|bmod|mod)(?![a-zA-Z])\s*\{?\s*\d+\s*\}?\s*\)?\s*$")
+_BINOM = re.compile(r"\\[dt]binom(?![a-zA-Z])")
+_LEAD_IN = re.compile(r"^(?:the answer is|answer:)\s*", re.I)
+_DIGIT_DOT = re.compile(r"\d\.$")
+_INT_DOT = re.compile(r"[+-]?\d+\.")
+_GROUP_SEP = re.compile(r"\{,\}|\\,|,| ")
+_LATEX_GROUP = re.compile(r"(?<=\d)\{,\}(?=\d{3})")
 _THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(?:(?:,|\{,\}|\\,| )\d{3})+(?:\.\d+)?$", re.ASCII)
 
 
@@ -81,27 +87,33 @@ def _brace_arguments(text: str) -> str:
 
 def normalize(text: str) -> str:
     """The canonical spelling of one answer (no evaluation). Pure and total."""
-    for src, dst in _UNICODE.items():
-        if src in text:
-            text = text.replace(src, dst)
-    text = _UNIT.sub("", text)
-    text = _MODULUS.sub("", text)
-    text = _unwrap(text)
-    text = _FRAC.sub(r"\\frac", text)
-    if "\\frac" in text or "\\sqrt" in text or "\\binom" in text:
-        text = _brace_arguments(text)
-    text = re.sub(r"\\[dt]binom(?![a-zA-Z])", r"\\binom", text)
-    text = _DROP.sub(" ", text)
-    text = re.sub(r"\s+", " ", text).strip()
-    text = re.sub(r"^(?:the answer is|answer:)\s*", "", text, flags=re.I)
-    while text.endswith((".", "。")) and not re.search(r"\d\.$", text[-3:] if len(text) > 2 else ""):
+    if not text.isascii():
+        for src, dst in _UNICODE.items():
+            if src in text:
+                text = text.replace(src, dst)
+    if "\\" in text:
+        text = _UNIT.sub("", text)
+        if "mod" in text:
+            text = _MODULUS.sub("", text)
+        text = _unwrap(text)
+        if "frac" in text or "binom" in text:
+            text = _BINOM.sub(r"\\binom", _FRAC.sub(r"\\frac", text))
+        if "\\frac" in text or "\\sqrt" in text or "\\binom" in text:
+            text = _brace_arguments(text)
+    if "\\" in text or "$" in text:
+        text = _DROP.sub(" ", text)
+    text = " ".join(text.split())
+    if text[:1] in "tTaA":
+        text = _LEAD_IN.sub("", text)
+    while text.endswith((".", "\u3002")) and not _DIGIT_DOT.search(text[-3:] if len(text) > 2 else ""):
         text = text[:-1].rstrip()
     text = text.rstrip(",;").rstrip()
-    if text.endswith(".") and re.fullmatch(r"[+-]?\d+\.", text):
+    if text.endswith(".") and _INT_DOT.fullmatch(text):
         text = text[:-1]
     if _THOUSANDS.match(text):
-        text = re.sub(r"\{,\}|\\,|,| ", "", text)
-    text = re.sub(r"(?<=\d)\{,\}(?=\d{3})", "", text)
+        text = _GROUP_SEP.sub("", text)
+    if "{,}" in text:
+        text = _LATEX_GROUP.sub("", text)
     if text.startswith("+") and not text.startswith("+-"):
         text = text[1:].lstrip()
     return text
