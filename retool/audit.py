@@ -54,8 +54,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "EFFECTS", "TECHNIQUES", "Technique", "Finding", "AuditReport", "audit", "format_report",
-    "load_factory", "add_audit_arguments", "run_audit_command",
+    "EFFECTS", "TECHNIQUES", "Technique", "Bait", "Finding", "AuditReport", "audit", "render",
+    "format_report", "load_factory", "add_audit_arguments", "run_audit_command",
 ]
 
 # ----------------------------------------------------------------------------------------------
@@ -812,7 +812,9 @@ class AuditReport:
 
 
 @dataclass(kw_only=True)
-class _Bait:
+class Bait:
+    """One technique's bait (canary, secrets, decoy, listener ports) and what was seen of it."""
+
     index: int
     technique: Technique
     marker: str
@@ -856,7 +858,7 @@ def _pickle_blobs(shell: str, port: int) -> tuple[bytes, bytes]:
     return system, connect
 
 
-def render(technique: Technique, bait: _Bait, *, canary_dir: str, mem_bytes: int, disk_bytes: int) -> str:
+def render(technique: Technique, bait: Bait, *, canary_dir: str, mem_bytes: int, disk_bytes: int) -> str:
     """The exact snippet submitted for ``technique`` with ``bait`` (prelude added when used)."""
     shell = f"cat {shlex.quote(bait.canary_path)}; printenv {bait.env_name}; : {bait.marker}"
     values = {
@@ -900,8 +902,8 @@ class _Auditor:
         tag = secrets.token_hex(4)
         self.run_marker, self.env_prefix = f"retool-audit-{tag}", f"RETOOL_AUDIT_{tag.upper()}_"
         self.canary_dir = tempfile.mkdtemp(prefix="retool-canary-")
-        self.baits: list[_Bait] = []
-        self.by_name: dict[str, _Bait] = {}
+        self.baits: list[Bait] = []
+        self.by_name: dict[str, Bait] = {}
         self.servers: list[Any] = []
         self.sem = asyncio.Semaphore(concurrency)
         self.started_at = time.time()
@@ -929,7 +931,7 @@ class _Auditor:
             content = f"retool canary {secret}\n".encode()
             with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as fh:
                 fh.write(content)
-            bait = _Bait(index=i, technique=tech, marker=marker, canary_path=path, canary_bytes=content,
+            bait = Bait(index=i, technique=tech, marker=marker, canary_path=path, canary_bytes=content,
                          canary_secret=secret,
                          env_name=f"{self.env_prefix}{i:03d}", env_secret=secrets.token_hex(16),
                          decoy_secret=secrets.token_hex(16))
@@ -945,7 +947,7 @@ class _Auditor:
                 preexec_fn=_die_with_parent,
             )
 
-            async def on_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, bait: _Bait = bait) -> None:
+            async def on_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, bait: Bait = bait) -> None:
                 bait.hits.append(b"tcp-connect")
                 try:
                     bait.hits.append(await asyncio.wait_for(reader.read(4096), 1.0))
@@ -958,7 +960,7 @@ class _Auditor:
             bait.tcp_port = server.sockets[0].getsockname()[1]
 
             class _Udp(asyncio.DatagramProtocol):
-                def datagram_received(self, data: bytes, addr: Any, bait: _Bait = bait) -> None:
+                def datagram_received(self, data: bytes, addr: Any, bait: Bait = bait) -> None:
                     bait.hits.append(b"udp:" + data)
 
             transport, _ = await loop.create_datagram_endpoint(_Udp, local_addr=("127.0.0.1", 0))
@@ -1007,7 +1009,7 @@ class _Auditor:
             return None, f"error: execute_code returned {type(out).__name__}, not str"
         return out, ""
 
-    def check_output(self, bait: _Bait, out: str, where: str) -> None:
+    def check_output(self, bait: Bait, out: str, where: str) -> None:
         if len(out) > self.max_output_chars:
             bait.add("output_flood", f"{where}: {len(out)} chars > cap {self.max_output_chars}")
             # already an escape: scan only both ends, so a flood cannot stall the auditor
@@ -1029,7 +1031,7 @@ class _Auditor:
         if len(lines) >= 2 and lines[0] in out and lines[-1] in out:
             bait.add("host_file", f"{where}: the host's /etc/passwd (first and last line) in output")
 
-    async def run_one(self, bait: _Bait) -> None:
+    async def run_one(self, bait: Bait) -> None:
         code = render(bait.technique, bait, canary_dir=self.canary_dir, mem_bytes=self.mem_bytes,
                       disk_bytes=self.disk_bytes)
         timing: list[float] = []
@@ -1051,13 +1053,13 @@ class _Auditor:
                                               f"before {self.followup_baseline[follow][:120]!r}")
 
     # --- effects seen from outside --------------------------------------------------------------
-    def _owner(self, bait: _Bait, data: bytes, group: Sequence[_Bait]) -> _Bait:
+    def _owner(self, bait: Bait, data: bytes, group: Sequence[Bait]) -> Bait:
         for other in self.baits:
             if other.marker.encode() in data:
                 return other
         return group[0] if len(group) == 1 and bait not in group else bait
 
-    def sweep_baits(self, group: Sequence[_Bait]) -> None:
+    def sweep_baits(self, group: Sequence[Bait]) -> None:
         for bait in self.baits:
             name = bait.technique.name
             if not bait.canary_reported:
@@ -1101,7 +1103,7 @@ class _Auditor:
         state = status.get("State", "").strip()
         return f"state {state}" if state[:1] in ("T", "t") else ""
 
-    def _match_marker(self, text: str) -> _Bait | None:
+    def _match_marker(self, text: str) -> Bait | None:
         for bait in self.baits:
             if bait.marker in text:
                 return bait
@@ -1193,7 +1195,7 @@ class _Auditor:
                     pass
         return out
 
-    async def sweep_global(self, group: Sequence[_Bait], grace_s: float) -> list[tuple[str, str]]:
+    async def sweep_global(self, group: Sequence[Bait], grace_s: float) -> list[tuple[str, str]]:
         """Process, file and health effects after a group; attributable ones go to their bait."""
         import psutil  # noqa: PLC0415
 
@@ -1226,7 +1228,7 @@ class _Auditor:
         self.sweep_baits(group)
         return problems
 
-    async def run_group(self, group: Sequence[_Bait], grace_s: float, *, bisect: bool = True) -> None:
+    async def run_group(self, group: Sequence[Bait], grace_s: float, *, bisect: bool = True) -> None:
         monitor = asyncio.create_task(self._watch_loop())
         try:
             await asyncio.gather(*(self.run_one(b) for b in group))

@@ -21,7 +21,7 @@ from retool.audit import (
     TECHNIQUES,
     AuditReport,
     Technique,
-    _Bait,
+    Bait,
     add_audit_arguments,
     audit,
     format_report,
@@ -233,8 +233,8 @@ def test_technique_rejects_unknown_effect() -> None:
         Technique(name="x", category="y", code="pass", aims=("teleport",))
 
 
-def _bait(i: int, technique: Technique) -> _Bait:
-    return _Bait(index=i, technique=technique, marker=f"retool-audit-test-t{i:03d}", canary_path=f"/tmp/c-{i}",
+def _bait(i: int, technique: Technique) -> Bait:
+    return Bait(index=i, technique=technique, marker=f"retool-audit-test-t{i:03d}", canary_path=f"/tmp/c-{i}",
                  canary_bytes=b"retool canary " + b"a" * 32, canary_secret="a" * 32, env_name="RETOOL_AUDIT_X",
                  env_secret="b" * 32, decoy_secret="c" * 32, tcp_port=1234, udp_port=1235)
 
