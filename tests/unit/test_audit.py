@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 
 import pytest
@@ -123,6 +124,7 @@ def test_naive_sandbox_audit_fails_and_cleans_up(naive_report: AuditReport, naiv
     leftovers = [p for p in psutil.Process().children(recursive=True)
                  if p.status() != psutil.STATUS_ZOMBIE and p.create_time() >= naive_started_at - 1]
     assert leftovers == []
+    assert not [k for k in os.environ if k.startswith("RETOOL_AUDIT_")]
 
 
 CONTAMINATION = ("builtins_poisoning", "module_attribute_poisoning", "sys_modules_poisoning", "daemon_thread_survivor")
