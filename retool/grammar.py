@@ -30,7 +30,7 @@ Parsing (:func:`parse_trace`) is total: any string gives a :class:`Trace`, nothi
   and ``\\}`` do not count), else the last ``Answer:`` line there.
 - ``has_valid_format`` is True exactly when: there are no errors (every tag closed, every call
   well-formed and routed), no tool call follows the last tool response, and ``final_answer`` came
-  from a closed box in ``final_text``.
+  from a closed, non-empty box in ``final_text``.
 """
 
 from __future__ import annotations
@@ -192,7 +192,9 @@ def strip_code_fences(code: str) -> str:
 # parsing
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
-_ANSWER_LINE = re.compile(r"^[ \t>*_#-]*answer[ \t*_]*[:：][ \t]*(.+?)[ \t*_]*$", re.IGNORECASE | re.MULTILINE)
+# Greedy to the end of the line, trimmed afterwards: a lazy group before an anchored tail is
+# quadratic on long runs of spaces or asterisks.
+_ANSWER_LINE = re.compile(r"^[ \t>*_#-]*answer[ \t*_]*[:：][ \t]*([^\n]*)", re.IGNORECASE | re.MULTILINE)
 _MARKUP = re.compile(r"<\|im_start\|>[a-z_]*\n?|<\|im_end\|>\n?|<\|endoftext\|>")
 _DECODER = json.JSONDecoder(strict=False)
 
@@ -282,7 +284,8 @@ def _final_answer(final_text: str) -> tuple[str | None, Literal["boxed", "answer
         if not last.closed:
             return None, None, f"unclosed box at offset {last.start} of the final text"
         return last.content, "boxed", None
-    lines = _ANSWER_LINE.findall(final_text)
+    lines = [line.strip(" \t*_") for line in _ANSWER_LINE.findall(final_text)]
+    lines = [line for line in lines if line.strip()]
     return (lines[-1].strip(), "answer_line", None) if lines else (None, None, None)
 
 
@@ -343,7 +346,7 @@ def parse_trace(text: str, tools: Sequence[ToolSpec] = DEFAULT_TOOLS) -> Trace:
     if answer_error:
         errors.append(answer_error)
     call_after_last_response = any(s.kind == "tool_call" for s in tail)
-    valid = not errors and not call_after_last_response and source == "boxed"
+    valid = not errors and not call_after_last_response and source == "boxed" and bool(answer and answer.strip())
     return Trace(
         text=text,
         segments=tuple(segments),

@@ -227,3 +227,19 @@ def test_tool_turn_text_needs_at_least_one_output():
 def test_parse_is_total_on_odd_inputs(value):
     trace = parse_trace(value)
     assert isinstance(trace.errors, tuple)
+
+
+def test_empty_box_is_not_a_valid_format():
+    trace = parse_trace("The answer is \\boxed{ }.")
+    assert trace.final_answer == " " and not trace.has_valid_format
+
+
+def test_answer_line_trailing_decoration_is_trimmed():
+    assert parse_trace("**Answer:** 12 **").final_answer == "12"
+
+
+@pytest.mark.timeout(20)
+def test_answer_line_scan_finishes_on_long_padding():
+    # A lazy group before an anchored tail took over 9 s on a tenth of this input.
+    text = "Answer: 5" + " " * 200_000 + "x\n" + ("Answer:" + "*" * 20_000 + "\n") * 20
+    assert parse_trace(text).final_answer == "5" + " " * 200_000 + "x"

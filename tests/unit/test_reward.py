@@ -111,7 +111,7 @@ HACK_BREAKDOWNS = {
     "chained_list": (0.1, 0.0, "40, 41, 42", True, 0, "3 chained boxes form one multi-valued answer; fast: not equal"),
     "hedge": (0.1, 0.0, None, True, 0, "no answer: hedged answer ('not sure' near the box)"),
     "hedge_between_boxes": (0.1, 0.0, None, True, 0, "no answer: hedged answer ('maybe' between boxes in one sentence)"),
-    "empty_box": (0.1, 0.0, None, True, 0, "no answer: empty box"),
+    "empty_box": (0.0, 0.0, None, False, 0, "no answer: empty box"),
     "unclosed_box": (0.0, 0.0, None, False, 0, "no answer: the last box is not closed (truncated answer)"),
     "huge_output": (0.1, 0.0, None, True, 0, "no answer: answer of 10888 characters exceeds max_answer_chars=1000"),
     "huge_response": (0.0, 0.0, None, False, 0, "response of 1100011 characters exceeds max_response_chars"),
