@@ -185,10 +185,98 @@ def check_conversion(config: VerifyConfig) -> CheckResult:
     )
 
 
+def check_pipeline(config: VerifyConfig) -> CheckResult:
+    """Tiny SFT -> rollout (real sandbox) -> reward -> one GRPO step, with every invariant on."""
+    return asyncio.run(_pipeline(config))
+
+
+async def _pipeline(config: VerifyConfig) -> CheckResult:
+    import torch
+
+    from retool.data import read_jsonl, sample_path, sft_record
+    from retool.engines import HFEngine, SamplingParams
+    from retool.losses import GRPOConfig
+    from retool.reward import score
+    from retool.rollout import RolloutConfig, generate_batch
+    from retool.rollout_bench import ForcedPolicyEngine, tool_heavy_turns
+    from retool.sandbox import PythonSandbox
+    from retool.trainer_rl import RLBatch, RLConfig, compute_logprobs, grpo_step
+    from retool.trainer_sft import SFTConfig, sft_train
+
+    torch.manual_seed(config.seed)
+    model, tok = _model_and_tokenizer(config)
+    examples = [sft_record(row) for row in read_jsonl(sample_path("retool_sft_sample.jsonl"))]
+    sft = sft_train(model, tok, examples, SFTConfig(epochs=1, max_steps=6, lr=3e-3, batch_size=2, progress=False, seed=config.seed))
+    problems = [] if sft.last_loss < sft.first_loss else [f"SFT loss did not fall ({sft.first_loss:.3f} -> {sft.last_loss:.3f})"]
+
+    hf = HFEngine(model, tok, device="cpu", default_seed=config.seed)
+    rollout = RolloutConfig(n_samples_per_prompt=1, max_turns=3, max_tool_calls=2, rollout_max_response_len=512,
+                            max_context_len=2048, seed=config.seed, sampling=SamplingParams(temperature=1.0, max_new_tokens=160))
+    prompts = [{"prompt": "What is 6*7?", "label": "42"}]
+    reward = lambda response, label: score(response, label)  # noqa: E731
+    async with PythonSandbox(timeout=10, memory_limit="512MB", concurrency=2) as sandbox:
+        # The policy teacher-forced along a tool-using answer (a random model rarely calls tools),
+        # and the same policy sampling freely: one GRPO group with a correct and a wrong sample.
+        forced = ForcedPolicyEngine(hf, tool_heavy_turns(1, "print(6 * 7)"))
+        good = (await generate_batch(prompts, forced, sandbox, tok, rollout, reward_fn=reward, progress=False))[0]
+        free = (await generate_batch(prompts, hf, sandbox, tok, rollout, reward_fn=reward, progress=False))[0]
+    if not (good.tool_calls == 1 and good.tool_statuses == ("ok",) and "42" in good.response and good.correct):
+        problems.append(f"tool-using rollout went wrong: status {good.status}, tools {good.tool_statuses}, reward {good.reward}")
+    batch = RLBatch(tokens=(good.tokens, free.tokens), response_lengths=(good.response_length, free.response_length),
+                    loss_masks=(good.loss_mask, free.loss_mask), rewards=(good.reward, free.reward or 0.0), group_ids=(0, 0),
+                    rollout_logprobs=(good.rollout_log_probs, free.rollout_log_probs))
+    rl = RLConfig(grpo=GRPOConfig(n_samples_per_prompt=2), lr=1e-3, progress=False)
+    before = compute_logprobs(model, batch)  # (2, R)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=rl.lr)
+    stats = grpo_step(model, None, batch, rl, optimizer)
+    after = compute_logprobs(model, batch)  # (2, R)
+    masks = [torch.tensor(m, dtype=torch.bool) for m in batch.loss_masks]
+    delta = [float((after[i, : len(m)] - before[i, : len(m)])[m].sum()) for i, m in enumerate(masks)]
+    if good.reward > (free.reward or 0.0) and not delta[0] > 0 > delta[1]:
+        problems.append(f"GRPO moved log-probabilities the wrong way: {delta[0]:+.3f} (better), {delta[1]:+.3f} (worse)")
+    drift = stats.rollout_logprob_abs_diff
+    return CheckResult(
+        name="pipeline",
+        ok=not problems,
+        figure=(f"SFT loss {sft.first_loss:.2f}->{sft.last_loss:.2f}; rewards {good.reward:.2f}/{(free.reward or 0.0):.2f}; "
+                f"GRPO dlogp {delta[0]:+.2f}/{delta[1]:+.2f}; rollout-vs-trainer logprob drift {drift:.1e}"),
+        detail="; ".join(problems),
+        advice="" if not problems else "run the failing stage's tests (tests/unit/test_trainer.py, test_rollout.py)",
+    )
+
+
+def check_throughput(config: VerifyConfig) -> CheckResult:
+    return asyncio.run(_throughput(config))
+
+
+async def _throughput(config: VerifyConfig) -> CheckResult:
+    from retool.sandbox import PythonSandbox
+    from retool.sandbox_bench import SpawnPerCallRunner, measure_throughput, warm_up
+
+    concurrency, n = 32, config.bench_executions
+    async with PythonSandbox(timeout=30, concurrency=concurrency) as ours:
+        await warm_up(ours, concurrency)
+        fast = await measure_throughput(ours, "print(2 + 2)", concurrency, n, expect="4")
+    slow = await measure_throughput(SpawnPerCallRunner(timeout_s=30), "print(2 + 2)", concurrency, max(n // 4, 8), expect="4")
+    ratio = fast.exec_per_s / slow.exec_per_s
+    ok = ratio >= 5 and fast.failures == 0
+    return CheckResult(
+        name="sandbox-throughput",
+        ok=ok,
+        figure=(f"{fast.exec_per_s:.0f} exec/s vs {slow.exec_per_s:.0f} spawn-per-call = {ratio:.1f}x at concurrency "
+                f"{concurrency}; p99 {fast.p99_s * 1e3:.0f} ms; {fast.cpu_ms_per_exec:.1f} vs {slow.cpu_ms_per_exec:.1f} CPU-ms"),
+        detail="" if ok else f"ratio {ratio:.1f}x below 5x or {fast.failures} wrong outputs",
+        advice="" if ok else "run `retool bench sandbox` on an idle machine; check `retool sandbox info`",
+        data={"ratio": ratio, "ours_exec_per_s": fast.exec_per_s, "spawn_exec_per_s": slow.exec_per_s},
+    )
+
+
 CHECKS: tuple[CheckSpec, ...] = (
     CheckSpec("grammar", "tool-call grammar and chat template", check_grammar),
     CheckSpec("masks", "loss masks on real tokenizations", check_masks),
     CheckSpec("sandbox-battery", "sandbox escape and limits battery", check_sandbox_battery),
     CheckSpec("answers", "answer checker on the labelled corpus", check_answers),
+    CheckSpec("pipeline", "tiny SFT -> rollout -> reward -> GRPO step", check_pipeline),
     CheckSpec("conversion", "HF -> Megatron conversion and rotary-base check", check_conversion),
+    CheckSpec("sandbox-throughput", "sandbox executions/s against spawn-per-call", check_throughput),
 )

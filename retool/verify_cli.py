@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from retool.verify import run_checks, write_json
     from retool.verify_checks import CHECKS
 
-    console = Console(stderr=False)
+    console = Console(stderr=False, width=None if sys.stdout.isatty() else 150)
     if args.list:
         for spec in CHECKS:
             console.print(f"{spec.name:<18} {spec.title}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from retool.verify import CheckResult, CheckSpec, VerifyConfig, run_checks, write_json
 from retool.verify_checks import check_grammar, check_masks
 
@@ -53,3 +55,68 @@ def test_grammar_check_fails_on_a_template_without_tools(tmp_path, tiny_tok):
 def test_mask_check_passes_on_the_shipped_sft_samples():
     result = check_masks(VerifyConfig())
     assert result.ok, result.detail
+
+
+# -- verify fails loudly when one part is broken ---------------------------------------------------
+
+
+def always_true(response: str, gold: str) -> bool:
+    """A checker that credits everything: what a broken extractor looks like to the reward."""
+    return True
+
+
+def test_an_always_true_checker_fails_the_answers_check():
+    from retool.verify_checks import check_answers
+
+    result = check_answers(VerifyConfig(checker="tests.unit.test_verify:always_true"))
+    assert not result.ok and result.data["precision"] < 0.99
+
+
+def test_verify_command_exits_non_zero_on_a_failing_check(tmp_path, capsys):
+    from retool.cli import main
+
+    code = main(["verify", "--only", "answers", "--checker", "tests.unit.test_verify:always_true", "--json", str(tmp_path / "r.json")])
+    assert code == 1
+    assert json.loads((tmp_path / "r.json").read_text())["checks"][0]["ok"] is False
+
+
+@pytest.mark.slow
+def test_a_sandbox_that_lets_import_os_through_fails_the_battery():
+    from retool.verify_checks import check_sandbox_battery
+
+    result = check_sandbox_battery(VerifyConfig(sandbox_factory="retool.naive_sandbox:NaiveSandbox"))
+    assert not result.ok and result.data["escaped"]
+
+
+@pytest.mark.timeout(300)
+def test_a_checkpoint_with_the_wrong_rotary_base_fails_the_conversion_check(tmp_path):
+    from retool.checkpoint import convert
+    from retool.models import tiny_model_dir
+    from retool.verify_checks import check_conversion
+
+    convert(str(tiny_model_dir()), str(tmp_path / "wrong"), rotary_base=1_000_000, force=True)
+    result = check_conversion(VerifyConfig(megatron_dir=str(tmp_path / "wrong")))
+    assert not result.ok and "rotary base 1000000 != rope_theta 5000000" in result.detail
+
+
+@pytest.mark.timeout(300)
+def test_pipeline_check_passes_on_the_embedded_default():
+    from retool.verify_checks import check_pipeline
+
+    result = check_pipeline(VerifyConfig())
+    assert result.ok, result.detail
+
+
+def test_config_file_keys_are_checked(tmp_path):
+    import argparse
+
+    from retool.verify_cli import add_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    (tmp_path / "v.toml").write_text('[verify]\nchecker = "strict-box"\nmin_recall = 0.5\n')
+    config = config_from_args(parser.parse_args(["--config", str(tmp_path / "v.toml")]))
+    assert (config.checker, config.min_recall) == ("strict-box", 0.5)
+    (tmp_path / "bad.toml").write_text('modle = "x"\n')
+    with pytest.raises(SystemExit, match="modle"):
+        config_from_args(parser.parse_args(["--config", str(tmp_path / "bad.toml")]))
