@@ -44,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rl.add_argument("--max-response-tokens", type=int, default=1024, help="model + tool tokens after the prompt")
     rl.add_argument("--max-turns", type=int, default=8)
     rl.add_argument("--sandbox", choices=("isolated", "naive"), default="isolated")
+    rl.add_argument("--sandbox-allow-weaker", action="store_true",
+                    help="start the isolated sandbox even where some kernel layer is missing (see `retool sandbox info`)")
     rl.add_argument("--save-every", type=int, default=None, help="checkpoint every N iterations")
     for p in (sft, rl):
         p.add_argument("--model", required=True, help="a local Hugging Face dir, or 'tiny'")
@@ -144,7 +146,7 @@ async def _rl_async(args: argparse.Namespace) -> Any:
     else:
         from retool.sandbox import PythonSandbox
 
-        sandbox = PythonSandbox(allow_weaker=True)
+        sandbox = PythonSandbox(allow_weaker=args.sandbox_allow_weaker)
     try:
         return await rl_train(policy, ref, tok, prompts, config, engine=engine, sandbox=sandbox, rollout_config=rollout,
                               reward_fn=lambda response, label: score(response, label))
