@@ -1,4 +1,4 @@
-"""``retool bench``: measure, save and gate; plus the workloads the ``benchmarks/`` suite shares.
+"""``retool bench``: measure, save and gate (argument parsing and dispatch).
 
 Subcommands:
 - ``retool bench run [--json PATH] [--quick] [--only GROUP,...]``: runs each measurement directly
@@ -18,340 +18,32 @@ Subcommands:
 
 Every ratio is ours over the baseline measured in the same process, interleaved round by round,
 taking each side's best round of process CPU time (wall time for the sandbox, whose work runs in
-other processes), so load on a shared machine hits both alike and mostly not at all. Workload builders and
-measurement functions (:func:`parser_workload`, :func:`naive_parse`, :func:`masking_workload`,
-:func:`naive_mask`, :func:`measure_parser`, :func:`measure_masking`, :func:`measure_train_step`)
-are public so the pytest benchmarks time exactly what this command times.
+other processes), so load on a shared machine hits both alike and mostly not at all. The workload
+builders and measurement functions live in :mod:`retool.bench_workloads` (parser, masking, answer
+checking, the :func:`best_seconds` timer) and :mod:`retool.train_bench` (train step); their public
+names are importable from here too, so the pytest benchmarks time exactly what this command times.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import random
-import re
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
 
 from retool.bench import BenchResult, make_result
+from retool.bench_workloads import (best_seconds, masking_workload, measure_answer, measure_masking, measure_parser,
+                                    naive_mask, naive_parse, parser_workload)
+from retool.train_bench import (GPU_BENCH_MODEL, PEAK_BF16_FLOPS, measure_train_step, measure_train_step_gpu,
+                                one_torch_thread, peak_bf16_flops, train_step_fns)
+
+__all__ = [
+    "GPU_BENCH_MODEL", "GROUPS", "PEAK_BF16_FLOPS", "add_arguments", "best_seconds", "masking_workload",
+    "measure_answer", "measure_masking", "measure_parser", "measure_train_step", "measure_train_step_gpu",
+    "naive_mask", "naive_parse", "one_torch_thread", "parser_workload", "peak_bf16_flops", "run", "train_step_fns",
+]
 
 GROUPS = ("parser", "masking", "answer", "sandbox", "rollout", "train")
-
-
-def best_seconds(sides: Sequence[Callable[[], Any] | Sequence[Callable[[], Any]]], rounds: int,
-                 clock: Callable[[], float] = time.process_time) -> list[float]:
-    """Each side's time: the sum over its chunks of each chunk's best over ``rounds`` rounds.
-
-    A side is one callable or a list of chunk callables (all sides the same length); chunks are
-    interleaved across sides (ours chunk k, baseline chunk k, ...), so both meet the same machine
-    state at a fine grain, and each side is warmed up once first. The default clock is this
-    process's CPU time: on a shared, loaded machine the time the scheduler gives other jobs does
-    not enter. Use ``time.perf_counter`` for work spread over other processes."""
-    chunked = [list(s) if isinstance(s, Sequence) else [s] for s in sides]
-    if len({len(c) for c in chunked}) != 1 or not chunked[0]:
-        raise ValueError(f"every side needs the same number (>= 1) of chunks, got {[len(c) for c in chunked]}")
-    for chunks in chunked:
-        for fn in chunks:
-            fn()
-    best = [[float("inf")] * len(chunked[0]) for _ in chunked]
-    for _ in range(max(1, rounds)):
-        for k in range(len(chunked[0])):
-            for side, chunks in enumerate(chunked):
-                start = clock()
-                chunks[k]()
-                best[side][k] = min(best[side][k], clock() - start)
-    return [max(sum(b), 1e-9) for b in best]
-
-
-def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
-
-
-# ---- parser ----------------------------------------------------------------------------------
-
-_WORDS = ("the", "sum", "of", "roots", "we", "compute", "modulo", "so", "then", "check", "value", "integer",
-          "polynomial", "therefore", "let", "consider", "case", "which", "gives", "count", "each", "term")
-
-
-def _prose(rng: random.Random, n_chars: int) -> str:
-    words: list[str] = []
-    size = 0
-    while size < n_chars:
-        words.append(rng.choice(_WORDS) if rng.random() > 0.1 else f"${rng.randint(2, 999)}x^{rng.randint(2, 5)}$")
-        size += len(words[-1]) + 1
-    return " ".join(words)
-
-
-def _code(rng: random.Random, n_lines: int) -> str:
-    lines = ["from sympy import symbols, solve, Rational", "x = symbols('x')"]
-    for i in range(n_lines):
-        lines.append(f"v{i} = sum(k**{rng.randint(2, 4)} % {rng.randint(7, 97)} for k in range(1, {rng.randint(10, 10**4)}))")
-    lines.append('print(f"result: {' + " + ".join(f"v{i}" for i in range(n_lines)) + '}")')
-    return "\n".join(lines)
-
-
-def parser_workload(n_transcripts: int, *, seed: int = 0) -> list[str]:
-    """Multi-turn ReTool transcripts: 1-4 tool turns of prose (300-1200 chars), code (4-12 lines),
-    tool output, then a boxed answer; rendered with the project's own grammar functions."""
-    from retool.grammar import CODE_INTERPRETER, format_tool_call, tool_turn_text
-
-    rng = random.Random(seed)
-    out = []
-    for _ in range(n_transcripts):
-        parts = ["<think>\n" + _prose(rng, rng.randint(300, 1200)) + "\n"]
-        for _turn in range(rng.randint(1, 4)):
-            call = format_tool_call(CODE_INTERPRETER.name, {"code": _code(rng, rng.randint(4, 12))})
-            parts.append(call + tool_turn_text([f"result: {rng.randint(0, 10**9)}"]))
-            parts.append(_prose(rng, rng.randint(300, 1200)) + "\n")
-        parts.append(f"</think>\nSo the answer is \\boxed{{{rng.randint(0, 999)}}}.")
-        out.append("".join(parts))
-    return out
-
-
-_NAIVE_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)
-_NAIVE_BOX = re.compile(r"\\boxed\{(.*?)\}")
-
-
-def naive_parse(text: str) -> tuple[list[Any], str | None]:
-    """The field's parser (regex + json.loads): the calls it decodes and the last ``\\boxed{...}``.
-    Wrong on hazardous input: code holding ``</tool_call>`` or a brace inside the box."""
-    calls = []
-    for raw in _NAIVE_CALL.findall(text):
-        try:
-            calls.append(json.loads(raw))
-        except json.JSONDecodeError:
-            calls.append(None)
-    boxes = _NAIVE_BOX.findall(text)
-    return calls, (boxes[-1] if boxes else None)
-
-
-def measure_parser(*, n_transcripts: int = 200, rounds: int = 5) -> BenchResult:
-    from retool.grammar import parse_trace
-
-    texts = parser_workload(n_transcripts)
-    megabytes = sum(len(t.encode()) for t in texts) / 1e6
-    groups = _chunks(texts, 5)
-    ours = [lambda g=g: [parse_trace(t) for t in g] for g in groups]
-    naive = [lambda g=g: [naive_parse(t) for t in g] for g in groups]
-    ours_s, naive_s = best_seconds([ours, naive], rounds)
-    return make_result(name="parser_mb_per_s", group="parser", value=megabytes / ours_s, baseline=megabytes / naive_s,
-                       unit="MB/s")
-
-
-# ---- masking ---------------------------------------------------------------------------------
-
-
-def masking_workload(tokenizer: Any, n_trajectories: int, *, seed: int = 0) -> list[tuple[tuple[Any, ...], int, str]]:
-    """Rollout-shaped trajectories as ``(token segments, prompt_len, response_text)``: a chat prompt,
-    then 1-4 model turns (prose + a tool call) each followed by a tool turn, then a boxed answer."""
-    from retool.grammar import CODE_INTERPRETER, format_tool_call, render_tools_system_prompt, tool_turn_text
-    from retool.masking import TokenSegment
-
-    def enc(text: str) -> tuple[int, ...]:
-        return tuple(tokenizer.encode(text, add_special_tokens=False))
-
-    rng = random.Random(seed)
-    out = []
-    for _ in range(n_trajectories):
-        prompt = (f"<|im_start|>system\n{render_tools_system_prompt()}<|im_end|>\n<|im_start|>user\n"
-                  f"{_prose(rng, 200)}<|im_end|>\n<|im_start|>assistant\n")
-        segs = [TokenSegment("prompt", enc(prompt))]
-        for _turn in range(rng.randint(1, 4)):
-            code = format_tool_call(CODE_INTERPRETER.name, {"code": _code(rng, rng.randint(4, 10))})
-            segs.append(TokenSegment("model", enc(_prose(rng, rng.randint(200, 800)) + "\n" + code)))
-            segs.append(TokenSegment("tool", enc(tool_turn_text([f"result: {rng.randint(0, 10**9)}"]))))
-        segs.append(TokenSegment("model", enc(_prose(rng, 300) + f" \\boxed{{{rng.randint(0, 999)}}}<|im_end|>")))
-        response = tokenizer.decode([i for s in segs[1:] for i in s.ids], skip_special_tokens=False)
-        out.append((tuple(segs), len(segs[0].ids), response))
-    return out
-
-
-_TOOL_TURN = re.compile(r"(<\|im_end\|>\n<\|im_start\|>user\n<tool_response>.*?</tool_response>"
-                        r"<\|im_end\|>\n<\|im_start\|>assistant\n)", re.S)
-
-
-def naive_mask(tokenizer: Any, prompt_ids: Sequence[int], response: str) -> tuple[list[int], list[int]]:
-    """The field's way: split the decoded response at tool turns, re-tokenize each piece, mask tool
-    pieces 0. Slower, and its ids can differ from what the model sampled (BPE merges at boundaries)."""
-    ids, mask = list(prompt_ids), [0] * len(prompt_ids)
-    for k, piece in enumerate(_TOOL_TURN.split(response)):
-        if piece:
-            piece_ids = tokenizer.encode(piece, add_special_tokens=False)
-            ids += piece_ids
-            mask += [k % 2 == 0] * len(piece_ids)
-    return ids, [int(m) for m in mask]
-
-
-def measure_masking(*, n_trajectories: int = 32, rounds: int = 5, tokenizer: Any = None) -> BenchResult:
-    from retool.masking import build_ids_and_mask, verify_loss_mask
-
-    if tokenizer is None:
-        from retool.tokenizer import load_qwen3_tokenizer
-
-        tokenizer = load_qwen3_tokenizer()
-    work = masking_workload(tokenizer, n_trajectories)
-    n_tokens = sum(len(s.ids) for segs, _, _ in work for s in segs)
-
-    def ours(segs: Sequence[Any], prompt_len: int) -> None:
-        ids, mask = build_ids_and_mask(segs)
-        if not verify_loss_mask(ids, mask, tokenizer, prompt_len).ok:
-            raise AssertionError("our mask failed its own check on a well-formed trajectory")
-
-    ours_s, field_s = best_seconds([[lambda w=w: ours(w[0], w[1]) for w in work],
-                                    [lambda w=w: naive_mask(tokenizer, w[0][0].ids, w[2]) for w in work]], rounds)
-    return make_result(name="masking_tokens_per_s", group="masking", value=n_tokens / ours_s,
-                       baseline=n_tokens / field_s, unit="tokens/s")
-
-
-# ---- train step ------------------------------------------------------------------------------
-
-# Dense bf16 tensor-core peak FLOP/s by card-name fragment (vendor datasheets, without sparsity);
-# the first fragment found in torch.cuda.get_device_name() wins.
-PEAK_BF16_FLOPS: tuple[tuple[str, float], ...] = (
-    ("H200", 989e12), ("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989e12), ("A100", 312e12),
-)
-GPU_BENCH_MODEL = {"num_layers": 8, "hidden_size": 1024, "intermediate_size": 2816, "num_attention_heads": 16,
-                   "num_key_value_heads": 8, "head_dim": 64}
-
-
-def peak_bf16_flops(device_name: str) -> float | None:
-    """The card's dense bf16 peak, or None for an unknown card (then no MFU is reported)."""
-    return next((peak for fragment, peak in PEAK_BF16_FLOPS if fragment in device_name), None)
-
-
-def train_step_fns(model: Any, vocab_size: int, *, batch: int, seq_len: int, bf16: bool = False
-                   ) -> tuple[Callable[[], None], Callable[[], None]]:
-    """``(ours, plain)`` one optimizer step each on the same random batch on the model's device.
-    Ours: :func:`retool.trainer_sft.sft_batch_loss` (masked float32 CE) + backward + AdamW; plain:
-    the Hugging Face ``labels=`` loss + backward + AdamW, the reference any trainer is held to."""
-    import torch
-
-    from retool.trainer import autocast
-    from retool.trainer_sft import sft_batch_loss
-
-    device = next(model.parameters()).device
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    gen = torch.Generator().manual_seed(0)
-    ids = torch.randint(0, vocab_size, (batch, seq_len), generator=gen).to(device)  # (B, T)
-    attn = torch.ones_like(ids)  # (B, T)
-    loss_mask = (torch.arange(seq_len, device=device) >= seq_len // 4).expand(batch, seq_len).long()  # (B, T)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-
-    def ours() -> None:
-        loss, _ = sft_batch_loss(model, ids, attn, loss_mask, bf16=bf16)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        sync()
-
-    def plain() -> None:
-        with autocast(device, bf16):
-            loss = model(input_ids=ids, attention_mask=attn, labels=ids).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        sync()
-
-    return ours, plain
-
-
-@contextlib.contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """One intra-op thread for the duration: more oversubscribe a small shared box and swamp a
-    CPU ratio with scheduling noise."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-def measure_train_step(*, batch: int = 4, seq_len: int = 256, rounds: int = 5) -> BenchResult:
-    """Tokens/s of our SFT step on the tiny model on CPU (one intra-op thread) against the plain HF
-    step on the same batch: a ratio near 1, what our loss path costs over the reference."""
-    from retool.models import tiny_model
-
-    with one_torch_thread():
-        model, _ = tiny_model()
-        ours_s, plain_s = best_seconds(train_step_fns(model, model.config.vocab_size, batch=batch, seq_len=seq_len), rounds)
-    n = batch * seq_len
-    return make_result(name="train_step_cpu_tokens_per_s", group="train", value=n / ours_s, baseline=n / plain_s,
-                       unit="tokens/s")
-
-
-def measure_train_step_gpu(*, batch: int = 8, seq_len: int = 1024, rounds: int = 10) -> list[BenchResult]:
-    """On CUDA, a ~100M-parameter Qwen3-shaped model (:data:`GPU_BENCH_MODEL`, tiny vocabulary) in
-    bf16 autocast: our step's tokens/s against the plain HF step, and MFU = 6 * params * tokens /
-    step time / the card's bf16 peak (reported as value = achieved FLOP/s, baseline = peak)."""
-    import torch
-
-    from retool.models import TinyModelConfig, build_tiny_model
-    from retool.tokenizer import tiny_tokenizer
-
-    if not torch.cuda.is_available():
-        raise RuntimeError("measure_train_step_gpu needs a CUDA device; none is available")
-    name = torch.cuda.get_device_name(0)
-    vocab = len(tiny_tokenizer())
-    model = build_tiny_model(vocab, TinyModelConfig(**GPU_BENCH_MODEL)).to("cuda")
-    n_params = sum(p.numel() for p in model.parameters())
-    ours_s, plain_s = best_seconds(train_step_fns(model, vocab, batch=batch, seq_len=seq_len, bf16=True), rounds)
-    n = batch * seq_len
-    out = [make_result(name="train_step_gpu_tokens_per_s", group="train", value=n / ours_s, baseline=n / plain_s,
-                       unit=f"tokens/s on {name}")]
-    peak = peak_bf16_flops(name)
-    if peak is not None:
-        out.append(make_result(name="train_step_gpu_mfu", group="train", value=6 * n_params * n / ours_s,
-                               baseline=peak, unit=f"FLOP/s of the bf16 peak on {name}"))
-    return out
-
-
-# ---- the other areas' measurements (their modules own the workloads) ---------------------------
-
-
-def measure_answer(*, quick: bool) -> BenchResult:
-    import importlib.util
-
-    from retool import validate
-
-    if importlib.util.find_spec("math_verify") is None:  # its checker would fail fast and look quick
-        raise ImportError("math-verify is not installed (pip install math-verify), no baseline to measure against")
-
-    mix = validate.benchmark_mix(validate.load_corpus())  # whole, even when quick: the ratio depends on the mix
-    validate.measure_latencies_s(validate.retool_checker, mix)  # starts our symbolic worker
-    validate.measure_latencies_s(validate.math_verify_checker, mix[:5])  # math-verify's imports
-    groups = _chunks(mix, 4)
-    # CPU time: on a loaded box the wall time of our checks is mostly waiting for the symbolic
-    # worker process to be scheduled; the worker's own CPU time is added from its /proc counters.
-    rounds = 2 if quick else 5
-    worker_before = _answer_worker_cpu_s()
-    ours_s, theirs_s = best_seconds(
-        [[lambda g=g: validate.measure_latencies_s(validate.retool_checker, g) for g in groups],
-         [lambda g=g: validate.measure_latencies_s(validate.math_verify_checker, g) for g in groups]], rounds)
-    ours_s += (_answer_worker_cpu_s() - worker_before) / (rounds + 1)  # per pass (warm-up included)
-    return make_result(name="answer_checks_per_s", group="answer", value=len(mix) / ours_s,
-                       baseline=len(mix) / theirs_s, unit="checks/s (CPU time)")
-
-
-def _answer_worker_cpu_s() -> float:
-    import psutil
-
-    from retool.answer_worker import default_checker
-
-    total = 0.0
-    for pid in default_checker().worker_pids():
-        try:
-            cpu = psutil.Process(pid).cpu_times()
-        except psutil.Error:
-            continue
-        total += cpu.user + cpu.system
-    return total
 
 
 def _measure(group: str, quick: bool) -> list[BenchResult]:
