@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -30,20 +29,9 @@ AUDIT_MEMORY_LIMIT = "256MB"
 
 def load_factory(spec: str) -> Callable[[], Any]:
     """``"pkg.mod:Name"`` (``Name`` may be dotted) -> the callable; ValueError with the reason."""
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr or ":" in attr:
-        raise ValueError(f"--sandbox must look like 'pkg.module:Factory', got {spec!r}")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except Exception as exc:  # noqa: BLE001 (any failure to import is the user's spec problem)
-        raise ValueError(f"cannot import module {module_name!r} (from {spec!r}): {type(exc).__name__}: {exc}") from exc
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise ValueError(f"module {module_name!r} has no attribute {attr!r} (from {spec!r})")
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise ValueError(f"{spec!r} is a {type(obj).__name__}, not a callable factory")
-    return obj
+    from retool.dotted import load_callable
+
+    return load_callable(spec, what="--sandbox", example="pkg.module:Factory")
 
 
 def add_audit_arguments(parser: argparse.ArgumentParser) -> None:

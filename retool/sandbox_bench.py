@@ -50,17 +50,9 @@ class ThroughputResult:
 
 def _cpu_s(runner: Any) -> float:
     """CPU seconds of this process, its reaped children and the runner's zygote trees."""
-    import psutil  # noqa: PLC0415
-
     t = os.times()
-    total = t.user + t.system + t.children_user + t.children_system
-    for pid in getattr(runner, "zygote_pids", lambda: [])():
-        try:
-            z = psutil.Process(pid).cpu_times()
-        except psutil.Error:
-            continue
-        total += z.user + z.system + z.children_user + z.children_system
-    return total
+    own = t.user + t.system + t.children_user + t.children_system
+    return own + (_zygote_tree_cpu_s(runner) if hasattr(runner, "zygote_pids") else 0.0)
 
 
 def _percentile(sorted_values: Sequence[float], q: float) -> float:

@@ -84,18 +84,6 @@ def load_checker(spec: str) -> Checker:
         return _BUILTINS[spec]
     if ":" not in spec:
         raise ValueError(f"checker {spec!r} is neither a built-in ({', '.join(BUILTIN_CHECKERS)}) nor 'pkg.mod:fn'")
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise ValueError(f"checker {spec!r}: expected 'pkg.mod:fn' with both parts non-empty")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"checker {spec!r}: cannot import module {module_name!r}: {exc}") from exc
-    obj: object = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise ValueError(f"checker {spec!r}: module {module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise ValueError(f"checker {spec!r}: {attr!r} is a {type(obj).__name__}, not callable")
-    return obj  # type: ignore[return-value]
+    from retool.dotted import load_callable
+
+    return load_callable(spec, what="checker", example="pkg.mod:fn")

@@ -30,7 +30,6 @@ from retool.sandbox import PythonSandbox
 httpx = http_client_module()
 pytestmark = [
     pytest.mark.gpu,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
     pytest.mark.skipif(importlib.util.find_spec("sglang") is None, reason="needs the sglang package (pip install sglang)"),
 ]
 amark = pytest.mark.asyncio(loop_scope="module")

@@ -13,10 +13,7 @@ from retool.trainer import pad_batch
 from retool.trainer_rl import RLBatch, RLConfig, compute_logprobs, grpo_step
 from retool.trainer_sft import SFTConfig, encode_examples, evaluate_sft_loss, sft_batch_loss, sft_train
 
-pytestmark = [
-    pytest.mark.gpu,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this host"),
-]
+pytestmark = pytest.mark.gpu  # skipped with the reason where CUDA is missing (conftest.py)
 
 
 @pytest.fixture(scope="module")

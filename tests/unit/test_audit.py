@@ -267,7 +267,7 @@ def test_format_report_lists_every_technique_and_the_verdict(naive_report: Audit
         ("retool.naive_sandbox", "must look like"),
         ("retool.no_such_module:Thing", "cannot import module"),
         ("retool.naive_sandbox:NoSuchThing", "has no attribute"),
-        ("retool.naive_sandbox:DENY_PATTERNS", "not a callable"),
+        ("retool.naive_sandbox:DENY_PATTERNS", "not callable"),
     ],
 )
 def test_load_factory_explains_bad_specs(spec: str, message: str) -> None:
