@@ -157,7 +157,12 @@ def _always_true(response: str, gold: str) -> bool:
 
 
 def check_conversion(config: VerifyConfig) -> CheckResult:
+    import importlib.util
     import tempfile
+
+    if importlib.util.find_spec("megatron") is None:
+        return CheckResult(name="conversion", ok=False, figure="megatron-core not installed",
+                           advice="pip install 'retool-harness[megatron]' (megatron-core 0.16.1) to run the conversion check")
 
     from retool.checkpoint import check, convert
     from retool.models import tiny_model_dir
