@@ -23,6 +23,8 @@ deadline bounds each check's run time, not the queueing before it.
 
 from __future__ import annotations
 
+import importlib.util
+
 import atexit
 import json
 import os
@@ -145,6 +147,8 @@ class AnswerChecker:
     def __init__(self, *, workers: int = 1, memory_limit_bytes: int = 2 << 30) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
+        if importlib.util.find_spec("latex2sympy2_extended") is None:  # else every symbolic check says "not equal"
+            raise ImportError("the symbolic answer path needs latex2sympy2_extended (pip install latex2sympy2_extended)")
         self._memory_limit_bytes = memory_limit_bytes
         self._workers = workers
         self._slots = threading.BoundedSemaphore(workers)
