@@ -59,7 +59,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def qwen3_tokenizer():
     """The real Qwen3 tokenizer and chat template, loaded offline."""
-    from retool.tokenizer import load_qwen3_tokenizer
+    from retool.embedded.tokenizer import load_qwen3_tokenizer
 
     return load_qwen3_tokenizer()
 
@@ -67,7 +67,7 @@ def qwen3_tokenizer():
 @pytest.fixture(scope="session")
 def tiny_tok():
     """The tiny byte-level BPE with Qwen3's specials and chat template."""
-    from retool.tokenizer import tiny_tokenizer
+    from retool.embedded.tokenizer import tiny_tokenizer
 
     return tiny_tokenizer()
 
@@ -75,6 +75,6 @@ def tiny_tok():
 @pytest.fixture(scope="session")
 def tiny_lm():
     """``(model, tokenizer)``: the cached tiny Qwen3 (random init, rope base 5e6), in eval mode."""
-    from retool.models import tiny_model
+    from retool.embedded.models import tiny_model
 
     return tiny_model()

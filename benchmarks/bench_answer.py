@@ -1,6 +1,6 @@
 """Answer-checking throughput: ours against math-verify on a DAPO/AIME-like mix, in the same run.
 
-The mix is :func:`retool.validate.benchmark_mix` over the shipped corpus (integer golds with their
+The mix is :func:`retool.answer.validate.benchmark_mix` over the shipped corpus (integer golds with their
 hacks and near misses, plus fractions and a few exact expressions). Both checkers see the same
 whole responses and are warmed first (our symbolic worker started, math-verify's imports done); each
 case's time is its best over several passes, so preemption on a shared machine does not decide the
@@ -16,7 +16,7 @@ import importlib.util
 
 import pytest
 
-from retool import validate
+from retool.answer.validate import corpus as validate
 from retool.answer import AnswerConfig
 
 TARGET_RATIO = 10.0

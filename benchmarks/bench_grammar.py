@@ -1,9 +1,9 @@
-"""Parser throughput: :func:`retool.grammar.parse_trace` against the field's regex parser, same run.
+"""Parser throughput: :func:`retool.text.grammar.parse_trace` against the field's regex parser, same run.
 
-Workload: :func:`retool.bench_cli.parser_workload`, multi-turn ReTool transcripts (prose of
+Workload: :func:`retool.harness.bench.workloads.parser_workload`, multi-turn ReTool transcripts (prose of
 300-1200 chars per turn, 4-12 line code calls, tool turns, a boxed answer) rendered with the
 project's own ``format_tool_call`` / ``tool_turn_text``. Baseline: ``re.findall(<tool_call>(.*?)
-</tool_call>)`` + ``json.loads`` + a ``\\boxed{(.*?)}`` regex (:func:`retool.bench_cli.naive_parse`).
+</tool_call>)`` + ``json.loads`` + a ``\\boxed{(.*?)}`` regex (:func:`retool.harness.bench.workloads.naive_parse`).
 The ratio is ours / naive in MB/s; ours does more work (segments, routing, balanced boxes,
 validity), so the ratio is below 1, and it is gated so it does not fall further. The tests after
 the benchmark show what the naive parser's speed buys: wrong answers on hazardous input.
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from retool.bench_cli import measure_parser, naive_parse, parser_workload
-from retool.grammar import CODE_INTERPRETER, format_tool_call, parse_trace, tool_turn_text
+from retool.harness.bench.workloads import measure_parser, naive_parse, parser_workload
+from retool.text.grammar import CODE_INTERPRETER, format_tool_call, parse_trace, tool_turn_text
 
 
 def test_parser_mb_per_s_against_naive_regex(benchmark: Any, timing: bool, record_ratio: Any) -> None:

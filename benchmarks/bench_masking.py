@@ -1,10 +1,10 @@
 """Masking throughput on the real Qwen3 tokenizer: token-in/token-out against re-tokenization.
 
-Workload: :func:`retool.bench_cli.masking_workload`, rollout-shaped trajectories (a chat prompt
+Workload: :func:`retool.harness.bench.workloads.masking_workload`, rollout-shaped trajectories (a chat prompt
 with the tools system prompt, 1-4 model turns each ending in a tool call, tool turns, a boxed
 answer) held as token segments, and their decoded response text. Ours:
-:func:`retool.masking.build_ids_and_mask` + :func:`retool.masking.verify_loss_mask` on the
-segments. Baseline (the field's approach, :func:`retool.bench_cli.naive_mask`): split the decoded
+:func:`retool.text.masking.build_ids_and_mask` + :func:`retool.text.masking.verify_loss_mask` on the
+segments. Baseline (the field's approach, :func:`retool.harness.bench.workloads.naive_mask`): split the decoded
 response at tool turns, re-tokenize each piece, mask the tool pieces. Ratio: ours / baseline in
 tokens/s. The last test shows the baseline is also not token-faithful.
 """
@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from retool.bench_cli import masking_workload, measure_masking, naive_mask
-from retool.masking import TokenSegment, build_ids_and_mask, verify_loss_mask
-from retool.tokenizer import load_qwen3_tokenizer
+from retool.harness.bench.workloads import masking_workload, measure_masking, naive_mask
+from retool.text.masking import TokenSegment, build_ids_and_mask, verify_loss_mask
+from retool.embedded.tokenizer import load_qwen3_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Rollout throughput, overlapped vs serial, on the tiny model (CPU) with the real sandbox.
 
-Workload: :func:`retool.rollout_bench.measure_rollout`: a tool-heavy batch (each sample makes
+Workload: :func:`retool.harness.bench.rollout.measure_rollout`: a tool-heavy batch (each sample makes
 several code-interpreter calls of a latency-bound tool, then answers), run serially (one sample
 in flight) and overlapped (all in flight, tools of one sample overlapping the generation of
 others), in the same run. Recorded as the ratio of model tokens/s, overlapped over serial, plus
@@ -11,7 +11,7 @@ that overlapping is faster, so a loaded runner cannot flake it.
 
 from __future__ import annotations
 
-from retool.rollout_bench import bench_results, format_result, measure_rollout
+from retool.harness.bench.rollout import bench_results, format_result, measure_rollout
 
 TARGET_RATIO = 1.5
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from retool.sandbox import SandboxUnavailableError
-from retool.sandbox_bench import (
+from retool.sandbox.bench import (
     RUNNER_KINDS,
     SNIPPET_MODULES,
     SNIPPETS,

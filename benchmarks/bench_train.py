@@ -1,12 +1,12 @@
 """Train-step throughput: our SFT step against the plain Hugging Face step on the same batch.
 
-Ours is :func:`retool.trainer_sft.sft_batch_loss` (loss-masked float32 cross-entropy) + backward +
+Ours is :func:`retool.train.sft.sft_batch_loss` (loss-masked float32 cross-entropy) + backward +
 AdamW; the baseline is ``model(..., labels=ids).loss`` + backward + AdamW, the reference step any
 trainer is held to. The ratio (ours / plain, tokens/s) sits near 1: it gates what our loss path
 costs over the reference, which is the part of a step this project owns, independently of how
 fast the machine is.
 
-- CPU: the tiny model (:func:`retool.models.tiny_model`) on 4 x 256 tokens, one intra-op thread.
+- CPU: the tiny model (:func:`retool.embedded.models.tiny_model`) on 4 x 256 tokens, one intra-op thread.
 - GPU (``-m gpu``): a ~100M-parameter Qwen3-shaped model in bf16 autocast on 8 x 1024 tokens;
   tokens/s against the plain step, and MFU = 6 * params * tokens / step time / the card's dense
   bf16 peak (H100, H200, A100 known; "unknown card" otherwise), with the card named.
@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import torch
 
-from retool.bench_cli import (measure_train_step, measure_train_step_gpu, one_torch_thread, peak_bf16_flops,
+from retool.harness.bench.train import (measure_train_step, measure_train_step_gpu, one_torch_thread, peak_bf16_flops,
                               train_step_fns)
-from retool.models import tiny_model
+from retool.embedded.models import tiny_model
 
 
 def test_train_step_cpu_tokens_per_s_against_plain_hf_step(benchmark: Any, timing: bool, record_ratio: Any) -> None:
@@ -36,7 +36,7 @@ def test_train_step_cpu_tokens_per_s_against_plain_hf_step(benchmark: Any, timin
 
 def test_our_step_and_the_plain_step_train_the_same_way() -> None:
     # With an all-ones loss mask the two losses coincide, so the ratio compares like with like.
-    from retool.trainer_sft import sft_batch_loss
+    from retool.train.sft import sft_batch_loss
 
     model, _ = tiny_model()
     ids = torch.randint(0, model.config.vocab_size, (2, 16), generator=torch.Generator().manual_seed(0))  # (B, T)

@@ -1,6 +1,6 @@
 """Fixtures shared by the benchmark files (nothing here reaches the tests under ``tests/``).
 
-- ``record_ratio(result)``: stores a :class:`retool.bench.BenchResult` in ``benchmark.extra_info``
+- ``record_ratio(result)``: stores a :class:`retool.harness.bench.gate.BenchResult` in ``benchmark.extra_info``
   under the gate's convention (``name``, ``group``, ``value``, ``baseline``, ``unit``, ``ratio``,
   ``higher_is_better``), so ``pytest benchmarks --benchmark-enable --benchmark-json=new.json``
   followed by ``retool bench compare old.json new.json`` gates on it; prints the line with ``-s``.
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from retool.bench import BenchResult
+from retool.harness.bench.results import BenchResult
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def timing(benchmark: Any) -> bool:
 def record_ratio(benchmark: Any) -> Callable[[BenchResult], BenchResult]:
     def record(result: BenchResult) -> BenchResult:
         if not isinstance(result, BenchResult):
-            raise TypeError(f"record_ratio takes a retool.bench.BenchResult, got {type(result).__name__}")
+            raise TypeError(f"record_ratio takes a retool.harness.bench.gate.BenchResult, got {type(result).__name__}")
         benchmark.extra_info.update(name=result.name, group=result.group, value=result.value,
                                     baseline=result.baseline, unit=result.unit, ratio=result.ratio,
                                     higher_is_better=result.higher_is_better)
@@ -47,7 +47,7 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_
     time, stable under load); our case carries our executions/s over spawn-per-call's, and the bare
     fork-server's case its executions/s over ours, the layers' cost (group ``sandbox-wall``: wall
     clock, as noisy as the machine's load; loosen it with ``--group-max-regression``)."""
-    from retool.bench import pair_ratios
+    from retool.harness.bench.results import pair_ratios
 
     entries = output_json.get("benchmarks") or []
     entries = pair_ratios(entries, key="runner", ours="spawn-per-call", baseline="sandbox", metric="cpu_ms_per_exec",

@@ -10,7 +10,7 @@ Contract:
   model's own text after the last tool response, last closed box, hedges/empty/unclosed/multiple
   boxes get nothing) equals ``label`` under :func:`retool.answer.check_answer`; ``label=None`` gives
   no answer credit (reason "no label").
-  ``r_fmt = format_weight`` iff ``retool.grammar.parse_trace(response).has_valid_format`` (every tag
+  ``r_fmt = format_weight`` iff ``retool.text.grammar.parse_trace(response).has_valid_format`` (every tag
   closed, every call well-formed, no call after the last response, final answer in a closed box).
   ``r_use = tool_weight`` iff at least one *well-formed* tool call was made (a call that fails to
   parse or names an unknown tool does not count: malformed markup cannot farm the bonus); with
@@ -36,11 +36,11 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from retool.answer import AnswerConfig, compare, extract_answer
-from retool.answer_parse import has_pathological_answer_line
-from retool.grammar import parse_trace
+from retool.answer.extract import has_pathological_answer_line
+from retool.text.grammar import parse_trace
 
 if TYPE_CHECKING:
-    from retool.answer_worker import AnswerChecker
+    from retool.answer.worker import AnswerChecker
 
 
 @dataclass(frozen=True, kw_only=True)

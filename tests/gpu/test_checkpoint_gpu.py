@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from retool.checkpoint import CheckReport, check, convert
-from retool.megatron_cpu import CPU_REDIRECTED_MODULES, ensure_cpu_compat
-from retool.models import tiny_qwen3_config
+from retool.checkpoint.megatron_cpu import CPU_REDIRECTED_MODULES, ensure_cpu_compat
+from retool.embedded.models import tiny_qwen3_config
 
 pytestmark = [pytest.mark.gpu, pytest.mark.timeout(300), pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::FutureWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]

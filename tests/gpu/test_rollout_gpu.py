@@ -20,10 +20,11 @@ import pytest
 import pytest_asyncio
 import torch
 
-from retool import rollout, rollout_slime
-from retool.engines import SamplingParams, SGLangEngine, http_client_module
-from retool.masking import verify_loss_mask
-from retool.models import load_model, tiny_model_dir
+from retool.rollout import batch as rollout
+from retool.integrations import slime as rollout_slime
+from retool.rollout.engines import SamplingParams, SGLangEngine, http_client_module
+from retool.text.masking import verify_loss_mask
+from retool.embedded.models import load_model, tiny_model_dir
 from retool.rollout import RolloutConfig, generate_batch
 from retool.sandbox import PythonSandbox
 

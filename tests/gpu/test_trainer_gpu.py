@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from retool.data import read_jsonl, prepare_sft, sample_path
-from retool.losses import GRPOConfig
-from retool.masking import encode_sft
-from retool.models import tiny_model
-from retool.trainer import pad_batch
-from retool.trainer_rl import RLBatch, RLConfig, compute_logprobs, grpo_step
-from retool.trainer_sft import SFTConfig, encode_examples, evaluate_sft_loss, sft_batch_loss, sft_train
+from retool.train.losses import GRPOConfig
+from retool.text.masking import encode_sft
+from retool.embedded.models import tiny_model
+from retool.train.common import pad_batch
+from retool.train.grpo import RLBatch, RLConfig, compute_logprobs, grpo_step
+from retool.train.sft import SFTConfig, encode_examples, evaluate_sft_loss, sft_batch_loss, sft_train
 
 pytestmark = pytest.mark.gpu  # skipped with the reason where CUDA is missing (conftest.py)
 

@@ -10,8 +10,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from retool.answer import AnswerConfig, Verdict, check_answer, compare
-from retool.answer_parse import extract_answer
-from retool.answer_worker import AnswerChecker
+from retool.answer.extract import extract_answer
+from retool.answer.worker import AnswerChecker
 from tests.strategies.answers import (
     fraction_spelling,
     integer_spelling,

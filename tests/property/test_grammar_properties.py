@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from retool.grammar import format_tool_call, neutralise, parse_trace, strip_code_fences
+from retool.text.grammar import format_tool_call, neutralise, parse_trace, strip_code_fences
 from tests.strategies.grammar import code_strings, responses
 
 

@@ -7,8 +7,8 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from retool.grammar import tool_turn_text
-from retool.masking import TokenSegment, build_ids_and_mask, verify_loss_mask
+from retool.text.grammar import tool_turn_text
+from retool.text.masking import TokenSegment, build_ids_and_mask, verify_loss_mask
 from tests.strategies.masking import trajectory_texts
 
 PROMPT = "<|im_start|>user\nSolve it.<|im_end|>\n<|im_start|>assistant\n"

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from retool.metrics import METRIC_KEYS, pass_at_k, parse_metrics_text, step_metrics
-from retool.watch import DEFAULT_BANDS, check
+from retool.train.metrics import METRIC_KEYS, pass_at_k, parse_metrics_text, step_metrics
+from retool.train.watch import DEFAULT_BANDS, check
 from tests.strategies.metrics import record_batches
 
 RATE_KEYS = [

@@ -2,7 +2,7 @@
 
 Each example is a batch of programs (from ``tests/strategies/audit.py``: a grammar of small
 statements aimed at the audit's bait, and mutations of the battery's snippets) run through
-``retool.audit.audit`` against one long-lived sandbox, so every outside probe applies: canary
+``retool.sandbox.audit.audit`` against one long-lived sandbox, so every outside probe applies: canary
 unread and unwritten, listeners unreached, environment and decoy secrets unseen, decoys and the
 zygotes alive, no process or marker file left, every call back within timeout + slack. On top,
 after each example: the supervisor's own open fds (``/proc/self/fd``) are as many as before,
@@ -29,7 +29,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from retool.audit import audit, format_report
+from retool.sandbox.audit import audit, format_report
 from tests.strategies.audit import as_techniques, programs
 
 TIMEOUT_S = 1.0

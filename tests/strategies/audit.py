@@ -2,7 +2,7 @@
 
 Programs are ``string.Template`` sources like the battery's snippets: they may name the bait
 (``$canary``, ``$port``, ``$decoy_pid``, ...) and call the battery's prelude helpers (``_os()``,
-``_imp()``, ``_read()``, ``_connect()``, ``_fx()``), which ``retool.audit.render`` fills in.
+``_imp()``, ``_read()``, ``_connect()``, ``_fx()``), which ``retool.sandbox.audit.render`` fills in.
 Two sources: a grammar of small statements (arithmetic, loops, prints, syscalls through an
 ``os`` namespace reached by a subclass walk, reads of secret paths, connects), and mutations of
 the battery's own snippets (statements inserted at top-level line boundaries, lines dropped or
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from retool.audit import TECHNIQUES, Technique
+from retool.sandbox.audit import TECHNIQUES, Technique
 
 _INTS = st.integers(min_value=-3, max_value=40).map(str)
 _PATHS = st.sampled_from([

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from retool.grammar import format_tool_call, tool_turn_text
+from retool.text.grammar import format_tool_call, tool_turn_text
 
 # Text that stresses the parser: delimiters, braces, quotes, backslashes, boxes, unicode.
 _HAZARDS = st.sampled_from(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from retool.grammar import format_tool_call
+from retool.text.grammar import format_tool_call
 from tests.strategies.grammar import code_strings, outputs, prose
 
 

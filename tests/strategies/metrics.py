@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from retool.metrics import SAMPLE_STATUSES, TOOL_STATUSES, SampleRecord
+from retool.train.metrics import SAMPLE_STATUSES, TOOL_STATUSES, SampleRecord
 
 _WALL_S = st.floats(0.0, 100.0, allow_nan=False)
 _FRACTION = st.floats(0.0, 1.0)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from retool.grammar import format_tool_call, tool_turn_text
+from retool.text.grammar import format_tool_call, tool_turn_text
 from retool.reward import RewardBreakdown, RewardConfig, is_aborted, reward_func, score
 
 FULL = 1.0 + 0.1 + 0.05

@@ -1,0 +1,156 @@
+"""The extraction policy: which text in a response is the model's final answer. Pure and total.
+
+:func:`extract_answer` ``(response) -> Extraction(answer, values, source, reason)``:
+
+1. Only the model's own text after the last tool response counts
+   (``retool.text.grammar.parse_trace(response)``): a ``\\boxed{}`` printed by code in a tool response, or
+   inside a code string of a tool call, is never an answer. If a tool call follows the last tool
+   response (the episode ended on a call, or the model answered in prose and then called a tool),
+   there is no answer.
+2. The last ``\\boxed{}``/``\\fbox{}`` with balanced braces (any depth) wins; if there is none, the
+   last ``Answer: ...`` line is the fallback (``source="answer_line"``).
+3. Boxes chained by ``or``/``and``/``,``/``;`` (only whitespace, ``$`` and those words between them)
+   form *one* multi-valued answer: ``values`` holds every box and ``answer`` joins them with
+   ``", "``, so ``\\boxed{1} or \\boxed{2}`` is the list "1, 2" and is wrong against a single gold
+   (the same text boxed twice in a row is one value).
+4. No credit (``answer=None`` with the reason) for: an unclosed last box (truncated), an empty box,
+   a hedge (``\\boxed{3} or maybe \\boxed{4}``, "either ... or" around the boxes, "not sure",
+   "I'm unsure", "I guess", "probably", "possibly", "perhaps", "maybe" in the sentence holding the
+   boxes or inside them; those, "might be", "could be" or "or <something>" in the rest of the
+   sentence after the last box (``\\boxed{3}, or 4``) or between an earlier box of the same
+   sentence and the answer (``\\boxed{7}, but it might be \\boxed{8}``)), a retraction anywhere after
+   the last box ("wait", "that's wrong", "is incorrect", "mistake", "let me recheck"), more than 64
+   chained boxes, an answer longer than ``max_answer_chars``, a response longer than
+   ``max_response_chars``, ``Answer:`` lines whose squared lengths sum past ``MAX_ANSWER_LINE_WORK``
+   (one line of ~1400 characters or many long ones; refused in linear time before ``parse_trace``).
+
+Every pattern here runs in linear time on the response (no lazy group before an anchored tail).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from retool.text.grammar import Trace, find_boxed, parse_trace
+
+Source = Literal["boxed", "answer_line"] | None
+
+_CHAIN = re.compile(r"^(?:\s|\$|\\[,;:! ]|\\quad|\\qquad|\\text\{\s*(?:or|and)\s*\}|,|;|\bor\b|\band\b|&)*$", re.I)
+_HEDGE = re.compile(r"\b(?:not\s+(?:entirely\s+|completely\s+|fully\s+|100%\s+)?(?:sure|certain|confident)|unsure|"
+                    r"uncertain|i\s+guess|probably|possibly|perhaps|maybe|either(?!\s+way))\b", re.I)
+_HEDGE_AFTER = re.compile(_HEDGE.pattern[:-3] + r"|might\s+(?:also\s+)?be|could\s+(?:also\s+)?be|or\s+(?:else\s+)?\$?\\?\w)\b", re.I)
+_MAX_CHAINED = 64
+# 'Answer:' lines whose summed squared lengths exceed this are pathological. Refusing them before
+# parse_trace also keeps the lazy answer-line pattern there (quadratic in a line's length on runs
+# of trailing spaces or '*') from stalling the reward: its work is bounded by this sum.
+MAX_ANSWER_LINE_WORK = 2_000_000
+_ANSWER_LINES = re.compile(r"answer[ \t*_]*[:：]([^\n]*)", re.I)
+_RETRACT = re.compile(r"\b(?:wait|hold\s+on|that(?:'s|\s+is|\s+was)\s+(?:wrong|incorrect|not\s+(?:right|correct))|"
+                      r"(?:is|was)\s+(?:wrong|incorrect)|mistake|let\s+me\s+re(?:check|do|consider|compute|think))\b", re.I)
+_ANSWER_LINE = re.compile(r"^[ \t>*_#-]*(?:final[ \t]+)?answer[ \t*_]*[:：]([^\n]*)", re.I | re.M)  # linear: no lazy group
+
+
+@dataclass(frozen=True)
+class Extraction:
+    answer: str | None
+    values: tuple[str, ...]
+    source: Source
+    reason: str
+
+
+def _none(reason: str) -> Extraction:
+    return Extraction(None, (), None, reason)
+
+
+def _sentence_start(text: str, pos: int) -> int:
+    """Start of the sentence holding ``pos`` (after the previous line break or '. ')."""
+    cut = max(text.rfind("\n", 0, pos), text.rfind(". ", 0, pos), text.rfind("! ", 0, pos), text.rfind("? ", 0, pos))
+    return cut + 1
+
+
+def has_pathological_answer_line(response: str) -> bool:
+    """True when the 'Answer:' lines' squared lengths sum past ``MAX_ANSWER_LINE_WORK`` (one line
+    of ~1400 characters, or many long ones). Linear time."""
+    work = 0
+    for m in _ANSWER_LINES.finditer(response):
+        work += len(m.group(1)) ** 2
+        if work > MAX_ANSWER_LINE_WORK:
+            return True
+    return False
+
+
+def final_model_text(response: str, trace: Trace | None = None) -> tuple[str | None, str]:
+    """The model's own text after the last tool response, or None with the reason.
+
+    ``trace`` may be passed when the caller already holds ``parse_trace(response)``.
+    """
+    trace = parse_trace(response) if trace is None else trace
+    segments = trace.segments
+    last = max((i for i, s in enumerate(segments) if s.kind == "tool_response"), default=-1)
+    tail = segments[last + 1 :]
+    if any(s.kind == "tool_call" for s in tail):
+        return None, "a tool call follows the last tool response (no final answer turn)"
+    return "".join(s.text for s in tail if s.kind == "text"), "ok"
+
+
+def extract_answer(response: str, *, max_answer_chars: int = 1000, max_response_chars: int = 1_000_000,
+                   trace: Trace | None = None) -> Extraction:
+    """Apply the extraction policy of the module docstring. Never raises.
+
+    ``trace``: ``parse_trace(response)`` when the caller has it already (saves a second parse).
+    """
+    if not isinstance(response, str):
+        return _none(f"response is {type(response).__name__}, not text")
+    if len(response) > max_response_chars:
+        return _none(f"response of {len(response)} characters exceeds max_response_chars={max_response_chars}")
+    if trace is None and has_pathological_answer_line(response):
+        return _none("pathological 'Answer:' lines (too long)")
+    text, why = final_model_text(response, trace)
+    if text is None:
+        return _none(why)
+    boxes = find_boxed(text)
+    if not boxes:
+        lines = _ANSWER_LINE.findall(text)
+        if not lines:
+            return _none("no \\boxed{} and no 'Answer:' line in the final text")
+        answer = lines[-1].lstrip(" \t*_").rstrip(" \t*_.")
+        if not answer:
+            return _none("empty 'Answer:' line")
+        if _HEDGE.search(answer):
+            return _none(f"hedged answer line {answer[:80]!r}")
+        if len(answer) > max_answer_chars:
+            return _none(f"answer of {len(answer)} characters exceeds max_answer_chars={max_answer_chars}")
+        return Extraction(answer, (answer,), "answer_line", "answer line")
+    if not boxes[-1].closed:
+        return _none("the last box is not closed (truncated answer)")
+    group = [boxes[-1]]
+    for box in reversed(boxes[:-1]):
+        between = text[box.end : group[0].start]
+        if not box.closed or not _CHAIN.match(between):
+            break
+        group.insert(0, box)
+        if len(group) > _MAX_CHAINED:
+            return _none(f"more than {_MAX_CHAINED} chained boxes")
+    for left, right in zip(group, group[1:]):
+        if _HEDGE.search(text[left.end : right.start]):
+            return _none("hedged between boxes")
+    begin = _sentence_start(text, group[0].start)
+    sentence = text[begin : group[-1].end]
+    earlier = [b for b in boxes if b.end <= group[0].start and b.start >= begin]
+    if earlier and (hedge := _HEDGE_AFTER.search(text[earlier[-1].end : group[0].start])) is not None:
+        return _none(f"hedged answer ({hedge.group(0)!r} between boxes in one sentence)")
+    after = re.split(r"\n|[.!?](?:\s|$)", text[group[-1].end :], maxsplit=1)[0]
+    if (hedge := _HEDGE.search(sentence)) is not None or (hedge := _HEDGE_AFTER.search(after)) is not None:
+        return _none(f"hedged answer ({hedge.group(0)!r} near the box)")
+    if (retract := _RETRACT.search(text[group[-1].end :])) is not None:
+        return _none(f"retracted after the box ({retract.group(0)!r})")
+    values = tuple(dict.fromkeys(b.content.strip() for b in group))  # a repeated box is one value
+    if any(not v for v in values):
+        return _none("empty box")
+    answer = ", ".join(values)
+    if len(answer) > max_answer_chars:
+        return _none(f"answer of {len(answer)} characters exceeds max_answer_chars={max_answer_chars}")
+    reason = "last box" if len(values) == 1 else f"{len(values)} chained boxes form one multi-valued answer"
+    return Extraction(answer, values, "boxed", reason)

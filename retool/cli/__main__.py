@@ -1,0 +1,7 @@
+"""``python -m retool.cli ...`` is the ``retool`` command."""
+
+import sys
+
+from retool.cli.dispatch import main
+
+sys.exit(main())

@@ -1,0 +1,136 @@
+"""``retool watch METRICS.jsonl``: check training metrics against the recipe's health bands.
+
+Prints one line per band (range, last value, status) and, for each breached band, the breaches
+and the recipe's advice. Exit status: 0 healthy, 1 any breach or a banded metric missing, 2 the
+metrics or bands file cannot be read (the message names the file and line).
+
+``--follow`` tails a file a trainer is writing: every ``--interval-s`` it re-reads the file
+(ignoring a last line caught mid-write), prints range breaches as they appear, and stops on
+Ctrl-C, after ``--max-polls`` polls or once a row at ``--until-step`` is read; then it prints the full report (trend included) and exits
+with the same status rules. ``--json PATH`` writes the report as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from retool.train.metrics import read_metrics
+from retool.train.watch import DEFAULT_BANDS, DEFAULT_WARMUP_STEPS, DEFAULT_WINDOW, Band, WatchReport, check, load_bands
+
+_SHOWN_PER_METRIC = 5
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("metrics", type=Path, help="metrics JSONL file, one {\"step\": N, ...} object per line")
+    parser.add_argument("--bands", type=Path, default=None, help="bands file (.json or .toml); default: the recipe's")
+    parser.add_argument("--window", type=int, default=DEFAULT_WINDOW, help="steps in the trend regression window")
+    parser.add_argument("--warmup-steps", type=int, default=DEFAULT_WARMUP_STEPS,
+                        help="rows with step below this are not checked")
+    parser.add_argument("--follow", action="store_true", help="keep watching the file as it grows (Ctrl-C stops)")
+    parser.add_argument("--interval-s", type=float, default=5.0, help="seconds between polls with --follow")
+    parser.add_argument("--max-polls", type=int, default=None, help="stop --follow after this many polls")
+    parser.add_argument("--until-step", type=int, default=None,
+                        help="stop --follow once a row with this step (or later) has been read")
+    parser.add_argument("--json", type=Path, default=None, dest="json_path", help="write the report as JSON here")
+
+
+def format_report(report: WatchReport, source: str) -> str:
+    lines = [f"health watch: {source} ({report.rows_checked} rows checked)", ""]
+    header = f"{'metric':<32} {'band':<22} {'last step':>9} {'last value':>11}  status"
+    lines += [header, "-" * len(header)]
+    for item in report.checks:
+        value = "-" if item.last_value is None else f"{item.last_value:.4g}"
+        step = "-" if item.last_step is None else str(item.last_step)
+        status = item.status if not item.breaches else f"breach x{item.breaches}"
+        if item.slope is not None:
+            status += f" (slope {item.slope:+.3g}/step)"
+        lines.append(f"{item.band.metric:<32} {item.band.describe():<22} {step:>9} {value:>11}  {status}")
+    for metric in report.missing:
+        lines.append("")
+        lines.append(f"MISSING {metric}: no checked row has it; is the trainer logging it under this name?")
+    shown_advice: set[str] = set()
+    by_metric: dict[str, list] = {}
+    for breach in report.breaches:
+        by_metric.setdefault(breach.metric, []).append(breach)
+    for metric, breaches in by_metric.items():
+        lines.append("")
+        for breach in breaches[:_SHOWN_PER_METRIC]:
+            lines.append(f"BREACH {breach.message()}")
+        if len(breaches) > _SHOWN_PER_METRIC:
+            lines.append(f"  ... and {len(breaches) - _SHOWN_PER_METRIC} more breaches of {metric}")
+        advice = breaches[0].advice
+        if advice and metric not in shown_advice:
+            lines.append(f"  advice: {advice}")
+            shown_advice.add(metric)
+    lines.append("")
+    if report.ok:
+        lines.append("OK: every banded metric is inside its band")
+    else:
+        lines.append(f"FAIL: {len(report.breaches)} breaches, {len(report.missing)} missing metrics")
+    return "\n".join(lines)
+
+
+def _bands(args: argparse.Namespace) -> tuple[Band, ...]:
+    return load_bands(args.bands) if args.bands is not None else DEFAULT_BANDS
+
+
+def _finish(report: WatchReport, args: argparse.Namespace) -> int:
+    print(format_report(report, str(args.metrics)))
+    if args.json_path is not None:
+        args.json_path.parent.mkdir(parents=True, exist_ok=True)
+        args.json_path.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return 0 if report.ok else 1
+
+
+def _follow(args: argparse.Namespace, bands: tuple[Band, ...]) -> int:
+    printed: set[tuple[str, int, str]] = set()
+    rows: list[dict] = []
+    polls = 0
+    print(f"following {args.metrics} every {args.interval_s:g}s (Ctrl-C stops)", flush=True)
+    try:
+        while args.max_polls is None or polls < args.max_polls:
+            if polls:
+                time.sleep(args.interval_s)
+            polls += 1
+            if not args.metrics.exists():
+                continue
+            fresh = read_metrics(args.metrics, allow_partial_tail=True)
+            if len(fresh) > len(rows):
+                print(f"step {fresh[-1]['step']}: {len(fresh)} rows", flush=True)
+            rows = fresh
+            report = check(rows, bands, window=args.window, warmup_steps=args.warmup_steps)
+            for breach in report.breaches:
+                key = (breach.metric, breach.step, breach.kind)
+                if breach.kind != "not_trending_up" and key not in printed:
+                    printed.add(key)
+                    print(f"BREACH {breach.message()}", flush=True)
+            if args.until_step is not None and any(row["step"] >= args.until_step for row in rows):
+                break
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+    if args.metrics.exists():
+        rows = read_metrics(args.metrics, allow_partial_tail=True)
+    return _finish(check(rows, bands, window=args.window, warmup_steps=args.warmup_steps), args)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.interval_s <= 0:
+        print(f"retool watch: --interval-s must be > 0, got {args.interval_s}", file=sys.stderr)
+        return 2
+    if args.max_polls is not None and args.max_polls < 1:
+        print(f"retool watch: --max-polls must be >= 1, got {args.max_polls}", file=sys.stderr)
+        return 2
+    try:
+        bands = _bands(args)
+        if args.follow:
+            return _follow(args, bands)
+        rows = read_metrics(args.metrics)
+        report = check(rows, bands, window=args.window, warmup_steps=args.warmup_steps)
+    except (OSError, ValueError) as exc:
+        print(f"retool watch: {exc}", file=sys.stderr)
+        return 2
+    return _finish(report, args)

@@ -1,0 +1,81 @@
+"""The GRPO recipe: the policy as its own engine, the sandbox, the reward, :func:`retool.train.grpo.rl_train`.
+
+Contract: ``await run_grpo(prompts, model, run)`` reads the prompts
+(:func:`~retool.recipes.inputs.rl_prompts`), loads the policy, builds the reference model
+(``run.ref_model``: ``"same"`` a frozen copy, ``"none"`` no KL reference, or a dir), an
+``HFEngine`` on the policy itself, the sandbox (``"isolated"``: the kernel-isolated
+``PythonSandbox``, refusing a host without its layers unless ``sandbox_allow_weaker``; ``"naive"``:
+unisolated, for hosts without the kernel layers, never for untrusted models) and the reward
+:func:`retool.reward.score`, then runs :func:`~retool.train.grpo.rl_train`. The sandbox is closed
+however the run ends. ``run.rl.grpo.n_samples_per_prompt`` must equal
+``run.rollout.n_samples_per_prompt`` (``rl_iteration`` raises naming both otherwise).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from retool.embedded.models import load_model
+from retool.recipes.inputs import load_policy, rl_prompts
+from retool.reward import score
+from retool.rollout.config import RolloutConfig
+from retool.rollout.engines.hf import HFEngine
+from retool.train.common import TrainResult, pick_device
+from retool.train.grpo import RLConfig, rl_train
+
+__all__ = ["GRPORun", "run_grpo"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class GRPORun:
+    """Everything a GRPO run needs besides its data and policy."""
+
+    rl: RLConfig
+    rollout: RolloutConfig
+    ref_model: str = field(default="same", metadata={"help": "reference model for KL: 'same' (a frozen copy of the policy), 'none' or a local dir"})
+    sandbox: Literal["isolated", "naive"] = field(default="isolated", metadata={"help": "'isolated' (kernel layers) or 'naive' (unisolated: only for hosts without the layers, never for untrusted models)"})
+    sandbox_allow_weaker: bool = field(default=False, metadata={"help": "start the isolated sandbox even where some kernel layer is missing (see `retool sandbox info`)"})
+
+    def __post_init__(self) -> None:
+        if self.sandbox not in ("isolated", "naive"):
+            raise ValueError(f"sandbox must be 'isolated' or 'naive', got {self.sandbox!r}")
+
+
+def _reference(policy: Any, ref_model: str) -> Any | None:
+    if ref_model == "same":
+        return copy.deepcopy(policy)
+    if ref_model == "none":
+        return None
+    return load_model(ref_model)[0]
+
+
+def _sandbox(run: GRPORun) -> Any:
+    if run.sandbox == "naive":
+        from retool.sandbox.naive import NaiveSandbox
+
+        return NaiveSandbox()
+    from retool.sandbox.supervisor import PythonSandbox
+
+    return PythonSandbox(allow_weaker=run.sandbox_allow_weaker)
+
+
+def _reward(response: str, label: Any) -> Any:
+    return score(response, label)
+
+
+async def run_grpo(prompts: str | Sequence[Any], model: str, run: GRPORun) -> TrainResult:
+    records = rl_prompts(prompts) if isinstance(prompts, str) else list(prompts)
+    policy, tokenizer = load_policy(model)
+    device = pick_device(run.rl.device)
+    ref = _reference(policy, run.ref_model)
+    policy.to(device)
+    engine = HFEngine(policy, tokenizer, device=str(device), default_seed=run.rl.seed)
+    sandbox = _sandbox(run)
+    try:
+        return await rl_train(policy, ref, tokenizer, records, run.rl, engine=engine, sandbox=sandbox,
+                              rollout_config=run.rollout, reward_fn=_reward)
+    finally:
+        await sandbox.close()

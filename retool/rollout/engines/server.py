@@ -1,0 +1,209 @@
+"""A small HTTP server that serves a transformers model with SGLang's native ``/generate`` schema.
+
+Contract:
+- Routes: ``GET /health`` (200, empty body), ``GET /get_model_info`` (``{"model_path": ...}``) and
+  ``POST /generate`` with SGLang's request fields ``input_ids`` (or ``text``), ``sampling_params``
+  (``temperature``, ``top_p``, ``top_k``, ``max_new_tokens`` (default 128), ``stop``,
+  ``stop_token_ids``, ``ignore_eos``, ``skip_special_tokens`` (default true), ``no_stop_trim`` (default false),
+  ``sampling_seed``), ``return_logprob`` and ``rid``. The answer has SGLang's shape: ``text``,
+  ``output_ids`` and ``meta_info`` with ``id``, ``finish_reason`` (``{"type": "stop", "matched":
+  str|id}`` or ``{"type": "length", "length": n}``), ``prompt_tokens``, ``completion_tokens``,
+  ``cached_tokens`` (always 0), ``e2e_latency`` and, with ``return_logprob``,
+  ``output_token_logprobs`` as ``[[logprob, token_id, null], ...]``. Without ``no_stop_trim`` a
+  matched stop string is cut from ``text`` (the ids keep the whole token), as SGLang does.
+  A malformed request gets HTTP 400 with ``{"error": {"message": ...}}``.
+- Generation runs on :class:`retool.rollout.engines.HFEngine` (its lock serialises requests; the HTTP
+  side is threaded, HTTP/1.1 with keep-alive).
+- It binds to loopback only unless ``allow_remote=True``; port 0 picks a free port (see ``url``).
+  ``start()`` serves from a daemon thread, ``close()`` stops and joins it; it is a context manager.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from retool.rollout.config import Generation, SamplingParams
+from retool.rollout.engines.hf import HFEngine
+
+
+class BadRequest(ValueError):
+    pass
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_sampling_params(raw: Any) -> tuple[SamplingParams, bool, bool]:
+    """SGLang ``sampling_params`` -> (params, skip_special_tokens, no_stop_trim); BadRequest if invalid."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise BadRequest(f"sampling_params must be an object, got {type(raw).__name__}")
+    stop = raw.get("stop") or ()
+    stop = (stop,) if isinstance(stop, str) else tuple(stop)
+    if not all(isinstance(s, str) for s in stop):
+        raise BadRequest(f"stop must be a string or a list of strings, got {raw.get('stop')!r}")
+    try:
+        params = SamplingParams(
+            temperature=float(raw.get("temperature", 1.0)),
+            top_p=float(raw.get("top_p", 1.0)),
+            top_k=int(raw.get("top_k", -1)),
+            max_new_tokens=int(raw.get("max_new_tokens", 128)),
+            stop=stop,
+            stop_token_ids=tuple(raw.get("stop_token_ids") or ()),
+            seed=None if raw.get("sampling_seed") is None else int(raw["sampling_seed"]),
+            ignore_eos=bool(raw.get("ignore_eos", False)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise BadRequest(f"bad sampling_params: {exc}") from exc
+    return params, bool(raw.get("skip_special_tokens", True)), bool(raw.get("no_stop_trim", False))
+
+
+def sglang_response(gen: Generation, tokenizer: Any, *, prompt_tokens: int, rid: str, return_logprob: bool,
+                    skip_special_tokens: bool, no_stop_trim: bool, latency_s: float) -> dict[str, Any]:
+    text = tokenizer.decode(list(gen.output_ids), skip_special_tokens=skip_special_tokens)
+    if gen.finish_reason == "stop" and isinstance(gen.matched, str) and not no_stop_trim:
+        cut = text.find(gen.matched)
+        text = text[:cut] if cut >= 0 else text
+    if gen.finish_reason == "length":
+        finish: dict[str, Any] = {"type": "length", "length": len(gen.output_ids)}
+    else:
+        finish = {"type": gen.finish_reason, "matched": gen.matched}
+    meta: dict[str, Any] = {
+        "id": rid,
+        "finish_reason": finish,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": len(gen.output_ids),
+        "cached_tokens": 0,
+        "e2e_latency": latency_s,
+    }
+    if return_logprob:
+        meta["output_token_logprobs"] = [[lp, tid, None] for lp, tid in zip(gen.output_logprobs, gen.output_ids)]
+    return {"text": text, "output_ids": list(gen.output_ids), "meta_info": meta}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    timeout = 60  # idle keep-alive connections are dropped after this
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+    def _send(self, status: int, body: Any) -> None:
+        data = b"" if body is None else json.dumps(body).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        if self.path in ("/health", "/health_generate"):
+            self._send(200, None)
+        elif self.path == "/get_model_info":
+            self._send(200, {"model_path": self.server.model_name, "is_generation": True})
+        else:
+            self._send(404, {"error": {"message": f"no route {self.path}"}})
+
+    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        if self.path != "/generate":
+            self._send(404, {"error": {"message": f"no route {self.path}"}})
+            return
+        try:
+            body = self.server.handle_generate(raw)
+        except BadRequest as exc:
+            self._send(400, {"error": {"message": str(exc)}})
+            return
+        self._send(200, body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], engine: HFEngine, model_name: str, verbose: bool) -> None:
+        super().__init__(address, _Handler)
+        self.engine = engine
+        self.model_name = model_name
+        self.verbose = verbose
+
+    def handle_generate(self, raw: bytes) -> dict[str, Any]:
+        try:
+            req = json.loads(raw or b"{}")
+        except json.JSONDecodeError as exc:
+            raise BadRequest(f"body is not JSON: {exc}") from exc
+        if not isinstance(req, dict):
+            raise BadRequest("body must be a JSON object")
+        tokenizer = self.engine.tokenizer
+        ids = req.get("input_ids")
+        if ids is None and isinstance(req.get("text"), str):
+            ids = tokenizer(req["text"], add_special_tokens=False)["input_ids"]
+        if not isinstance(ids, list) or not ids or not all(isinstance(t, int) and not isinstance(t, bool) for t in ids):
+            raise BadRequest("need a non-empty flat list of ints in input_ids (or a text); batches are not supported")
+        vocab = self.engine.model.config.vocab_size
+        if not all(0 <= t < vocab for t in ids):
+            raise BadRequest(f"input_ids hold a token outside [0, {vocab})")
+        params, skip_special, no_trim = parse_sampling_params(req.get("sampling_params"))
+        started = time.perf_counter()
+        gen = self.engine.generate_sync(ids, params)
+        return sglang_response(
+            gen, tokenizer, prompt_tokens=len(ids), rid=str(req.get("rid") or uuid.uuid4().hex),
+            return_logprob=bool(req.get("return_logprob", False)), skip_special_tokens=skip_special,
+            no_stop_trim=no_trim, latency_s=time.perf_counter() - started,
+        )
+
+
+class GenerateServer:
+    """Serve ``engine`` over HTTP; ``with GenerateServer(engine) as server: server.url ...``."""
+
+    def __init__(self, engine: HFEngine, *, host: str = "127.0.0.1", port: int = 0, model_name: str = "model",
+                 allow_remote: bool = False, verbose: bool = False) -> None:
+        if not allow_remote and not _is_loopback(host):
+            raise ValueError(f"refusing to bind {host!r}: not a loopback address (pass allow_remote=True to expose it)")
+        self._server = _Server((host, port), engine, model_name, verbose)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> GenerateServer:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="retool-serve", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=10)
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> GenerateServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

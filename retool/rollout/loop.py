@@ -1,0 +1,194 @@
+"""One sample's multi-turn rollout: generate, run the tool calls, append their responses, repeat.
+
+Contract (``run_sample``; the config is :class:`retool.rollout.RolloutConfig`):
+- Each turn asks the engine for at most ``min(sampling.max_new_tokens, budget left)`` tokens, where
+  the budget is ``rollout_max_response_len - response_length`` (model *and* tool tokens count)
+  and ``max_context_len - len(tokens)``; generation stops at ``</tool_call>`` (kept), at EOS, or
+  at forged markup (``<tool_response>``, ``<|im_start|>`` written by the model itself).
+- The turn's ids and logprobs are appended as they came from the engine (mask 1); the turn's
+  decoded text is parsed with :func:`retool.text.grammar.parse_trace`. Every well-formed call with
+  ``code`` runs in the sandbox (concurrently unless ``concurrent_tool_calls=False``); malformed
+  calls (bad JSON, unknown tool, missing code, a ``</tool_call>`` with no opening tag) get an
+  error text the model can learn from and are counted; calls past ``max_tool_calls`` get a
+  "limit reached" text and are not run. The tool turn is
+  ``tokenize(tool_turn_text(outputs))`` (its leading ``<|im_end|>`` dropped when the model
+  already ended its turn with one), mask 0, logprob 0.0. Invariants are checked after every turn
+  (:meth:`retool.rollout.state.Trajectory.check`).
+- Ends, with the status set once: a turn without tool calls ending at EOS -> ``completed``; a turn
+  cut by ``max_new_tokens``/the budget, a tool turn cut to fit the budget (the cut tokens are
+  appended), no budget left, ``max_turns`` turns done or ``max_tool_calls`` calls run while the
+  model still asks for tools -> ``truncated``; an engine abort or an ``EngineError`` (server
+  down) -> ``aborted`` (nothing of the aborted turn is appended); forged markup in the model's
+  turn or a sandbox that raises -> ``failed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from retool.rollout.config import Engine, EngineError
+from retool.text.grammar import IM_END, IM_START, TOOL_CALL_CLOSE, TOOL_RESPONSE_OPEN, ToolCall, parse_trace, tool_turn_text
+from retool.rollout.state import StatusCell, Trajectory
+
+if TYPE_CHECKING:
+    from retool.rollout.config import RolloutConfig, Sandbox
+
+FORGED_MARKUP: tuple[str, ...] = (TOOL_RESPONSE_OPEN, IM_START)
+# tool output is neutralised (``<`` of the tags becomes ``&lt;``), so the hint names the tags in words
+_CALL_HINT = (
+    'Write each call as one JSON object {"name": "code_interpreter", "arguments": {"code": "print(1 + 1)"}} '
+    "between the tool_call tags."
+)
+
+
+@dataclass
+class SampleRun:
+    """What one attempt produced (mutable while it runs; read once it returns)."""
+
+    trajectory: Trajectory
+    status: StatusCell = field(default_factory=StatusCell)
+    turns: int = 0
+    tool_calls: int = 0
+    malformed_calls: int = 0
+    tool_statuses: list[str] = field(default_factory=list)
+    code_lengths_chars: list[int] = field(default_factory=list)
+    generation_time_s: float = 0.0
+    tool_time_s: float = 0.0
+
+
+def malformed_text(error: str) -> str:
+    return f"Error: {error}. Nothing was executed. {_CALL_HINT}"
+
+
+async def execute_code(sandbox: Sandbox, code: str) -> tuple[str, str]:
+    """(model-facing text, status) for one execution; uses ``run`` when the sandbox has it."""
+    run = getattr(sandbox, "run", None)
+    config = getattr(sandbox, "config", None)
+    if run is not None and config is not None:
+        from retool.sandbox import format_result
+
+        result = await run(code)
+        return format_result(result, config), result.status
+    return await sandbox.execute_code(code), "ok"
+
+
+def _turn_seed(config: RolloutConfig, sample_key: int, turn: int) -> int | None:
+    if config.seed is None:
+        return config.sampling.seed
+    return (config.seed * 1_000_003 + sample_key * 10_007 + turn) % (2**31 - 1)
+
+
+async def run_sample(prompt_ids: list[int], engine: Engine, sandbox: Sandbox, tokenizer: Any, config: RolloutConfig,
+                     *, sample_key: int = 0) -> SampleRun:
+    run = SampleRun(Trajectory(prompt_ids, tokenizer, verify_masks=config.verify_masks))
+    run.trajectory.check("prompt")
+    try:
+        await _loop(run, engine, sandbox, tokenizer, config, sample_key)
+    except EngineError as exc:
+        run.status.set("aborted", f"engine error: {exc}")
+    return run
+
+
+def _room(traj: Trajectory, config: RolloutConfig) -> tuple[int, str]:
+    by_response = config.rollout_max_response_len - traj.response_length
+    by_context = config.max_context_len - traj.prompt_len - traj.response_length
+    if by_context < by_response:
+        return by_context, f"max_context_len={config.max_context_len}"
+    return by_response, f"rollout_max_response_len={config.rollout_max_response_len}"
+
+
+async def _loop(run: SampleRun, engine: Engine, sandbox: Sandbox, tokenizer: Any, config: RolloutConfig, key: int) -> None:
+    traj = run.trajectory
+    stops = tuple(dict.fromkeys((TOOL_CALL_CLOSE, *FORGED_MARKUP, *config.sampling.stop)))
+    while True:
+        room, limit = _room(traj, config)
+        if room <= 0:
+            run.status.set("truncated", f"no budget left ({limit})")
+            return
+        params = config.sampling.replace(
+            max_new_tokens=min(config.sampling.max_new_tokens, room), stop=stops, seed=_turn_seed(config, key, run.turns)
+        )
+        started = time.perf_counter()
+        gen = await engine.generate(traj.tokens, params)
+        run.generation_time_s += time.perf_counter() - started
+        if gen.finish_reason == "abort":
+            run.status.set("aborted", gen.abort_reason or "the engine aborted the request")
+            return
+        if len(gen.output_ids) > params.max_new_tokens:
+            raise ValueError(f"engine returned {len(gen.output_ids)} tokens for max_new_tokens={params.max_new_tokens}")
+        run.turns += 1
+        text = tokenizer.decode(list(gen.output_ids), skip_special_tokens=False)
+        traj.add_model(gen.output_ids, gen.output_logprobs)
+        forged = next((m for m in FORGED_MARKUP if m in text), None)
+        if forged is not None:
+            traj.verify_masks = False  # the model's own turn holds tool markup: verify_loss_mask cannot tell it apart
+            traj.check(f"turn {run.turns}")
+            run.status.set("failed", f"the model wrote {forged!r} in its own turn {run.turns}")
+            return
+        traj.check(f"turn {run.turns}")
+        if gen.finish_reason == "length":
+            run.status.set("truncated", f"turn {run.turns} cut at {params.max_new_tokens} tokens ({limit if params.max_new_tokens == room else 'max_new_tokens'})")
+            return
+        trace = parse_trace(text, config.tools)
+        calls = trace.tool_calls
+        if not calls and not text.rstrip().endswith(TOOL_CALL_CLOSE):
+            answered = trace.answer_source == "boxed"
+            run.status.set("completed", "final answer" if answered else "end of turn without tool calls or a boxed answer")
+            return
+        if run.turns >= config.max_turns:
+            run.status.set("truncated", f"max_turns={config.max_turns} reached while the model asks for tools")
+            return
+        if run.tool_calls >= config.max_tool_calls:
+            run.status.set("truncated", f"max_tool_calls={config.max_tool_calls} reached while the model asks for more")
+            return
+        started = time.perf_counter()
+        try:
+            outputs = await _respond(run, calls, sandbox, config)
+        except Exception as exc:  # the sandbox broke (not the model's code: that never raises)
+            run.status.set("failed", f"sandbox raised {type(exc).__name__}: {exc}")
+            return
+        finally:
+            run.tool_time_s += time.perf_counter() - started
+        turn_text = tool_turn_text(outputs)
+        if text.endswith(IM_END):
+            turn_text = turn_text[len(IM_END) :]
+        ids = list(tokenizer(turn_text, add_special_tokens=False)["input_ids"])
+        room, limit = _room(traj, config)
+        if len(ids) > room:
+            traj.add_tool(ids[: max(room, 0)])
+            traj.check(f"tool turn {run.turns} (cut)")
+            run.status.set("truncated", f"tool response cut from {len(ids)} to {max(room, 0)} tokens to fit {limit}")
+            return
+        traj.add_tool(ids)
+        traj.check(f"tool turn {run.turns}")
+
+
+async def _respond(run: SampleRun, calls: tuple[ToolCall, ...], sandbox: Sandbox, config: RolloutConfig) -> list[str]:
+    """One output per call, in order; runs the well-formed ones within ``max_tool_calls``."""
+    outputs: list[str] = [""] * max(len(calls), 1)
+    jobs: list[tuple[int, str]] = []
+    if not calls:
+        run.malformed_calls += 1
+        outputs[0] = malformed_text("a closing tool_call tag without an opening one")
+    for i, call in enumerate(calls):
+        code = call.code
+        if not call.ok or code is None:
+            run.malformed_calls += 1
+            outputs[i] = malformed_text(call.error or f"tool {call.name!r} has no 'code' to execute")
+        elif run.tool_calls + len(jobs) >= config.max_tool_calls:
+            outputs[i] = f"Error: the limit of {config.max_tool_calls} tool calls is reached; this call was not executed."
+        else:
+            jobs.append((i, code))
+    if config.concurrent_tool_calls:
+        results = await asyncio.gather(*(execute_code(sandbox, code) for _, code in jobs))
+    else:
+        results = [await execute_code(sandbox, code) for _, code in jobs]
+    for (i, code), (text, status) in zip(jobs, results):
+        outputs[i] = text
+        run.tool_calls += 1
+        run.tool_statuses.append(status)
+        run.code_lengths_chars.append(len(code))
+    return outputs

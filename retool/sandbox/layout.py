@@ -1,0 +1,104 @@
+"""Where sandboxed code lives: scratch dirs, slot uids and each zygote's start-up config.
+
+Contract: ``make_scratch(config, chown)`` creates ``<tmp>/retool-sandbox-XXXX`` (mode 0711) with
+one ``slot-N`` dir per slot (mode 0700, owned by uid/gid ``uid_base + N`` when ``chown``);
+``slot_is_dirty``/``clean_slot(root, slot)`` test and empty one slot dir (no symlink is followed); ``zygote_config``
+builds the JSON the zygote starts from: extra ``sys.path`` entries for allowed third-party
+packages, modules to pre-import, active layers, rlimits, Landlock read-only paths (the stdlib,
+lib-dynload, the system library dirs and the loader cache) and the zygote's slots.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import resource
+import shutil
+import sysconfig
+import tempfile
+from typing import Any
+
+from retool.sandbox.config import SandboxConfig
+
+ZYGOTE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zygote.py")
+# Shared libraries that extension modules load lazily (libz for zlib/binascii, libcrypto for
+# hashlib, libffi, ...) and the loader's index; read-only, no secrets. Missing ones are skipped.
+SYSTEM_LIBRARY_PATHS = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib", "/etc/ld.so.cache")
+# The zygote's whole environment: nothing secret, numerical libraries kept single-threaded.
+ZYGOTE_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def make_scratch(config: SandboxConfig, *, chown: bool) -> str:
+    root = tempfile.mkdtemp(prefix="retool-sandbox-", dir=config.scratch_root)
+    os.chmod(root, 0o711)
+    for slot in range(config.concurrency):
+        path = os.path.join(root, f"slot-{slot}")
+        os.mkdir(path, 0o700)
+        if chown:
+            os.chown(path, config.uid_base + slot, config.uid_base + slot)
+    return root
+
+
+def slot_is_dirty(root: str, slot: int) -> bool:
+    """Whether the slot dir holds anything (one getdents; the common case is empty)."""
+    try:
+        with os.scandir(os.path.join(root, f"slot-{slot}")) as entries:
+            return next(entries, None) is not None
+    except OSError:
+        return False
+
+
+def clean_slot(root: str, slot: int) -> None:
+    path = os.path.join(root, f"slot-{slot}")
+    try:
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+    except OSError:
+        pass
+
+
+def zygote_config(cfg: SandboxConfig, active: frozenset[str], scratch: str | None, index: int,
+                  n_zygotes: int) -> dict[str, Any]:
+    """The JSON start-up config of zygote ``index`` (see ``retool.sandbox.zygote``)."""
+    allowed = list(cfg.allowed_modules) if cfg.allowed_modules is not None else None
+    site_dirs = []
+    for name in allowed or ():
+        spec = importlib.util.find_spec(name)
+        origin = spec.origin if spec else None
+        if origin and spec and spec.submodule_search_locations:
+            site_dirs.append(os.path.dirname(os.path.dirname(origin)))
+        elif origin and origin not in ("built-in", "frozen"):
+            site_dirs.append(os.path.dirname(origin))
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(ZYGOTE_PATH)))  # the dir holding retool/
+    paths = sysconfig.get_paths()
+    stdlib = {paths["stdlib"], paths["platstdlib"], os.path.join(paths["platstdlib"], "lib-dynload")}
+    read_paths = sorted(stdlib | set(SYSTEM_LIBRARY_PATHS))
+    rlimits = {
+        resource.RLIMIT_CPU: math.ceil(cfg.timeout_s) + 1,
+        resource.RLIMIT_FSIZE: cfg.max_file_bytes,
+        resource.RLIMIT_NOFILE: cfg.max_open_files,
+        resource.RLIMIT_CORE: 0,
+    }
+    if "uid" in active:
+        rlimits[resource.RLIMIT_NPROC] = cfg.max_threads
+    assert scratch is not None
+    return {
+        "sys_path": [package_root] + sorted(set(site_dirs) - {package_root} - stdlib),
+        "preimport": allowed or [],
+        "allowed_modules": allowed,
+        "print_last_expression": cfg.print_last_expression,
+        "layers": sorted(active),
+        "rlimits": {str(k): v for k, v in rlimits.items()},
+        "rlimit_as_id": resource.RLIMIT_AS,
+        "memory_limit_bytes": cfg.memory_limit_bytes,
+        "read_paths": read_paths,
+        "slots": [
+            {"slot": s, "uid": cfg.uid_base + s, "scratch": os.path.join(scratch, f"slot-{s}")}
+            for s in range(index, cfg.concurrency, n_zygotes)
+        ],
+    }

@@ -1,0 +1,194 @@
+"""Token-level loss masks: 1 exactly on what the model generated, 0 on prompt and tool output.
+
+Contract:
+- Token-in/token-out. A trajectory is a sequence of :class:`TokenSegment`, each already token ids:
+  ``prompt`` (mask 0), ``model`` (sampled by the model: prose, tool-call tokens and its own
+  end-of-turn token; mask 1) and ``tool`` (a tool turn: the chat markup and the
+  ``<tool_response>`` blocks, delimiters included; mask 0). :func:`build_ids_and_mask`
+  concatenates them. A mask is never rebuilt by re-tokenizing decoded text: BPE merges across a
+  segment boundary can make ``tokenize(a + b) != tokenize(a) + tokenize(b)``
+  (:func:`joint_tokenization_differs` shows where).
+- SFT (:func:`encode_sft`): the conversation is rendered once with the tokenizer's chat template.
+  For every assistant message at index k, the render of ``messages[:k]`` with the generation
+  prompt must be a prefix of the full render (otherwise :class:`TemplateNotPrefixPreserving`,
+  naming the message and the first differing text); the assistant's tokens run from there to its
+  first end-of-turn string (``<|im_end|>``) inclusive. Each piece of text is tokenized on its own,
+  as the model meets it at inference time, and the pieces are concatenated.
+- :func:`verify_loss_mask` is the cheap in-training check: after the prompt every 0-run must decode
+  to a tool turn (chat markup plus at least one ``<tool_response>`` block, nothing else), except
+  that the last run may be a cut-off tool turn or trailing markup/padding; no 1-run may hold a
+  tool turn's opening (``<|im_start|>user\n<tool_response>``). Model text is otherwise free: a
+  model may sample special tokens, and that is not a masking error. It returns the first
+  offending span.
+All functions here are pure; the tokenizer is only read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from retool.text.grammar import DEFAULT_TOOLS, IM_END, IM_START, TOOL_RESPONSE_OPEN, ToolSpec, parse_trace
+
+SegmentKind = Literal["prompt", "model", "tool"]
+# A tool turn opens with this; model-sampled text never should (a leak of tool tokens into a 1-run).
+_TOOL_TURN_OPENING = f"{IM_START}user\n{TOOL_RESPONSE_OPEN}"
+MASK_OF: Mapping[str, int] = {"prompt": 0, "model": 1, "tool": 0}
+
+
+@dataclass(frozen=True)
+class TokenSegment:
+    kind: SegmentKind
+    ids: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if self.kind not in MASK_OF:
+            raise ValueError(f"segment kind must be one of {sorted(MASK_OF)}, got {self.kind!r}")
+
+
+def build_ids_and_mask(segments: Sequence[TokenSegment]) -> tuple[list[int], list[int]]:
+    ids: list[int] = []
+    mask: list[int] = []
+    for seg in segments:
+        ids.extend(seg.ids)
+        mask.extend([MASK_OF[seg.kind]] * len(seg.ids))
+    return ids, mask
+
+
+def _encode(tokenizer: Any, text: str) -> tuple[int, ...]:
+    return tuple(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else ()
+
+
+def joint_tokenization_differs(tokenizer: Any, texts: Sequence[str]) -> bool:
+    """True when tokenizing the joined text gives other ids than tokenizing each piece."""
+    pieces = [i for t in texts for i in _encode(tokenizer, t)]
+    return list(_encode(tokenizer, "".join(texts))) != pieces
+
+
+# ---------------------------------------------------------------------------------------------
+# SFT
+
+
+class TemplateNotPrefixPreserving(ValueError):
+    """The chat template renders an earlier turn differently once later turns exist."""
+
+
+@dataclass(frozen=True)
+class SFTExample:
+    ids: tuple[int, ...]
+    loss_mask: tuple[int, ...]
+    segments: tuple[TokenSegment, ...]
+    text: str
+    prompt_len: int
+
+
+def _render(tokenizer: Any, messages: Sequence[Mapping[str, Any]], tools: Sequence[ToolSpec], gen: bool, kwargs: Mapping[str, Any]) -> str:
+    return tokenizer.apply_chat_template(
+        list(messages), tools=[t.to_json() for t in tools] or None, add_generation_prompt=gen, tokenize=False, **kwargs
+    )
+
+
+def encode_sft(
+    tokenizer: Any,
+    messages: Sequence[Mapping[str, Any]],
+    tools: Sequence[ToolSpec] = DEFAULT_TOOLS,
+    *,
+    end_of_turn: str = IM_END,
+    chat_template_kwargs: Mapping[str, Any] | None = None,
+) -> SFTExample:
+    """Ids and loss mask for one conversation (see the module docstring)."""
+    kwargs = dict(chat_template_kwargs or {})
+    assistants = [k for k, m in enumerate(messages) if m.get("role") == "assistant"]
+    if not assistants:
+        raise ValueError("conversation has no assistant message to train on")
+    full = _render(tokenizer, messages, tools, False, kwargs)
+    pieces: list[tuple[SegmentKind, str]] = []
+    cursor = 0
+    for n, k in enumerate(assistants):
+        prefix = _render(tokenizer, messages[:k], tools, True, kwargs)
+        if not full.startswith(prefix):
+            at = next((i for i, (a, b) in enumerate(zip(prefix, full)) if a != b), min(len(prefix), len(full)))
+            raise TemplateNotPrefixPreserving(
+                f"chat template is not prefix-preserving at message {k} (assistant): the render up to it differs "
+                f"from the full render at char {at}: {prefix[at:at + 40]!r} vs {full[at:at + 40]!r}"
+            )
+        if len(prefix) < cursor:
+            raise TemplateNotPrefixPreserving(f"assistant message {k} starts at char {len(prefix)}, inside the previous one")
+        between = messages[assistants[n - 1] + 1 : k] if n else ()
+        kind: SegmentKind = "tool" if between and all(m.get("role") == "tool" for m in between) else "prompt"
+        pieces.append((kind, full[cursor : len(prefix)]))
+        stop = full.find(end_of_turn, len(prefix))
+        if stop < 0:
+            raise ValueError(f"assistant message {k} has no end-of-turn {end_of_turn!r} in the rendered conversation")
+        cursor = stop + len(end_of_turn)
+        pieces.append(("model", full[len(prefix) : cursor]))
+    pieces.append(("prompt", full[cursor:]))
+    segments = tuple(TokenSegment(kind, _encode(tokenizer, text)) for kind, text in pieces if text)
+    ids, mask = build_ids_and_mask(segments)
+    prompt_len = len(segments[0].ids) if segments[0].kind == "prompt" else 0
+    return SFTExample(tuple(ids), tuple(mask), segments, full, prompt_len)
+
+
+# ---------------------------------------------------------------------------------------------
+# verification
+
+
+@dataclass(frozen=True)
+class MaskCheck:
+    ok: bool
+    reason: str = ""
+    span: tuple[int, int] | None = None  # token indices [start, end) of the first offending run
+
+
+def _runs(mask: Sequence[int], start: int) -> list[tuple[int, int, int]]:
+    runs: list[tuple[int, int, int]] = []
+    i = start
+    while i < len(mask):
+        j = i
+        while j < len(mask) and mask[j] == mask[i]:
+            j += 1
+        runs.append((mask[i], i, j))
+        i = j
+    return runs
+
+
+def _is_tool_turn(text: str, *, last: bool) -> str | None:
+    """None if ``text`` is a valid 0-run after the prompt, else the reason."""
+    trace = parse_trace(text)
+    stray = [s for s in trace.segments if s.kind in ("text", "tool_call") and s.text.strip()]
+    if stray:
+        return f"0-span holds non-tool text {stray[0].text[:60]!r}"
+    if trace.tool_calls:
+        return "0-span holds a tool call"
+    has_response = any(s.kind == "tool_response" for s in trace.segments)
+    if last:
+        return None
+    if not has_response:
+        return "0-span between model turns holds no <tool_response> block"
+    return "; ".join(trace.errors) or None
+
+
+def verify_loss_mask(ids: Sequence[int], mask: Sequence[int], tokenizer: Any, prompt_len: int) -> MaskCheck:
+    if len(ids) != len(mask):
+        return MaskCheck(False, f"len(ids)={len(ids)} != len(mask)={len(mask)}")
+    bad = next((i for i, m in enumerate(mask) if m not in (0, 1)), None)
+    if bad is not None:
+        return MaskCheck(False, f"mask[{bad}]={mask[bad]!r} is not 0 or 1", (bad, bad + 1))
+    if not 0 <= prompt_len <= len(ids):
+        return MaskCheck(False, f"prompt_len={prompt_len} outside [0, {len(ids)}]")
+    ones = [i for i in range(prompt_len) if mask[i]]
+    if ones:
+        return MaskCheck(False, f"prompt token {ones[0]} has mask 1", (ones[0], ones[0] + 1))
+    runs = _runs(mask, prompt_len)
+    for n, (value, start, end) in enumerate(runs):
+        text = tokenizer.decode(list(ids[start:end]), skip_special_tokens=False)
+        if value == 1:
+            if _TOOL_TURN_OPENING in text:
+                at = text.index(_TOOL_TURN_OPENING)
+                return MaskCheck(False, f"1-span holds a tool turn: {text[at:at + 80]!r}", (start, end))
+        else:
+            reason = _is_tool_turn(text, last=n == len(runs) - 1)
+            if reason:
+                return MaskCheck(False, reason, (start, end))
+    return MaskCheck(True)

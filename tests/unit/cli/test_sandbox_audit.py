@@ -1,0 +1,58 @@
+"""``retool sandbox audit``: spec loading, exit statuses, listing (the battery itself: tests/unit/sandbox/audit/)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from retool.cli.sandbox_audit import add_audit_arguments, load_factory, run_audit_command
+from retool.sandbox.audit import TECHNIQUES
+from retool.sandbox.naive import NaiveSandbox
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("retool.sandbox.naive", "must look like"),
+        ("retool.no_such_module:Thing", "cannot import module"),
+        ("retool.sandbox.naive:NoSuchThing", "has no attribute"),
+        ("retool.sandbox.naive:DENY_PATTERNS", "not callable"),
+    ],
+)
+def test_load_factory_explains_bad_specs(spec: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        load_factory(spec)
+
+
+def test_load_factory_returns_the_callable() -> None:
+    assert load_factory("retool.sandbox.naive:NaiveSandbox") is NaiveSandbox
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_audit_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_audit_command_exits_nonzero_on_escape(capsys: pytest.CaptureFixture[str]) -> None:
+    code = run_audit_command(_args("--sandbox", "retool.sandbox.naive:NaiveSandbox", "--only", "open_canary_direct"))
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "open_canary_direct" in out and "ESCAPED" in out
+
+
+def test_audit_command_passes_our_sandbox(capsys: pytest.CaptureFixture[str]) -> None:
+    code = run_audit_command(_args("--only", "open_canary_direct", "--only", "socket_tcp_connect", "--timeout-s", "2"))
+    assert code == 0, capsys.readouterr().out
+
+
+def test_audit_command_rejects_bad_sandbox_and_unknown_technique(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_audit_command(_args("--sandbox", "nope")) == 2
+    assert run_audit_command(_args("--only", "no_such_technique")) == 2
+    assert "no_such_technique" in capsys.readouterr().err
+
+
+def test_audit_command_lists_techniques(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_audit_command(_args("--list")) == 0
+    assert len(capsys.readouterr().out.splitlines()) == len(TECHNIQUES)
