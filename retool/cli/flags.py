@@ -7,7 +7,7 @@ Contract:
   field's type (``int``, ``float``, ``str``, ``X | None``, ``Literal[...]`` as choices, ``bool``
   as ``--x/--no-x``), the field's default, and the help text from the field's
   ``metadata["help"]`` (the flag's own ``help`` only where the field has none) followed by the
-  default. A flag shared by several configs (``--seed``) must have the same default in each:
+  default (unless the help text already says what the default is). A flag shared by several configs (``--seed``) must have the same default in each:
   a disagreement raises ``ValueError`` naming the flag, both configs and both defaults, so the
   CLI and the configs cannot drift apart.
 - With ``unset_absent=True`` an unset flag leaves no attribute on the parsed namespace (the help
@@ -107,7 +107,8 @@ def _argument_kwargs(config: type, spec: ConfigFlag, resolved: _Resolved, unset_
         raise TypeError(f"{config.__name__}.{spec.path}: type {resolved.annotation!r} has no flag form")
     if spec.metavar:
         kwargs["metavar"] = spec.metavar
-    kwargs["help"] = f"{text} (default: {resolved.default})".strip().replace("%", "%%")
+    shown = text if "default" in text else f"{text} (default: {resolved.default})".strip()
+    kwargs["help"] = shown.replace("%", "%%")
     return kwargs
 
 

@@ -1,4 +1,9 @@
-"""``retool verify``: run every check, print a table, write a JSON report, exit non-zero on failure."""
+"""``retool verify``: run every check, print a table, write a JSON report, exit non-zero on failure.
+
+The options that set :class:`~retool.harness.verify.VerifyConfig` fields are derived from it
+(``VERIFY_FLAGS``): their defaults and help are the config's. ``--config FILE`` gives the same
+settings by flag name (``model``, ``min_precision``, ...); a flag given on the command line wins.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,30 @@ import argparse
 import os
 import sys
 
+from retool.cli.flags import ConfigFlag, add_config_flags
+from retool.harness.verify import VerifyConfig
+
+__all__ = ["FILE_KEYS", "VERIFY_FLAGS", "add_arguments", "config_from_args", "run"]
+
+
+VERIFY_FLAGS: tuple[ConfigFlag, ...] = (
+    ConfigFlag("--model", "model_dir", metavar="DIR"),
+    ConfigFlag("--sandbox", "sandbox_factory", metavar="PKG.MOD:FACTORY"),
+    ConfigFlag("--checker", "checker", metavar="PKG.MOD:FN"),
+    ConfigFlag("--megatron", "megatron_dir", metavar="DIR"),
+    ConfigFlag("--min-precision", "min_precision"),
+    ConfigFlag("--min-recall", "min_recall"),
+    ConfigFlag("--bench-executions", "bench_executions", metavar="N"),
+    ConfigFlag("--seed", "seed"),
+)
+# --config file keys: the flag names without dashes (model, sandbox, checker, megatron, ...)
+FILE_KEYS: dict[str, ConfigFlag] = {spec.flag.lstrip("-").replace("-", "_"): spec for spec in VERIFY_FLAGS}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", metavar="DIR", help="a local Hugging Face model directory (default: the embedded tiny model)")
-    parser.add_argument("--sandbox", metavar="PKG.MOD:FACTORY", help="a zero-argument factory of an object with async execute_code(code) -> str")
-    parser.add_argument("--checker", metavar="PKG.MOD:FN", help="an answer checker (response, gold) -> bool to validate")
-    parser.add_argument("--megatron", metavar="DIR", help="a Megatron torch_dist checkpoint to check against --model")
-    parser.add_argument("--config", metavar="FILE", help="a TOML or JSON file with any of: model, sandbox, checker, megatron, min_precision, min_recall, bench_executions")
+    add_config_flags(parser, {VerifyConfig: VERIFY_FLAGS}, unset_absent=True)
+    parser.add_argument("--config", metavar="FILE",
+                        help=f"a TOML or JSON file with any of: {', '.join(FILE_KEYS)} (flags win over the file)")
     parser.add_argument("--only", metavar="NAMES", help="comma-separated check names to run (default: all)")
     parser.add_argument("--json", metavar="PATH", help="write the JSON report here")
     parser.add_argument("--list", action="store_true", help="list the checks and exit")
@@ -29,26 +51,18 @@ def _load_file(path: str) -> dict:
     return data.get("verify", data)
 
 
-def config_from_args(args: argparse.Namespace):
-    from retool.harness.verify import VerifyConfig
-
+def config_from_args(args: argparse.Namespace) -> VerifyConfig:
+    """The file's values (by flag name), then the flags given on the command line over them."""
     file = _load_file(args.config) if args.config else {}
-    known = {"model", "sandbox", "checker", "megatron", "min_precision", "min_recall", "bench_executions"}
-    unknown = sorted(set(file) - known)
+    unknown = sorted(set(file) - set(FILE_KEYS))
     if unknown:
-        raise SystemExit(f"retool verify: --config {args.config}: unknown key(s) {unknown}; known: {sorted(known)}")
-    pick = lambda flag, key: flag if flag is not None else file.get(key)  # noqa: E731
-    model = pick(args.model, "model")
-    if model is not None and not os.path.isdir(model):
-        raise SystemExit(f"retool verify: --model {model!r} is not a directory")
-    extra = {k: file[k] for k in ("min_precision", "min_recall", "bench_executions") if k in file}
-    return VerifyConfig(
-        model_dir=model,
-        sandbox_factory=pick(args.sandbox, "sandbox"),
-        checker=pick(args.checker, "checker"),
-        megatron_dir=pick(args.megatron, "megatron"),
-        **extra,
-    )
+        raise SystemExit(f"retool verify: --config {args.config}: unknown key(s) {unknown}; known: {sorted(FILE_KEYS)}")
+    values = {FILE_KEYS[key].path: value for key, value in file.items()}
+    values.update({spec.path: getattr(args, spec.dest) for spec in VERIFY_FLAGS if hasattr(args, spec.dest)})
+    config = VerifyConfig(**values)
+    if config.model_dir is not None and not os.path.isdir(config.model_dir):
+        raise SystemExit(f"retool verify: --model {config.model_dir!r} is not a directory")
+    return config
 
 
 def _quiet_libraries() -> None:

@@ -17,13 +17,18 @@ Modules: :mod:`~retool.sandbox.audit.technique` (``EFFECTS``, ``Technique``),
 
 from retool import lazy_exports
 
+# ``render`` and ``technique`` share their names with their modules: bound eagerly (both are
+# light), so the function, not the module, is what ``from retool.sandbox.audit import render`` gives.
+from retool.sandbox.audit.render import render
+from retool.sandbox.audit.technique import technique
+
 _EXPORTS = {
     "DEFAULT_TIMEOUT_S": ".runner", "HEALTH_CODE": ".runner", "audit": ".runner",
-    "ALL_AIMS": ".technique", "EFFECTS": ".technique", "Technique": ".technique", "technique": ".technique",
+    "ALL_AIMS": ".technique", "EFFECTS": ".technique", "Technique": ".technique",
     "TECHNIQUES": ".techniques",
-    "PRELUDE": ".render", "render": ".render", "uses_prelude": ".render",
+    "PRELUDE": ".render", "uses_prelude": ".render",
     "Bait": ".bait", "BaitMixin": ".bait", "JudgeMixin": ".judge",
     "AuditReport": ".report", "Finding": ".report", "format_report": ".report",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, "render", "technique"])
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -17,7 +17,7 @@ from retool.sandbox import LAYERS, ExecutionResult, PythonSandbox
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="per-slot uids need root")
 MISSING = {name: why for name, why in isolation.probe_layers().items() if why}
-REPO = str(Path(__file__).resolve().parents[2])
+REPO = str(Path(__file__).resolve().parents[3])
 
 
 async def run_in(layers: set[str], code: str, **overrides: object) -> tuple[ExecutionResult, list[int]]:
@@ -272,7 +272,7 @@ async def test_all_layers_still_import_stdlib_modules_that_were_not_pre_imported
 
 @pytest.mark.asyncio
 async def test_the_sandbox_code_itself_is_not_readable_by_a_child() -> None:
-    result, _ = await run_in(set(LAYERS), f"open({REPO + '/retool/zygote.py'!r}).read()")
+    result, _ = await run_in(set(LAYERS), f"open({REPO + '/retool/sandbox/zygote.py'!r}).read()")
     assert result.status == "error" and "PermissionError" in result.stderr
 
 
