@@ -9,7 +9,7 @@ Prints precision, recall, accuracy, the per-category table and the disagreements
 0 when the checker under test meets both thresholds, 1 when it does not (so it gates CI), 2 when
 the corpus or a checker cannot be loaded. Thresholds apply to ``--checker`` only; ``--compare``
 checkers are reported, never gated. CORPUS defaults to the shipped corpus
-(``retool/assets/answer_corpus.jsonl``); put it before ``--compare``, which takes several names.
+(``retool/answer/validate/answer_corpus.jsonl``); put it before ``--compare``, which takes several names.
 Every check runs in a worker process with a per-case time bound (``--timeout-s``): a checker that
 raises or hangs is reported as a disagreement with the reason, never a crash.
 """

@@ -1,6 +1,6 @@
 """The ``retool`` command: a thin dispatcher over per-area command modules.
 
-Contract: this is the only place (with the ``*_cli`` modules it dispatches to) where flags and
+Contract: this is the only place (with the ``retool.cli.*`` command modules it dispatches to) where flags and
 files become configs. Each area module named in ``COMMANDS`` defines
 ``add_arguments(parser: argparse.ArgumentParser) -> None`` and ``run(args) -> int`` (the exit
 status). Modules are imported only when their command is invoked, so ``retool --help`` and every

@@ -10,7 +10,7 @@ Contract:
 - Pointed at the user's own parts through :class:`VerifyConfig` (built by the CLI only): a local
   HF model directory (its tokenizer and chat template are checked; the pipeline and conversion
   checks run on it), a sandbox factory, an answer checker, a Megatron checkpoint directory.
-The checks themselves live next to the parts they check (``verify_checks``); this module is the
+The checks themselves live in :mod:`retool.harness.checks`; this module is the
 runner and the report.
 """
 

@@ -7,7 +7,7 @@ fresh ``python3`` per call that runs as the caller's user with the caller's full
 direct child (grandchildren survive). With ``reuse_worker=True`` it instead keeps one long-lived
 interpreter that ``exec``s every snippet in the same process, so one snippet can poison the next.
 
-It exists for two callers only: ``tests/unit/test_audit.py`` (the audit must report escapes for
+It exists for two callers only: ``tests/unit/sandbox/audit/`` (the audit must report escapes for
 it, which shows every probe can fail) and ``retool verify`` (which must fail loudly on a sandbox
 that lets ``import os`` through). Contract: ``async execute_code(code) -> str`` like
 ``retool.sandbox.PythonSandbox``; ``close()`` ends the worker it started.

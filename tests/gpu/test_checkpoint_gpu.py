@@ -1,4 +1,4 @@
-"""CUDA twin of tests/unit/test_checkpoint.py: conversion parity and the rotary-base check on a GPU.
+"""CUDA twin of tests/unit/checkpoint/: conversion parity and the rotary-base check on a GPU.
 
 Skipped with a reason where CUDA is missing (see conftest.py). The converted checkpoint is written
 from CPU tensors as on any host; both models then run on the CUDA device in float32.

@@ -1,4 +1,4 @@
-"""GPU twin of tests/unit/test_rollout_sampled.py: the same rollouts against a real SGLang server.
+"""GPU twin of tests/unit/rollout/test_sampled.py: the same rollouts against a real SGLang server.
 
 Runs where CUDA and the ``sglang`` package are present (``pytest -m gpu``); skips with the reason
 otherwise. The server serves the cached tiny model (float32, triton attention, no CUDA graphs) on
@@ -20,7 +20,7 @@ import pytest
 import pytest_asyncio
 import torch
 
-from retool.rollout import batch as rollout
+import retool.rollout as rollout  # rollout.generate: the documented miles/slime entry point
 from retool.integrations import slime as rollout_slime
 from retool.rollout.engines import SamplingParams, SGLangEngine, http_client_module
 from retool.text.masking import verify_loss_mask

@@ -1,4 +1,4 @@
-"""CUDA twins of the CPU trainer tests (tests/unit/test_trainer.py), in bf16 autocast."""
+"""CUDA twins of the CPU trainer tests (tests/unit/train/), in bf16 autocast."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ Contract:
 - Speed: ``measure_checks_per_s`` / ``measure_latencies_s`` time a checker inline over cases (the
   ``retool bench`` and ``benchmarks/bench_answer.py`` entry points); ``benchmark_mix`` picks the
   DAPO/AIME-like mix (integer golds, a minority of fractions and expressions) from a corpus.
-- The shipped corpus (``retool/assets/answer_corpus.jsonl``, hand-written) labels a response
+- The shipped corpus (``retool/answer/validate/answer_corpus.jsonl``, hand-written) labels a response
   ``expected: true`` only when the model's own final answer (the last closed ``\\boxed{}``/``\\fbox{}``
   after the last tool response, else an ``Answer:`` line) equals the gold exactly: spellings of
   the same number, exact decimals for terminating fractions, 25\\% == 25, 45^\\circ == 45 ==

@@ -1,24 +1,19 @@
-"""retool.rollout with sampled trajectories: the tiny model through HFEngine and over loopback HTTP,
-the real sandbox, the miles/slime drop-in, overlap of tool execution and a free event loop."""
+"""retool.rollout.batch with sampled trajectories: the tiny model through HFEngine and over loopback HTTP,
+the real sandbox, overlap of tool execution and a free event loop (the miles/slime drop-in is in
+tests/unit/integrations/test_slime.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import enum
-from dataclasses import dataclass, field
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
 import pytest_asyncio
 import torch
 
-import retool.rollout as rollout  # rollout.generate: the documented miles/slime entry point
-from retool.integrations import slime as rollout_slime
 from retool.rollout.engines import HFEngine, SamplingParams, SGLangEngine
 from retool.text.grammar import IM_END, format_tool_call
 from retool.text.masking import verify_loss_mask
-from retool.embedded.models import tiny_model, tiny_model_dir
+from retool.embedded.models import tiny_model
 from retool.rollout import RolloutConfig, RolloutSample, generate_batch
 from retool.sandbox import PythonSandbox
 from retool.rollout.engines.server import GenerateServer
@@ -155,96 +150,3 @@ async def test_tool_calls_of_different_samples_overlap_only_when_in_flight_toget
     samples = await generate_batch(PROMPTS[:1], engine, timed, hf.tokenizer, config, progress=False)
     assert [s.tool_statuses for s in samples] == [("ok",)] * 4
     assert (_max_overlap(timed.spans) > 1) is overlap
-
-
-# ------------------------------------------------------------------------------ miles/slime drop-in
-
-
-@dataclass
-class SlimeLikeSample:
-    """The fields miles/slime's Sample has and our generate fills, with its Status enum."""
-
-    class Status(enum.Enum):
-        PENDING = "pending"
-        COMPLETED = "completed"
-        TRUNCATED = "truncated"
-        ABORTED = "aborted"
-        FAILED = "failed"
-
-    group_index: int | None = None
-    index: int | None = None
-    prompt: str | list[dict[str, str]] = ""
-    tokens: list[int] = field(default_factory=list)
-    response: str = ""
-    response_length: int = 0
-    label: str | None = None
-    reward: Any = None
-    loss_mask: list[int] | None = None
-    rollout_log_probs: list[float] | None = None
-    status: Status = Status.PENDING
-    metadata: dict = field(default_factory=dict)
-
-
-@dataclass
-class PlainSample:
-    prompt: Any = ""
-    tokens: list[int] = field(default_factory=list)
-    response: str = ""
-    response_length: int = 0
-    loss_mask: list[int] | None = None
-    rollout_log_probs: list[float] | None = None
-    status: str = "pending"
-    metadata: Any = None
-
-
-def slime_args(server: GenerateServer) -> SimpleNamespace:
-    host, port = server.url.removeprefix("http://").rsplit(":", 1)
-    return SimpleNamespace(sglang_router_ip=host, sglang_router_port=int(port), hf_checkpoint=str(tiny_model_dir()),
-                           rollout_max_response_len=40, rollout_max_context_len=None, partial_rollout=False)
-
-
-SLIME_SAMPLING = {"temperature": 1.0, "top_p": 1.0, "top_k": -1, "max_new_tokens": 16, "stop": None, "stop_token_ids": None,
-                  "skip_special_tokens": False, "no_stop_trim": True, "spaces_between_special_tokens": False, "sampling_seed": 3}
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def module_sandbox_closed():
-    yield
-    await rollout_slime.close_default_sandbox()
-
-
-@amark
-async def test_drop_in_generate_fills_the_sample_fields(server, hf: HFEngine, module_sandbox_closed) -> None:
-    sample = SlimeLikeSample(group_index=0, index=2, prompt="What is 6*7?", label="42")
-    out = await rollout.generate(slime_args(server), sample, SLIME_SAMPLING)
-    assert out is sample and isinstance(sample.status, SlimeLikeSample.Status) and sample.status != SlimeLikeSample.Status.PENDING
-    prompt_len = len(sample.tokens) - sample.response_length
-    assert 0 < sample.response_length <= 40 and len(sample.loss_mask) == len(sample.rollout_log_probs) == sample.response_length
-    assert verify_loss_mask(sample.tokens, [0] * prompt_len + sample.loss_mask, hf.tokenizer, prompt_len).ok
-    assert sample.response == hf.tokenizer.decode(sample.tokens[prompt_len:], skip_special_tokens=False)
-    assert "<tools>" in hf.tokenizer.decode(sample.tokens[:prompt_len]) and sample.reward is None
-    meta = sample.metadata["retool"]
-    assert sample.metadata["tool_call_count"] == meta["tool_calls"] and meta["status_reason"]
-
-
-@amark
-async def test_drop_in_retry_starts_from_clean_state(server, module_sandbox_closed) -> None:
-    first = await rollout.generate(slime_args(server), SlimeLikeSample(prompt="What is 6*7?"), SLIME_SAMPLING)
-    stale = SlimeLikeSample(prompt="What is 6*7?", tokens=[5] * 9, response="old", response_length=4, loss_mask=[1] * 4,
-                            rollout_log_probs=[-1.0] * 4, status=SlimeLikeSample.Status.ABORTED)
-    again = await rollout.generate(slime_args(server), stale, SLIME_SAMPLING)
-    assert (again.tokens, again.loss_mask, again.rollout_log_probs, again.status) == (
-        first.tokens, first.loss_mask, first.rollout_log_probs, first.status)
-
-
-@amark
-async def test_drop_in_without_a_status_enum_uses_strings(server, module_sandbox_closed) -> None:
-    sample = await rollout.generate(slime_args(server), PlainSample(prompt=[{"role": "user", "content": "Hi"}]), SLIME_SAMPLING)
-    assert sample.status in ("completed", "truncated", "failed") and isinstance(sample.metadata, dict)
-
-
-@amark
-async def test_drop_in_refuses_a_chat_templated_prompt(server, hf: HFEngine, module_sandbox_closed) -> None:
-    templated = hf.tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True)
-    with pytest.raises(ValueError, match="already chat-templated"):
-        await rollout.generate(slime_args(server), PlainSample(prompt=templated), SLIME_SAMPLING)

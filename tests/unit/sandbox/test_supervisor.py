@@ -12,15 +12,7 @@ import psutil
 import pytest
 
 from retool.sandbox import isolation
-from retool.sandbox import (
-    DEFAULT_ALLOWED_MODULES,
-    TOOL_CONFIGS,
-    ExecutionResult,
-    PythonSandbox,
-    SandboxConfig,
-    format_result,
-    parse_size,
-)
+from retool.sandbox import ExecutionResult, PythonSandbox, format_result
 
 
 MISSING_LAYERS = {name: why for name, why in isolation.probe_layers().items() if why}
@@ -347,21 +339,6 @@ async def test_run_after_close_is_a_caller_error() -> None:
 
 # --- configuration -----------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("text", "expected"),
-    [("4GB", 4 * 10**9), ("100MB", 10**8), ("512MiB", 512 * 2**20), ("1.5GiB", 3 * 2**29),
-     ("64 kB", 64_000), ("10KiB", 10240), ("7", 7), (123, 123), ("2gb", 2 * 10**9), ("1TiB", 2**40)],
-)
-def test_parse_size_is_exact(text: str | int, expected: int) -> None:
-    assert parse_size(text) == expected
-
-
-@pytest.mark.parametrize("bad", ["", "GB", "4 GBs", "-1MB", "0", "1.2.3MB", "4XB", 0, -5, 1.5, None, True])
-def test_parse_size_rejects_bad_values_naming_them(bad: object) -> None:
-    with pytest.raises(ValueError, match="size"):
-        parse_size(bad)  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(
     "overrides",
     [{"memory_limit": "lots"}, {"timeout": 0}, {"concurrency": 0}, {"allowed_modules": ("no_such_module_xyz",)},
      {"layers": frozenset({"magic"})}, {"max_output_bytes": -1}, {"allowed_modules": "math"}, {"uid_base": 0}],
@@ -371,21 +348,10 @@ def test_bad_configuration_fails_at_construction(overrides: dict[str, object]) -
         PythonSandbox(**overrides)
 
 
-def test_tool_configs_keep_the_recipe_keys_and_defaults() -> None:
-    assert TOOL_CONFIGS == {"python_timeout": 120, "python_memory_limit": "4GB", "tool_concurrency": 32}
-    config = SandboxConfig.from_tool_configs()
-    assert (config.timeout_s, config.memory_limit_bytes, config.concurrency) == (120.0, 4 * 10**9, 32)
-    assert config.allowed_modules == DEFAULT_ALLOWED_MODULES
-
-
-def test_config_is_frozen_and_keyword_only() -> None:
-    config = SandboxConfig()
-    with pytest.raises(AttributeError):
-        config.timeout_s = 1  # type: ignore[misc]
-    with pytest.raises(TypeError):
-        SandboxConfig(1.0)  # type: ignore[misc]
-
-
-def test_result_rejects_unknown_status() -> None:
-    with pytest.raises(ValueError, match="status"):
-        ExecutionResult(status="fine", stdout="", stderr="", duration_s=0.0)
+@pytest.mark.xfail(reason="bug: a snippet that kills itself with a real-time signal (40) makes execute_code raise "
+                          "ValueError('40 is not a valid Signals') from format_result instead of returning text",
+                   strict=True)
+@pytest.mark.asyncio
+async def test_a_child_killed_by_an_unnamed_signal_does_not_make_execute_code_raise() -> None:
+    text = await text_of("import os\nos.kill(os.getpid(), 40)", allowed_modules=("os",))
+    assert text.startswith("[crashed")

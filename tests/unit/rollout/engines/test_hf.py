@@ -134,8 +134,8 @@ def test_empty_input_is_refused(engine: HFEngine) -> None:
 @pytest.mark.parametrize(
     "params",
     [SamplingParams(max_new_tokens=9, ignore_eos=True, seed=2), SamplingParams(temperature=0, max_new_tokens=9, stop=(" ",)),
-     SamplingParams(max_new_tokens=0)],
-    ids=["length", "stop", "zero"],
+    ],
+    ids=["length", "stop"],
 )
 def test_one_logprob_per_output_id_and_text_is_their_decoding(engine: HFEngine, prompt: list[int], params: SamplingParams) -> None:
     gen = engine.generate_sync(prompt, params)
@@ -215,15 +215,11 @@ def test_long_stop_string_completed_by_the_last_token_is_found(engine: HFEngine,
     stop = "</tool_response>\n<|im_start|>assistant"
     forced = tok("a b c " + stop + " tail", add_special_tokens=False)["input_ids"]
     gen = engine.generate_sync(prompt, SamplingParams(max_new_tokens=60, stop=(stop,)), forced_ids=forced)
-    assert gen.matched == stop and gen.text.endswith(stop) or gen.text.rstrip().endswith(stop)
-    assert "tail" not in gen.text
+    assert gen.finish_reason == "stop" and gen.matched == stop
+    assert stop in gen.text and "tail" not in gen.text
 
 
 @pytest.mark.asyncio
 async def test_async_generate_equals_generate_sync(engine: HFEngine, prompt: list[int]) -> None:
     params = SamplingParams(max_new_tokens=8, ignore_eos=True, seed=21)
     assert await engine.generate(prompt, params) == engine.generate_sync(prompt, params)
-
-
-def test_asyncio_is_used_for_the_async_path() -> None:
-    assert asyncio.iscoroutinefunction(HFEngine.generate)
