@@ -9,40 +9,29 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-import torch
 
-VOCAB = 1000  # not a multiple of 128: exercises the padded embedding rows
-MEGATRON_MISSING = "needs megatron-core (pip install megatron-core==0.16.1): importlib.util.find_spec('megatron') is None"
+from tests.unit.checkpoint.hf_models import MEGATRON_MISSING, save_hf
 
-
-def save_hf(folder: Path, *, seed: int = 0, dtype: torch.dtype = torch.float32, **overrides) -> Path:
-    """A tiny random Qwen3 (vocab ``VOCAB``) saved as an HF model dir."""
-    from transformers import Qwen3ForCausalLM
-
-    from retool.embedded.models import tiny_qwen3_config
-
-    torch.manual_seed(seed)
-    model = Qwen3ForCausalLM(tiny_qwen3_config(VOCAB, **overrides)).to(dtype)
-    model.save_pretrained(folder)
-    return folder
-
+if TYPE_CHECKING:
+    from retool.checkpoint.parity import CheckReport
 
 @pytest.fixture(scope="package")
-def workdir(tmp_path_factory) -> Path:
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if importlib.util.find_spec("megatron") is None:
         pytest.skip(MEGATRON_MISSING)
     return tmp_path_factory.mktemp("checkpoint")
 
 
 @pytest.fixture(scope="package")
-def hf_dir(workdir) -> Path:
+def hf_dir(workdir: Path) -> Path:
     return save_hf(workdir / "hf")
 
 
 @pytest.fixture(scope="package")
-def good_dir(workdir, hf_dir) -> Path:
+def good_dir(workdir: Path, hf_dir: Path) -> Path:
     from retool.checkpoint import convert
 
     convert(hf_dir, workdir / "megatron")
@@ -50,7 +39,7 @@ def good_dir(workdir, hf_dir) -> Path:
 
 
 @pytest.fixture(scope="package")
-def wrong_base_dir(workdir, hf_dir) -> Path:
+def wrong_base_dir(workdir: Path, hf_dir: Path) -> Path:
     from retool.checkpoint import convert
 
     convert(hf_dir, workdir / "megatron-1e6", rotary_base=1_000_000, force=True)
@@ -58,14 +47,14 @@ def wrong_base_dir(workdir, hf_dir) -> Path:
 
 
 @pytest.fixture(scope="package")
-def good_report(hf_dir, good_dir):
+def good_report(hf_dir: Path, good_dir: Path) -> CheckReport:
     from retool.checkpoint import check
 
     return check(hf_dir, good_dir)
 
 
 @pytest.fixture(scope="package")
-def wrong_base_report(hf_dir, wrong_base_dir):
+def wrong_base_report(hf_dir: Path, wrong_base_dir: Path) -> CheckReport:
     from retool.checkpoint import check
 
     return check(hf_dir, wrong_base_dir)

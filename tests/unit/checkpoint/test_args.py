@@ -27,20 +27,20 @@ def _args(**changes: object) -> MegatronArgs:
 # ---- args from the HF config (moved from test_conversion.py) ------------------------------------
 
 
-def test_override_disagreeing_with_config_raises_naming_both_values():
+def test_override_disagreeing_with_config_raises_naming_both_values() -> None:
     with pytest.raises(ValueError, match="override 1000000 disagrees with the HF config's rope_theta 5000000"):
         megatron_args_from_hf(tiny_qwen3_config(VOCAB), rotary_base_override=1e6)
 
 
-def test_forced_override_is_used():
+def test_forced_override_is_used() -> None:
     assert megatron_args_from_hf(tiny_qwen3_config(VOCAB), rotary_base_override=1e6, force=True).rotary_base == 1e6
 
 
-def test_agreeing_override_is_accepted():
+def test_agreeing_override_is_accepted() -> None:
     assert megatron_args_from_hf(tiny_qwen3_config(VOCAB), rotary_base_override=5_000_000).rotary_base == 5e6
 
 
-def test_legacy_top_level_rope_theta_is_read():
+def test_legacy_top_level_rope_theta_is_read() -> None:
     legacy = tiny_qwen3_config(VOCAB).to_dict()
     legacy.pop("rope_parameters")
     legacy["rope_theta"] = 1_000_000.0
@@ -57,23 +57,23 @@ def test_legacy_top_level_rope_theta_is_read():
         ({"rope_parameters": None}, "neither"),
     ],
 )
-def test_unsupported_config_raises_naming_the_field(change, match):
+def test_unsupported_config_raises_naming_the_field(change: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         megatron_args_from_hf({**tiny_qwen3_config(VOCAB).to_dict(), **change})
 
 
-def test_args_survive_the_megatron_namespace_round_trip():
+def test_args_survive_the_megatron_namespace_round_trip() -> None:
     args = megatron_args_from_hf(tiny_qwen3_config(VOCAB, tie_word_embeddings=False))
     assert args_from_namespace(args.to_namespace()) == args
 
 
-def test_megatron_lm_defaults_apply_to_sparse_args():
+def test_megatron_lm_defaults_apply_to_sparse_args() -> None:
     ns = argparse.Namespace(num_layers=2, hidden_size=64, num_attention_heads=4, vocab_size=128)
     args = args_from_namespace(ns)
     assert (args.rotary_base, args.kv_channels, args.num_query_groups, args.ffn_hidden_size) == (10000, 16, 4, 256)
 
 
-def test_compare_args_reports_every_differing_field():
+def test_compare_args_reports_every_differing_field() -> None:
     expected = megatron_args_from_hf(tiny_qwen3_config(VOCAB))
     fields = {f.name: getattr(expected, f.name) for f in expected.__dataclass_fields__.values()}
     stored = MegatronArgs(**{**fields, "num_query_groups": 4, "norm_epsilon": 1e-5, "tie_embeddings": False})

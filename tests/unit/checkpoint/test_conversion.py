@@ -1,4 +1,10 @@
-"""HF Qwen3 -> megatron-core conversion and the rotary-base check, on a real tiny model on CPU."""
+"""retool.checkpoint.conversion: HF Qwen3 -> megatron-core conversion on a real tiny model on CPU
+(the round trip's logits parity, Megatron-LM-style stored args, the torch_dist layout, bf16 and
+legacy configs), the pure weight mapping, and the ``retool checkpoint`` CLI over real conversions.
+
+The shared checkpoints are this folder's ``conftest.py`` fixtures (skipped naming megatron-core
+where it is absent); the args are tested in ``test_args.py``, ``check`` in ``test_parity.py``.
+"""
 
 from __future__ import annotations
 
@@ -10,75 +16,24 @@ from pathlib import Path
 import pytest
 import torch
 
-from retool.checkpoint import (
-    CheckReport,
-    MegatronArgs,
-    args_from_namespace,
-    check,
-    compare_args,
-    convert,
-    hf_to_megatron_state,
-    megatron_args_from_hf,
-    rope_base_of,
-)
-from retool.embedded.models import TinyModelConfig, tiny_qwen3_config
+from retool.checkpoint import CheckReport, MegatronArgs, check, convert, hf_to_megatron_state, megatron_args_from_hf
+from retool.embedded.models import tiny_qwen3_config
+from tests.unit.checkpoint.hf_models import VOCAB, needs_megatron
+from tests.unit.checkpoint.hf_models import save_hf as _save_hf
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::FutureWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
-
-VOCAB = 1000  # not a multiple of 128: exercises the padded embedding rows
-
-
-def _save_hf(folder: Path, *, seed: int = 0, dtype: torch.dtype = torch.float32, **overrides) -> Path:
-    from transformers import Qwen3ForCausalLM
-
-    torch.manual_seed(seed)
-    model = Qwen3ForCausalLM(tiny_qwen3_config(VOCAB, **overrides)).to(dtype)
-    model.save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("checkpoint")
-
-
-@pytest.fixture(scope="module")
-def hf_dir(workdir) -> Path:
-    return _save_hf(workdir / "hf")
-
-
-@pytest.fixture(scope="module")
-def good_dir(workdir, hf_dir) -> Path:
-    convert(hf_dir, workdir / "megatron")
-    return workdir / "megatron"
-
-
-@pytest.fixture(scope="module")
-def wrong_base_dir(workdir, hf_dir) -> Path:
-    convert(hf_dir, workdir / "megatron-1e6", rotary_base=1_000_000, force=True)
-    return workdir / "megatron-1e6"
-
-
-@pytest.fixture(scope="module")
-def good_report(hf_dir, good_dir) -> CheckReport:
-    return check(hf_dir, good_dir)
-
-
-@pytest.fixture(scope="module")
-def wrong_base_report(hf_dir, wrong_base_dir) -> CheckReport:
-    return check(hf_dir, wrong_base_dir)
 
 
 # ---- conversion round trip ---------------------------------------------------------------------
 
 
-def test_converted_checkpoint_reproduces_hf_logits(good_report):
+def test_converted_checkpoint_reproduces_hf_logits(good_report: CheckReport) -> None:
     assert good_report.ok, good_report.failures
     assert good_report.logits is not None and good_report.logits.max_abs_diff < 1e-4
 
 
-def test_stored_args_are_megatron_lm_style_with_the_config_rotary_base(good_dir):
+def test_stored_args_are_megatron_lm_style_with_the_config_rotary_base(good_dir: Path) -> None:
     from megatron.core import dist_checkpointing
 
     common = dist_checkpointing.load_common_state_dict(str(good_dir))
@@ -90,14 +45,14 @@ def test_stored_args_are_megatron_lm_style_with_the_config_rotary_base(good_dir)
     assert (args.vocab_size, args.padded_vocab_size) == (VOCAB, 1024)
 
 
-def test_checkpoint_is_torch_dist_on_disk(good_dir):
+def test_checkpoint_is_torch_dist_on_disk(good_dir: Path) -> None:
     names = {p.name for p in good_dir.iterdir()}
     assert {"metadata.json", "common.pt", ".metadata"} <= names
     assert any(name.endswith(".distcp") for name in names)
     assert json.loads((good_dir / "metadata.json").read_text())["sharded_backend"] == "torch_dist"
 
 
-def test_bf16_weights_convert_in_bf16_and_keep_parity(workdir):
+def test_bf16_weights_convert_in_bf16_and_keep_parity(workdir: Path) -> None:
     hf = _save_hf(workdir / "hf-bf16", seed=3, dtype=torch.bfloat16)
     report = convert(hf, workdir / "megatron-bf16")
     assert report.args.params_dtype == "bfloat16"
@@ -105,82 +60,14 @@ def test_bf16_weights_convert_in_bf16_and_keep_parity(workdir):
     assert result.ok, result.failures
 
 
-# ---- the rotary-base check -----------------------------------------------------------------------
-
-
-def test_wrong_base_is_named_in_the_args_check(wrong_base_report):
-    assert not wrong_base_report.ok
-    assert "rotary base 1000000 != rope_theta 5000000: generations will be garbled" in wrong_base_report.failures
-    assert [f.field for f in wrong_base_report.fields if not f.ok] == ["rotary_base"]
-
-
-def test_wrong_base_is_caught_by_the_logits_check(wrong_base_report):
-    logits = wrong_base_report.logits
-    assert logits is not None and not logits.ok
-    assert logits.max_abs_diff > 10 * logits.atol
-
-
-def test_shards_are_identical_whatever_the_base(good_dir, wrong_base_dir):
+def test_shards_are_identical_whatever_the_base(good_dir: Path, wrong_base_dir: Path) -> None:
     shards = sorted(p.name for p in good_dir.glob("*.distcp"))
     assert shards == sorted(p.name for p in wrong_base_dir.glob("*.distcp"))
     for name in shards:
         assert (good_dir / name).read_bytes() == (wrong_base_dir / name).read_bytes()
 
 
-def test_other_weights_under_right_args_fail_only_the_logits_check(workdir, good_dir):
-    other = _save_hf(workdir / "hf-seed1", seed=1)
-    report = check(other, good_dir)
-    assert all(f.ok for f in report.fields)
-    assert report.logits is not None and not report.logits.ok
-
-
-def test_other_architecture_is_a_reported_mismatch_not_an_exception(workdir, good_dir):
-    other = _save_hf(workdir / "hf-1layer", config=TinyModelConfig(num_layers=1))
-    report = check(other, good_dir)
-    assert "num layers 2 != num_hidden_layers 1: the checkpoint does not hold the model's layers" in report.failures
-    assert report.logits is not None and not report.logits.ok
-
-
-def test_check_without_logits_compares_args_only(hf_dir, wrong_base_dir):
-    report = check(hf_dir, wrong_base_dir, compare_logits=False)
-    assert report.logits is None and not report.ok
-
-
-def test_check_of_a_missing_checkpoint_raises_naming_it(hf_dir, tmp_path):
-    with pytest.raises(FileNotFoundError, match="nowhere"):
-        check(hf_dir, tmp_path / "nowhere")
-
-
-def test_check_rejects_token_ids_outside_the_vocab(hf_dir, good_dir):
-    with pytest.raises(ValueError, match="token ids must lie in"):
-        check(hf_dir, good_dir, tokens=[1, 2, VOCAB])
-
-
-# ---- args from the HF config --------------------------------------------------------------------
-
-
-def test_override_disagreeing_with_config_raises_naming_both_values():
-    with pytest.raises(ValueError, match="override 1000000 disagrees with the HF config's rope_theta 5000000"):
-        megatron_args_from_hf(tiny_qwen3_config(VOCAB), rotary_base_override=1e6)
-
-
-def test_forced_override_is_used():
-    assert megatron_args_from_hf(tiny_qwen3_config(VOCAB), rotary_base_override=1e6, force=True).rotary_base == 1e6
-
-
-def test_agreeing_override_is_accepted():
-    assert megatron_args_from_hf(tiny_qwen3_config(VOCAB), rotary_base_override=5_000_000).rotary_base == 5e6
-
-
-def test_legacy_top_level_rope_theta_is_read():
-    legacy = tiny_qwen3_config(VOCAB).to_dict()
-    legacy.pop("rope_parameters")
-    legacy["rope_theta"] = 1_000_000.0
-    assert rope_base_of(legacy) == 1e6
-    assert megatron_args_from_hf(legacy).rotary_base == 1e6
-
-
-def test_legacy_config_dir_converts_with_its_base(workdir, hf_dir):
+def test_legacy_config_dir_converts_with_its_base(workdir: Path, hf_dir: Path) -> None:
     legacy = workdir / "hf-legacy"
     shutil.copytree(hf_dir, legacy)
     config = json.loads((legacy / "config.json").read_text())
@@ -189,40 +76,6 @@ def test_legacy_config_dir_converts_with_its_base(workdir, hf_dir):
     report = convert(legacy, workdir / "megatron-legacy")
     assert report.args.rotary_base == 5e6
     assert check(legacy, workdir / "megatron-legacy").ok
-
-
-@pytest.mark.parametrize(
-    ("change", "match"),
-    [
-        ({"model_type": "qwen2"}, "model_type 'qwen2'"),
-        ({"attention_bias": True}, "attention_bias=True"),
-        ({"rope_parameters": {"rope_type": "yarn", "rope_theta": 1e6, "factor": 4.0}}, "rope_type 'yarn'"),
-        ({"rope_parameters": None}, "neither"),
-    ],
-)
-def test_unsupported_config_raises_naming_the_field(change, match):
-    with pytest.raises(ValueError, match=match):
-        megatron_args_from_hf({**tiny_qwen3_config(VOCAB).to_dict(), **change})
-
-
-def test_args_survive_the_megatron_namespace_round_trip():
-    args = megatron_args_from_hf(tiny_qwen3_config(VOCAB, tie_word_embeddings=False))
-    assert args_from_namespace(args.to_namespace()) == args
-
-
-def test_megatron_lm_defaults_apply_to_sparse_args():
-    ns = argparse.Namespace(num_layers=2, hidden_size=64, num_attention_heads=4, vocab_size=128)
-    args = args_from_namespace(ns)
-    assert (args.rotary_base, args.kv_channels, args.num_query_groups, args.ffn_hidden_size) == (10000, 16, 4, 256)
-
-
-def test_compare_args_reports_every_differing_field():
-    expected = megatron_args_from_hf(tiny_qwen3_config(VOCAB))
-    fields = {f.name: getattr(expected, f.name) for f in expected.__dataclass_fields__.values()}
-    stored = MegatronArgs(**{**fields, "num_query_groups": 4, "norm_epsilon": 1e-5, "tie_embeddings": False})
-    bad = {c.field: c.message for c in compare_args(stored, expected) if not c.ok}
-    assert set(bad) == {"num_query_groups", "norm_epsilon", "tie_embeddings"}
-    assert bad["num_query_groups"].startswith("query groups 4 != num_key_value_heads 2")
 
 
 # ---- the weight mapping (pure) -------------------------------------------------------------------
@@ -248,7 +101,7 @@ def _labelled_hf_state(args: MegatronArgs) -> dict[str, torch.Tensor]:
     return state
 
 
-def test_qkv_rows_are_interleaved_per_query_group():
+def test_qkv_rows_are_interleaved_per_query_group() -> None:
     args = megatron_args_from_hf(tiny_qwen3_config(VOCAB, num_attention_heads=6, num_key_value_heads=2))
     qkv = hf_to_megatron_state(_labelled_hf_state(args), args)["decoder.layers.0.self_attention.linear_qkv.weight"]
     labels = qkv[:, 0].tolist()
@@ -261,7 +114,7 @@ def test_qkv_rows_are_interleaved_per_query_group():
     assert labels == expected
 
 
-def test_fc1_holds_gate_rows_then_up_rows_and_embeddings_are_zero_padded():
+def test_fc1_holds_gate_rows_then_up_rows_and_embeddings_are_zero_padded() -> None:
     args = megatron_args_from_hf(tiny_qwen3_config(VOCAB))
     out = hf_to_megatron_state(_labelled_hf_state(args), args)
     fc1 = out["decoder.layers.1.mlp.linear_fc1.weight"]
@@ -272,7 +125,7 @@ def test_fc1_holds_gate_rows_then_up_rows_and_embeddings_are_zero_padded():
     assert "output_layer.weight" not in out
 
 
-def test_missing_hf_tensor_raises_naming_it():
+def test_missing_hf_tensor_raises_naming_it() -> None:
     args = megatron_args_from_hf(tiny_qwen3_config(VOCAB))
     state = _labelled_hf_state(args)
     del state["model.layers.1.self_attn.k_norm.weight"]
@@ -280,7 +133,30 @@ def test_missing_hf_tensor_raises_naming_it():
         hf_to_megatron_state(state, args)
 
 
-def test_convert_refuses_a_non_empty_output_dir(hf_dir, good_dir):
+def test_the_mapping_leaves_its_input_tensors_untouched() -> None:
+    args = megatron_args_from_hf(tiny_qwen3_config(VOCAB))
+    state = _labelled_hf_state(args)
+    before = {k: v.clone() for k, v in state.items()}
+    for tensor in hf_to_megatron_state(state, args).values():
+        tensor.add_(1.0)  # an output sharing storage with an input would change it
+    assert set(state) == set(before) and all(torch.equal(state[k], before[k]) for k in state)
+
+
+def test_untied_output_layer_is_mapped_and_zero_padded() -> None:
+    args = megatron_args_from_hf(tiny_qwen3_config(VOCAB, tie_word_embeddings=False))
+    state = {**_labelled_hf_state(args), "lm_head.weight": torch.ones(VOCAB, args.hidden_size)}
+    out = hf_to_megatron_state(state, args)["output_layer.weight"]
+    assert out.shape == (1024, args.hidden_size)
+    assert bool((out[:VOCAB] == 1).all()) and bool((out[VOCAB:] == 0).all())
+
+
+@needs_megatron
+def test_convert_of_a_missing_hf_dir_raises_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no-such-model"):
+        convert(tmp_path / "no-such-model", tmp_path / "out")
+
+
+def test_convert_refuses_a_non_empty_output_dir(hf_dir: Path, good_dir: Path) -> None:
     with pytest.raises(FileExistsError, match="not empty"):
         convert(hf_dir, good_dir)
 
@@ -288,7 +164,7 @@ def test_convert_refuses_a_non_empty_output_dir(hf_dir, good_dir):
 # ---- CLI -----------------------------------------------------------------------------------------
 
 
-def test_cli_check_exits_non_zero_and_prints_the_mismatch(hf_dir, wrong_base_dir, tmp_path, capsys):
+def test_cli_check_exits_non_zero_and_prints_the_mismatch(hf_dir: Path, wrong_base_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from retool.cli import main
 
     status = main(["checkpoint", "check", str(hf_dir), str(wrong_base_dir), "--json", str(tmp_path / "r.json")])
@@ -298,14 +174,14 @@ def test_cli_check_exits_non_zero_and_prints_the_mismatch(hf_dir, wrong_base_dir
     assert json.loads((tmp_path / "r.json").read_text())["ok"] is False
 
 
-def test_cli_check_passes_a_good_conversion(hf_dir, good_dir, capsys):
+def test_cli_check_passes_a_good_conversion(hf_dir: Path, good_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from retool.cli import main
 
     assert main(["checkpoint", "check", str(hf_dir), str(good_dir), "--atol", "1e-4"]) == 0
     assert "PASS" in capsys.readouterr().out
 
 
-def test_cli_convert_refuses_a_disagreeing_base_without_force(hf_dir, tmp_path, capsys):
+def test_cli_convert_refuses_a_disagreeing_base_without_force(hf_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from retool.cli import main
 
     assert main(["checkpoint", "convert", str(hf_dir), str(tmp_path / "out"), "--rotary-base", "1e6"]) == 2
@@ -313,7 +189,7 @@ def test_cli_convert_refuses_a_disagreeing_base_without_force(hf_dir, tmp_path, 
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_args_only_check_fails_on_the_base_without_building_models(hf_dir, wrong_base_dir, capsys):
+def test_cli_args_only_check_fails_on_the_base_without_building_models(hf_dir: Path, wrong_base_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from retool.cli import main
 
     assert main(["checkpoint", "check", str(hf_dir), str(wrong_base_dir), "--args-only"]) == 1
@@ -321,7 +197,7 @@ def test_cli_args_only_check_fails_on_the_base_without_building_models(hf_dir, w
     assert "rotary_base" in out and "MISMATCH" in out and "logits" not in out
 
 
-def test_cli_check_of_a_missing_dir_is_a_clear_error(hf_dir, tmp_path, capsys):
+def test_cli_check_of_a_missing_dir_is_a_clear_error(hf_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from retool.cli import main
 
     assert main(["checkpoint", "check", str(hf_dir), str(tmp_path / "absent")]) == 2

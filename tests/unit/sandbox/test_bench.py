@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from retool.sandbox import PythonSandbox
+from retool.sandbox import LAYERS, PythonSandbox
 from retool.sandbox.bench import (
     RUNNER_KINDS,
     SNIPPETS,
@@ -36,12 +36,13 @@ class CountingRunner:
         self.peak = 0
 
     async def execute_code(self, code: str) -> str:
+        answer = self.answers[self.calls % len(self.answers)] if self.answers else code
         self.calls += 1
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
         await asyncio.sleep(0.005)
         self.in_flight -= 1
-        return self.answers[(self.calls - 1) % len(self.answers)] if self.answers else code
+        return answer
 
 
 # --- measure_throughput ----------------------------------------------------------------------------
@@ -135,8 +136,7 @@ async def test_make_runner_builds_each_kind() -> None:
     bare = make_runner("bare-fork-server", concurrency=2)
     try:
         assert isinstance(spawn, SpawnPerCallRunner) and spawn.timeout_s == 60
-        assert set(ours.layers().values()) <= {"active", "active (messages only, not a boundary)"} or ours.config.allow_weaker
-        assert ours.config.timeout_s == 60 and ours.config.concurrency == 2
+        assert ours.config.layers == frozenset(LAYERS) and ours.config.timeout_s == 60 and ours.config.concurrency == 2
         assert {v for k, v in bare.layers().items() if k != "import_guard"} == {"disabled by config"}
     finally:
         for runner in (spawn, ours, bare):

@@ -134,10 +134,10 @@ def test_ours_answers_hostile_responses_with_a_boolean(response: str) -> None:
     strict=True,
 )
 def test_ours_answers_a_flood_of_unclosed_boxes_in_linear_time() -> None:
-    response = "\\boxed{" * 800  # 5.6 kB: linear work is microseconds
+    response = "\\boxed{" * 1200  # 8.4 kB: linear work takes well under a millisecond
     start = time.perf_counter()
     assert retool_checker(response, "5") is False
-    assert time.perf_counter() - start < 0.2
+    assert time.perf_counter() - start < 0.1
 
 
 # ---- math-verify as users run it ----------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -45,7 +46,7 @@ def _write(tmp_path, rows: list[object]) -> str:
 GOOD = {"id": "a", "category": "ints", "response": "\\boxed{1}", "gold": "1", "expected": True, "note": ""}
 
 
-def test_load_corpus_reads_good_rows(tmp_path) -> None:
+def test_load_corpus_reads_good_rows(tmp_path: Path) -> None:
     cases = load_corpus(_write(tmp_path, [GOOD, {**GOOD, "id": "b", "expected": False}]))
     assert [c.id for c in cases] == ["a", "b"] and cases[1].expected is False
 
@@ -62,14 +63,14 @@ def test_load_corpus_reads_good_rows(tmp_path) -> None:
         ("[1, 2]", "must be a JSON object"),
     ],
 )
-def test_malformed_rows_name_the_file_line_and_field(tmp_path, row, message) -> None:
+def test_malformed_rows_name_the_file_line_and_field(tmp_path: Path, row: object, message: str) -> None:
     path = _write(tmp_path, [GOOD, row])
     with pytest.raises(ValueError, match=message) as info:
         load_corpus(path)
     assert f"{path}:2:" in str(info.value)
 
 
-def test_duplicate_ids_are_rejected_with_both_lines(tmp_path) -> None:
+def test_duplicate_ids_are_rejected_with_both_lines(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"corpus.jsonl:2: field 'id' duplicates 'a' from line 1"):
         load_corpus(_write(tmp_path, [GOOD, GOOD]))
 
@@ -147,17 +148,17 @@ def test_a_raising_checker_inline_is_recorded_not_raised() -> None:
     assert report.errors == 4 and report.true_positives == 3
 
 
-def test_load_corpus_of_a_missing_file_raises_naming_it(tmp_path) -> None:
+def test_load_corpus_of_a_missing_file_raises_naming_it(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="absent.jsonl: cannot read corpus"):
         load_corpus(tmp_path / "absent.jsonl")
 
 
-def test_load_corpus_of_an_empty_file_raises(tmp_path) -> None:
+def test_load_corpus_of_an_empty_file_raises(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="corpus has no cases"):
         load_corpus(_write(tmp_path, [""]))
 
 
-def test_load_corpus_skips_blank_lines_and_defaults_the_note(tmp_path) -> None:
+def test_load_corpus_skips_blank_lines_and_defaults_the_note(tmp_path: Path) -> None:
     row = {k: v for k, v in GOOD.items() if k != "note"}
     (case,) = load_corpus(_write(tmp_path, ["", row, "   "]))
     assert case == Case(id="a", category="ints", response="\\boxed{1}", gold="1", expected=True, note="")

@@ -16,25 +16,9 @@ import time
 
 import pytest
 
-from retool.sandbox.audit import (
-    EFFECTS,
-    TECHNIQUES,
-    AuditReport,
-    Technique,
-    Bait,
-    audit,
-    format_report,
-    render,
-)
+from retool.sandbox.audit import AuditReport, audit
 from retool.sandbox.naive import NaiveSandbox
-
-TECHNIQUE_NAMES = [t.name for t in TECHNIQUES]
-
-
-def _techniques(*names: str) -> tuple[Technique, ...]:
-    by_name = {t.name: t for t in TECHNIQUES}
-    return tuple(by_name[n] for n in names)
-
+from tests.unit.sandbox.audit.cases import NAIVE_EXPECTED, TECHNIQUE_NAMES, techniques_named
 
 # --- (1) our sandbox blocks everything ----------------------------------------------------------
 
@@ -63,47 +47,6 @@ def test_python_sandbox_audit_has_no_unattributed_effects(python_sandbox_report:
 
 # --- (2) the probes bite: the naive sandbox lets these out --------------------------------------
 
-NAIVE_EXPECTED: dict[str, tuple[str, ...]] = {
-    "open_canary_direct": ("canary_read",),
-    "os_system_import_list": ("canary_read", "env_leak"),
-    "socket_tcp_connect": ("network",),
-    "socket_udp_sendto": ("network",),
-    "ctypes_raw_socket": ("network",),
-    "subclass_walk_wrap_close": ("canary_read", "canary_write", "env_leak", "signal", "network", "file_leak"),
-    "reexport_random_os": ("canary_read", "env_leak"),
-    "format_string_traversal": ("env_leak",),
-    "nfkc_fullwidth_identifiers": ("canary_read", "env_leak"),
-    "write_canary_direct": ("canary_write",),
-    "unlink_canary": ("canary_write",),
-    "open_etc_passwd": ("host_file",),
-    "tmp_and_shm_files": ("file_leak",),
-    "proc_environ_cmdline_scan": ("proc_leak",),
-    "proc_auditor_memory": ("env_leak",),
-    "kill_decoy": ("signal",),
-    "ptrace_decoy": ("signal",),
-    "fork_survivor": ("process_leak", "network"),
-    "subprocess_module": ("process_leak", "canary_read"),
-    "huge_output": ("output_flood",),
-}
-
-
-@pytest.fixture(scope="module")
-def naive_started_at() -> float:
-    return time.time()
-
-
-@pytest.fixture(scope="module")
-def naive_report(naive_started_at: float) -> AuditReport:
-    async def go() -> AuditReport:
-        sandbox = NaiveSandbox(timeout_s=3.0)
-        try:
-            return await audit(sandbox, techniques=_techniques(*NAIVE_EXPECTED), timeout_slack_s=3.0)
-        finally:
-            await sandbox.close()
-
-    return asyncio.run(go())
-
-
 @pytest.mark.parametrize("name", sorted(NAIVE_EXPECTED))
 def test_audit_detects_escape_from_naive_sandbox(naive_report: AuditReport, name: str) -> None:
     finding = naive_report.finding(name)
@@ -131,7 +74,7 @@ def reused_worker_report() -> AuditReport:
     async def go() -> AuditReport:
         sandbox = NaiveSandbox(timeout_s=3.0, reuse_worker=True)
         try:
-            techniques = _techniques(*CONTAMINATION, "exit0_fake_success")
+            techniques = techniques_named(*CONTAMINATION, "exit0_fake_success")
             return await audit(sandbox, techniques=techniques, timeout_slack_s=3.0, concurrency=1)
         finally:
             await sandbox.close()
@@ -153,7 +96,7 @@ def test_audit_detects_a_hang_past_timeout_plus_slack() -> None:
     async def go() -> AuditReport:
         sandbox = NaiveSandbox(timeout_s=60.0)  # its own timeout is far too long
         try:
-            return await audit(sandbox, techniques=_techniques("sleep_past_timeout"), timeout_s=0.5,
+            return await audit(sandbox, techniques=techniques_named("sleep_past_timeout"), timeout_s=0.5,
                                timeout_slack_s=0.5)
         finally:
             await sandbox.close()
@@ -186,19 +129,19 @@ class _DeadSandbox:
 
 
 def test_audit_detects_a_blocked_event_loop() -> None:
-    report = asyncio.run(audit(_BlockingSandbox(), techniques=_techniques("cpu_spin"), timeout_s=1.0))
+    report = asyncio.run(audit(_BlockingSandbox(), techniques=techniques_named("cpu_spin"), timeout_s=1.0))
     assert "loop_blocked" in report.finding("cpu_spin").effects
 
 
 def test_a_sandbox_that_raises_is_an_error_not_a_pass() -> None:
-    report = asyncio.run(audit(_RaisingSandbox(), techniques=_techniques("cpu_spin"), timeout_s=1.0))
+    report = asyncio.run(audit(_RaisingSandbox(), techniques=techniques_named("cpu_spin"), timeout_s=1.0))
     finding = report.finding("cpu_spin")
     assert finding.verdict == "error" and "RuntimeError" in finding.evidence[0]
     assert not report.ok
 
 
 def test_a_sandbox_failing_the_health_probe_fails_every_technique() -> None:
-    report = asyncio.run(audit(_DeadSandbox(), techniques=_techniques("cpu_spin", "open_canary_direct"), timeout_s=1.0))
+    report = asyncio.run(audit(_DeadSandbox(), techniques=techniques_named("cpu_spin", "open_canary_direct"), timeout_s=1.0))
     assert [f.verdict for f in report.findings] == ["error", "error"]
 
 
@@ -206,52 +149,10 @@ def test_hazardous_techniques_are_skipped_once_something_escaped() -> None:
     async def go() -> AuditReport:
         sandbox = NaiveSandbox(timeout_s=3.0)
         try:
-            return await audit(sandbox, techniques=_techniques("open_canary_direct", "kill_parent"))
+            return await audit(sandbox, techniques=techniques_named("open_canary_direct", "kill_parent"))
         finally:
             await sandbox.close()
 
     report = asyncio.run(go())
     assert report.finding("open_canary_direct").verdict == "escaped"
     assert report.finding("kill_parent").verdict == "skipped"
-
-
-# --- the table and the rendering ----------------------------------------------------------------
-
-
-def test_battery_has_at_least_40_unique_techniques_with_known_effects() -> None:
-    assert len(TECHNIQUES) >= 40
-    assert len(set(TECHNIQUE_NAMES)) == len(TECHNIQUE_NAMES)
-    assert all(set(t.aims) <= set(EFFECTS) for t in TECHNIQUES)
-    for category in ("python-escape", "filesystem", "proc", "process", "network", "limits", "time", "contamination"):
-        assert any(t.category == category for t in TECHNIQUES), category
-
-
-def test_technique_rejects_unknown_effect() -> None:
-    with pytest.raises(ValueError, match="aims"):
-        Technique(name="x", category="y", code="pass", aims=("teleport",))
-
-
-def _bait(i: int, technique: Technique) -> Bait:
-    return Bait(index=i, technique=technique, marker=f"retool-audit-test-t{i:03d}", canary_path=f"/tmp/c-{i}",
-                 canary_bytes=b"retool canary " + b"a" * 32, canary_secret="a" * 32, env_name="RETOOL_AUDIT_X",
-                 env_secret="b" * 32, decoy_secret="c" * 32, tcp_port=1234, udp_port=1235)
-
-
-@pytest.mark.parametrize("name", TECHNIQUE_NAMES)
-def test_rendered_technique_compiles_and_holds_no_secret(name: str) -> None:
-    technique = _techniques(name)[0]
-    code = render(technique, _bait(0, technique), canary_dir="/tmp", mem_bytes=1 << 28, disk_bytes=1 << 24)
-    compile(code, name, "exec")
-    assert "$" not in code.replace("$$", "")
-    for secret in ("a" * 32, "b" * 32, "c" * 32):
-        assert secret not in code
-
-
-def test_format_report_lists_every_technique_and_the_verdict(naive_report: AuditReport) -> None:
-    text = format_report(naive_report)
-    for name in NAIVE_EXPECTED:
-        assert name in text
-    assert "ESCAPED" in text and text.rstrip().endswith("FAIL")
-
-
-# --- loading a sandbox and the command ----------------------------------------------------------
