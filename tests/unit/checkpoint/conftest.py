@@ -18,6 +18,7 @@ from tests.unit.checkpoint.hf_models import MEGATRON_MISSING, save_hf
 if TYPE_CHECKING:
     from retool.checkpoint.parity import CheckReport
 
+
 @pytest.fixture(scope="package")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if importlib.util.find_spec("megatron") is None:
