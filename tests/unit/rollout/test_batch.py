@@ -4,47 +4,15 @@ logprobs of a RolloutSample, rewards, abort retries and group-major batches."""
 from __future__ import annotations
 
 import pytest
-import pytest_asyncio
 
-from retool.text.grammar import IM_END, format_tool_call, tool_turn_text
+from retool.text.grammar import tool_turn_text
 from retool.reward import score
-from retool.rollout import RolloutConfig, RolloutPrompt, generate_batch, render_prompt_ids, rollout_one
-from retool.sandbox import PythonSandbox
-from retool.embedded.tokenizer import load_qwen3_tokenizer, tiny_tokenizer
+from retool.rollout import RolloutPrompt, generate_batch, render_prompt_ids, rollout_one
+from retool.embedded.tokenizer import load_qwen3_tokenizer
 from retool.train.metrics import SampleRecord
 from tests.doubles import ScriptedEngine, scripted_logprobs
 
-amark = pytest.mark.asyncio(loop_scope="module")
-QUESTION = [{"role": "user", "content": "What is 6*7?"}]
-CALL_42 = "I will compute it.\n" + format_tool_call("code_interpreter", {"code": "print(6*7)"})
-ANSWER_42 = "The answer is \\boxed{42}." + IM_END
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return tiny_tokenizer()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def sandbox():
-    box = PythonSandbox(timeout_s=10, concurrency=4)
-    yield box
-    await box.close()
-
-
-def cfg(**kw) -> RolloutConfig:
-    return RolloutConfig(**{"n_samples_per_prompt": 1, **kw})
-
-
-def ids(tok, text: str) -> list[int]:
-    return list(tok(text, add_special_tokens=False)["input_ids"])
-
-
-async def run(tok, sandbox, script, config=None):
-    config = config or cfg()
-    engine = ScriptedEngine(tok, script)
-    prompt = render_prompt_ids(tok, QUESTION, config)
-    return await rollout_one(prompt, engine, sandbox, tok, config, label="42"), engine, prompt
+from tests.unit.rollout.scripted import ANSWER_42, CALL_42, QUESTION, amark, cfg, ids, run
 
 
 @amark

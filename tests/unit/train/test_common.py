@@ -9,36 +9,15 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from retool.data import prepare_sft, read_jsonl, sample_path
 from retool.embedded.models import tiny_model
 from retool.train.common import (
     STATE_FILE, STATE_JSON, StepLog, TrainResult, autocast, chunks, load_checkpoint, lr_lambda, pad_batch, pad_id_of,
     pick_device, save_checkpoint, use_bf16,
 )
-from retool.train.sft import SFTConfig, sft_train
+from retool.train.sft import sft_train
+from tests.unit.train.sft_configs import fast_sft_config as _fast
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # 2 shared cores: one intra-op thread is several times faster than two contending ones here
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def sft_records(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sft") / "sft.jsonl"
-    prepare_sft(sample_path("retool_sft_sample.jsonl"), out)
-    return read_jsonl(out)
-
-
-def _fast(**kw) -> SFTConfig:
-    base = dict(lr=3e-3, lr_schedule="constant", batch_size=4, progress=False, epochs=50)
-    return SFTConfig(**{**base, **kw})
 
 
 def test_checkpoint_is_a_loadable_hf_directory_with_optimizer_state(sft_records, tmp_path):
@@ -51,7 +30,6 @@ def test_checkpoint_is_a_loadable_hf_directory_with_optimizer_state(sft_records,
     assert len(opt.state) > 0
     for a, b in zip(model.state_dict().values(), fresh.state_dict().values()):
         assert torch.equal(a, b)
-
 
 
 # ---------------------------------------------------------------- devices

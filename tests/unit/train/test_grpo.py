@@ -19,15 +19,6 @@ from retool.text.grammar import IM_END
 from tests.doubles import ScriptedEngine
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # 2 shared cores: one intra-op thread is several times faster than two contending ones here
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _rl_batch(rewards, *, tool_span=None, seed=0):
     g = torch.Generator().manual_seed(seed)
     prompt = torch.randint(5, 900, (12,), generator=g).tolist()
@@ -201,7 +192,6 @@ def test_cli_sft_then_rl_runs_end_to_end_on_the_shipped_samples(tmp_path, capsys
     row = json.loads((tmp_path / "rl" / "metrics.jsonl").read_text().splitlines()[-1])
     assert row["step"] == 1 and row["train/response_tokens"] > 0 and "reward/mean" in row
     assert (tmp_path / "rl" / "final" / "model.safetensors").is_file()
-
 
 
 @pytest.mark.parametrize(

@@ -8,32 +8,11 @@ import json
 import pytest
 import torch
 
-from retool.data import prepare_sft, read_jsonl, sample_path
 from retool.embedded.models import tiny_model
 from retool.text.masking import encode_sft
 from retool.train.common import pad_batch
 from retool.train.sft import SFTConfig, encode_examples, evaluate_sft_loss, sft_batch_loss, sft_train
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # 2 shared cores: one intra-op thread is several times faster than two contending ones here
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def sft_records(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sft") / "sft.jsonl"
-    prepare_sft(sample_path("retool_sft_sample.jsonl"), out)
-    return read_jsonl(out)
-
-
-def _fast(**kw) -> SFTConfig:
-    base = dict(lr=3e-3, lr_schedule="constant", batch_size=4, progress=False, epochs=50)
-    return SFTConfig(**{**base, **kw})
+from tests.unit.train.sft_configs import fast_sft_config as _fast
 
 
 def test_sft_on_the_shipped_samples_lowers_the_loss(sft_records):
@@ -154,7 +133,6 @@ def test_cli_train_names_a_bad_data_row(tmp_path, capsys):
     bad.write_text(json.dumps({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "no box"}]}) + "\n")
     assert main(["train", "sft", str(bad), "--model", "tiny", "--out", str(tmp_path / "o")]) == 1
     assert "row 1" in capsys.readouterr().err
-
 
 
 @pytest.mark.parametrize(
