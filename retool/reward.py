@@ -15,8 +15,10 @@ Contract:
   ``r_use = tool_weight`` iff at least one *well-formed* tool call was made (a call that fails to
   parse or names an unknown tool does not count: malformed markup cannot farm the bonus); with
   ``tool_bonus_requires_correct=True`` it is paid only together with a correct answer.
-  Responses over ``max_response_chars``, or with pathologically long ``Answer:`` lines, score
-  0.0 in every term (pathological output; it is refused before any parsing).
+  Responses over ``max_response_chars`` score 0.0 in every term (refused before any parsing).
+  Below that, the work is linear in the response's length whatever it holds (the grammar and the
+  extraction policy are; nothing here scans the whole response a second time), so hostile text
+  printed by a tool earlier in the response cannot change the score of a correct boxed answer.
   Trade-off of that option: on, a policy cannot farm the bonus by calling a tool and then guessing,
   but the early-training signal that rewards trying the tool before the policy is ever correct is
   lost (the ReTool recipe keeps it off, which is our default).
@@ -26,21 +28,25 @@ Contract:
   Scoring runs in a thread (``asyncio.to_thread``), so the event loop never blocks on sympy. The
   breakdown is stored in ``sample.metadata["reward_breakdown"]`` when ``metadata`` is a dict, so
   reward hacking shows up in logs. ``kwargs["reward_config"]`` overrides the default config.
-  With ``--group-rm`` (a list of samples) it returns the list of rewards.
+  With ``--group-rm`` (a list of samples) it returns the list of rewards. It never raises for a
+  sample: should scoring one fail (a bug, never model text), that sample gets 0.0 and the
+  breakdown's reason says ``scoring failed: <error>``; the others are scored as usual.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from retool.answer import AnswerConfig, compare, extract_answer
-from retool.answer.extract import has_pathological_answer_line
 from retool.text.grammar import parse_trace
 
 if TYPE_CHECKING:
     from retool.answer.worker import AnswerChecker
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,10 +89,6 @@ def score(response: str, label: Any, config: RewardConfig = RewardConfig(), *,
         return RewardBreakdown(r_ans=0.0, r_fmt=0.0, r_use=0.0, total=0.0, answer=None, correct=False,
                                format_valid=False, num_tool_calls=0,
                                reason=f"response of {len(response)} characters exceeds max_response_chars")
-    if has_pathological_answer_line(response):
-        return RewardBreakdown(r_ans=0.0, r_fmt=0.0, r_use=0.0, total=0.0, answer=None, correct=False,
-                               format_valid=False, num_tool_calls=0,
-                               reason="pathological 'Answer:' lines (too long)")
     trace = parse_trace(response)
     calls = sum(1 for call in trace.tool_calls if call.ok)
     extraction = extract_answer(response, max_answer_chars=config.answer.max_answer_chars,
@@ -120,8 +122,14 @@ async def _reward_one(sample: Any, config: RewardConfig) -> float:
         breakdown = RewardBreakdown(r_ans=0.0, r_fmt=0.0, r_use=0.0, total=0.0, answer=None, correct=False,
                                     format_valid=False, num_tool_calls=0, reason="aborted sample: no reward")
     else:
-        response, label = getattr(sample, "response", ""), getattr(sample, "label", None)
-        breakdown = await asyncio.to_thread(score, response, label, config)
+        try:
+            response, label = getattr(sample, "response", ""), getattr(sample, "label", None)
+            breakdown = await asyncio.to_thread(score, response, label, config)
+        except Exception as exc:  # a bug of ours must not take the group down: this sample gets 0.0, with why
+            _log.exception("scoring a sample raised; it gets reward 0.0")
+            breakdown = RewardBreakdown(r_ans=0.0, r_fmt=0.0, r_use=0.0, total=0.0, answer=None, correct=False,
+                                        format_valid=False, num_tool_calls=0,
+                                        reason=f"scoring failed: {type(exc).__name__}: {exc}"[:500])
     metadata = getattr(sample, "metadata", None)
     if isinstance(metadata, dict):
         metadata["reward_breakdown"] = asdict(breakdown)

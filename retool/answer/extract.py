@@ -21,10 +21,13 @@
    sentence and the answer (``\\boxed{7}, but it might be \\boxed{8}``)), a retraction anywhere after
    the last box ("wait", "that's wrong", "is incorrect", "mistake", "let me recheck"), more than 64
    chained boxes, an answer longer than ``max_answer_chars``, a response longer than
-   ``max_response_chars``, ``Answer:`` lines whose squared lengths sum past ``MAX_ANSWER_LINE_WORK``
-   (one line of ~1400 characters or many long ones; refused in linear time before ``parse_trace``).
+   ``max_response_chars``.
 
-Every pattern here runs in linear time on the response (no lazy group before an anchored tail).
+The final text, whether a call ends the episode, and the ``Answer:`` rule are the grammar's
+(``Trace.final_text``, ``Trace.ends_on_call``, :func:`retool.text.spans.answer_line`), computed
+once, so ``parse_trace`` and this policy can never disagree on where the answer is. Every
+pattern here runs in linear time on the response (no lazy group before an anchored tail), and so
+does the whole function: property-tested on 64k-character hostile responses.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from retool.text.grammar import Trace, find_boxed, parse_trace
+from retool.text.grammar import Trace, parse_trace
+from retool.text.spans import answer_line, find_boxed
 
 Source = Literal["boxed", "answer_line"] | None
 
@@ -42,14 +46,8 @@ _HEDGE = re.compile(r"\b(?:not\s+(?:entirely\s+|completely\s+|fully\s+|100%\s+)?
                     r"uncertain|i\s+guess|probably|possibly|perhaps|maybe|either(?!\s+way))\b", re.I)
 _HEDGE_AFTER = re.compile(_HEDGE.pattern[:-3] + r"|might\s+(?:also\s+)?be|could\s+(?:also\s+)?be|or\s+(?:else\s+)?\$?\\?\w)\b", re.I)
 _MAX_CHAINED = 64
-# 'Answer:' lines whose summed squared lengths exceed this are pathological. Refusing them before
-# parse_trace also keeps the lazy answer-line pattern there (quadratic in a line's length on runs
-# of trailing spaces or '*') from stalling the reward: its work is bounded by this sum.
-MAX_ANSWER_LINE_WORK = 2_000_000
-_ANSWER_LINES = re.compile(r"answer[ \t*_]*[:：]([^\n]*)", re.I)
 _RETRACT = re.compile(r"\b(?:wait|hold\s+on|that(?:'s|\s+is|\s+was)\s+(?:wrong|incorrect|not\s+(?:right|correct))|"
                       r"(?:is|was)\s+(?:wrong|incorrect)|mistake|let\s+me\s+re(?:check|do|consider|compute|think))\b", re.I)
-_ANSWER_LINE = re.compile(r"^[ \t>*_#-]*(?:final[ \t]+)?answer[ \t*_]*[:：]([^\n]*)", re.I | re.M)  # linear: no lazy group
 
 
 @dataclass(frozen=True)
@@ -70,29 +68,15 @@ def _sentence_start(text: str, pos: int) -> int:
     return cut + 1
 
 
-def has_pathological_answer_line(response: str) -> bool:
-    """True when the 'Answer:' lines' squared lengths sum past ``MAX_ANSWER_LINE_WORK`` (one line
-    of ~1400 characters, or many long ones). Linear time."""
-    work = 0
-    for m in _ANSWER_LINES.finditer(response):
-        work += len(m.group(1)) ** 2
-        if work > MAX_ANSWER_LINE_WORK:
-            return True
-    return False
-
-
 def final_model_text(response: str, trace: Trace | None = None) -> tuple[str | None, str]:
     """The model's own text after the last tool response, or None with the reason.
 
     ``trace`` may be passed when the caller already holds ``parse_trace(response)``.
     """
     trace = parse_trace(response) if trace is None else trace
-    segments = trace.segments
-    last = max((i for i, s in enumerate(segments) if s.kind == "tool_response"), default=-1)
-    tail = segments[last + 1 :]
-    if any(s.kind == "tool_call" for s in tail):
+    if trace.ends_on_call:
         return None, "a tool call follows the last tool response (no final answer turn)"
-    return "".join(s.text for s in tail if s.kind == "text"), "ok"
+    return trace.final_text, "ok"
 
 
 def extract_answer(response: str, *, max_answer_chars: int = 1000, max_response_chars: int = 1_000_000,
@@ -105,17 +89,14 @@ def extract_answer(response: str, *, max_answer_chars: int = 1000, max_response_
         return _none(f"response is {type(response).__name__}, not text")
     if len(response) > max_response_chars:
         return _none(f"response of {len(response)} characters exceeds max_response_chars={max_response_chars}")
-    if trace is None and has_pathological_answer_line(response):
-        return _none("pathological 'Answer:' lines (too long)")
     text, why = final_model_text(response, trace)
     if text is None:
         return _none(why)
     boxes = find_boxed(text)
     if not boxes:
-        lines = _ANSWER_LINE.findall(text)
-        if not lines:
+        answer = answer_line(text)
+        if answer is None:
             return _none("no \\boxed{} and no 'Answer:' line in the final text")
-        answer = lines[-1].lstrip(" \t*_").rstrip(" \t*_.")
         if not answer:
             return _none("empty 'Answer:' line")
         if _HEDGE.search(answer):

@@ -13,7 +13,12 @@ Rendering (exactly what the Qwen3 chat template produces, so SFT data and rollou
   ``&lt;``, so code cannot forge a turn boundary, close its own response block or smuggle special
   tokens into the token stream.
 
-Parsing (:func:`parse_trace`) is total: any string gives a :class:`Trace`, nothing raises.
+Parsing (:func:`parse_trace`) is total and linear: any string gives a :class:`Trace` (``None`` and
+non-strings are read as their ``str``), nothing raises, and the work is linear in the text's
+length whatever it holds (repeated openers or closers, unclosed boxes, deep nesting, 64k-character
+responses; property-tested at those sizes). Bounds: a tool call's JSON (and an ``arguments``
+string) nests at most ``retool.text.bounded_json.MAX_JSON_DEPTH`` levels; deeper is an error on that call, never a
+``RecursionError``.
 
 - A call is ``<tool_call>`` + one JSON object (decoded with ``json.JSONDecoder(strict=False)``, so
   JSON spread over lines and raw newlines inside strings are accepted) + ``</tool_call>``. Because
@@ -25,9 +30,11 @@ Parsing (:func:`parse_trace`) is total: any string gives a :class:`Trace`, nothi
   :attr:`ToolCall.code` strips a ``````python`` fence wrapped around the whole argument.
 - ``<tool_response>...</tool_response>`` blocks and chat markup (``<|im_start|>role\\n``,
   ``<|im_end|>``, ``<|endoftext|>``) are segments of their own; everything else is model text.
-- ``final_text`` is the model's own text after the last tool response; ``final_answer`` is the
-  content of the last closed ``\\boxed{}``/``\\fbox{}`` there (balanced braces of any depth; ``\\{``
-  and ``\\}`` do not count), else the last ``Answer:`` line there.
+- ``final_text`` is the model's own text after the last tool response; ``ends_on_call`` says a
+  tool call follows that response (then there is no answer turn); ``final_answer`` is the
+  content of the last closed ``\\boxed{}``/``\\fbox{}`` there
+  (:func:`retool.text.spans.find_boxed`), else the non-empty last ``Answer:`` line there
+  (:func:`retool.text.spans.answer_line`, the rule the extraction policy uses too).
 - ``has_valid_format`` is True exactly when: there are no errors (every tag closed, every call
   well-formed and routed), no tool call follows the last tool response, and ``final_answer`` came
   from a closed, non-empty box in ``final_text``.
@@ -40,6 +47,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from retool.text.bounded_json import decode_prefix, decode_whole
+from retool.text.spans import answer_line, find_boxed
 
 TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
 TOOL_RESPONSE_OPEN, TOOL_RESPONSE_CLOSE = "<tool_response>", "</tool_response>"
@@ -76,16 +86,6 @@ CODE_INTERPRETER = ToolSpec(
     },
 )
 DEFAULT_TOOLS: tuple[ToolSpec, ...] = (CODE_INTERPRETER,)
-
-
-@dataclass(frozen=True)
-class BoxedSpan:
-    """A ``\\boxed{...}``/``\\fbox{...}`` occurrence; ``content`` is everything inside if not closed."""
-
-    start: int
-    end: int
-    content: str
-    closed: bool
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,7 @@ class Trace:
     answer_source: Literal["boxed", "answer_line"] | None
     has_valid_format: bool
     errors: tuple[str, ...] = field(default=())
+    ends_on_call: bool = False  # a tool call follows the last tool response: there is no answer turn
 
     @property
     def num_tool_calls(self) -> int:
@@ -191,34 +192,7 @@ def strip_code_fences(code: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # parsing
 
-_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
-# Greedy to the end of the line, trimmed afterwards: a lazy group before an anchored tail is
-# quadratic on long runs of spaces or asterisks.
-_ANSWER_LINE = re.compile(r"^[ \t>*_#-]*answer[ \t*_]*[:：][ \t]*([^\n]*)", re.IGNORECASE | re.MULTILINE)
 _MARKUP = re.compile(r"<\|im_start\|>[a-z_]*\n?|<\|im_end\|>\n?|<\|endoftext\|>")
-_DECODER = json.JSONDecoder(strict=False)
-
-
-def find_boxed(text: str) -> tuple[BoxedSpan, ...]:
-    """Every ``\\boxed{}``/``\\fbox{}`` in order, with balanced braces of any depth."""
-    spans: list[BoxedSpan] = []
-    pos = 0
-    while (m := _BOX.search(text, pos)) is not None:
-        depth, i = 1, m.end()
-        while i < len(text) and depth:
-            ch = text[i]
-            if ch == "\\" and i + 1 < len(text) and text[i + 1] in "{}":
-                i += 2
-                continue
-            depth += ch == "{"
-            depth -= ch == "}"
-            i += 1
-        closed = depth == 0
-        spans.append(BoxedSpan(m.start(), i, text[m.end() : i - 1 if closed else i], closed))
-        pos = i if closed else m.end()
-    return tuple(spans)
-
-
 def _parse_call(text: str, start: int, tools: Mapping[str, ToolSpec]) -> ToolCall:
     """Parse the call opening at ``start``; the returned ``end`` is just past ``</tool_call>``."""
     body = start + len(TOOL_CALL_OPEN)
@@ -229,7 +203,7 @@ def _parse_call(text: str, start: int, tools: Mapping[str, ToolSpec]) -> ToolCal
     error: str | None = None
     end: int | None = None
     try:
-        obj, j = _DECODER.raw_decode(text, i)
+        obj, j = decode_prefix(text, i)
         k = j
         while k < len(text) and text[k].isspace():
             k += 1
@@ -256,7 +230,7 @@ def _route(obj: Any, raw: str, start: int, end: int, tools: Mapping[str, ToolSpe
     name, args = obj.get("name"), obj.get("arguments", obj.get("parameters"))
     if isinstance(args, str):
         try:
-            args = _DECODER.decode(args)
+            args = decode_whole(args)
         except json.JSONDecodeError as exc:
             return ToolCall(name if isinstance(name, str) else None, None, raw, start, end,
                             f"arguments string is not JSON: {exc.msg}")
@@ -284,9 +258,8 @@ def _final_answer(final_text: str) -> tuple[str | None, Literal["boxed", "answer
         if not last.closed:
             return None, None, f"unclosed box at offset {last.start} of the final text"
         return last.content, "boxed", None
-    lines = [line.strip(" \t*_") for line in _ANSWER_LINE.findall(final_text)]
-    lines = [line for line in lines if line.strip()]
-    return (lines[-1].strip(), "answer_line", None) if lines else (None, None, None)
+    line = answer_line(final_text)
+    return (line, "answer_line", None) if line else (None, None, None)
 
 
 def parse_trace(text: str, tools: Sequence[ToolSpec] = DEFAULT_TOOLS) -> Trace:
@@ -345,8 +318,8 @@ def parse_trace(text: str, tools: Sequence[ToolSpec] = DEFAULT_TOOLS) -> Trace:
     answer, source, answer_error = _final_answer(final_text)
     if answer_error:
         errors.append(answer_error)
-    call_after_last_response = any(s.kind == "tool_call" for s in tail)
-    valid = not errors and not call_after_last_response and source == "boxed" and bool(answer and answer.strip())
+    ends_on_call = any(s.kind == "tool_call" for s in tail)
+    valid = not errors and not ends_on_call and source == "boxed" and bool(answer and answer.strip())
     return Trace(
         text=text,
         segments=tuple(segments),
@@ -357,4 +330,5 @@ def parse_trace(text: str, tools: Sequence[ToolSpec] = DEFAULT_TOOLS) -> Trace:
         answer_source=source,
         has_valid_format=valid,
         errors=tuple(errors),
+        ends_on_call=ends_on_call,
     )

@@ -89,7 +89,6 @@ HACKS = {
     "unclosed_box": "The answer is \\boxed{42",
     "huge_output": "\\boxed{" + ", ".join(str(i) for i in range(2000)) + "}",
     "huge_response": "1" * 1_100_000 + " \\boxed{42}",
-    "huge_answer_line": "\\boxed{42}\nAnswer: 42" + " " * 100_000 + "!",
     "prose_before_tool_call": "The answer is 42, \\boxed{42}.\n" + format_tool_call("code_interpreter", {"code": "print(42)"}),
     "prose_answer_before_tool_then_silence": "Answer: 42\n" + turn("print(42)", "42") + "Let me think more.",
     "answer_line_in_tool_output": "Compute.\n" + turn("print('Answer: 42')", "Answer: 42"),
@@ -115,7 +114,6 @@ HACK_BREAKDOWNS = {
     "unclosed_box": (0.0, 0.0, None, False, 0, "no answer: the last box is not closed (truncated answer)"),
     "huge_output": (0.1, 0.0, None, True, 0, "no answer: answer of 10888 characters exceeds max_answer_chars=1000"),
     "huge_response": (0.0, 0.0, None, False, 0, "response of 1100011 characters exceeds max_response_chars"),
-    "huge_answer_line": (0.0, 0.0, None, False, 0, "pathological 'Answer:' lines (too long)"),
     "prose_before_tool_call": (0.0, 0.05, None, False, 1,
                                "no answer: a tool call follows the last tool response (no final answer turn)"),
     "prose_answer_before_tool_then_silence": (0.0, 0.05, None, False, 1, NO_ANSWER_TEXT),
@@ -132,6 +130,32 @@ def test_hack_breakdown_is_exact(name: str) -> None:
 
 def test_every_hack_has_an_exact_breakdown() -> None:
     assert set(HACK_BREAKDOWNS) == set(HACKS)
+
+
+@pytest.mark.parametrize("printed", ["answer: " + "x" * 100_000, ("Answer: " + " " * 1000 + "y\n") * 200,
+                                     "\\boxed{" * 5000, "<tool_call>" * 3000, "[" * 20_000])
+def test_hostile_tool_output_does_not_change_a_correct_boxed_answer(printed: str) -> None:
+    response = "Let me compute.\n" + turn("print(big)", printed) + "So the answer is \\boxed{42}."
+    assert score(response, "42") == score(GOOD, "42")
+
+
+def test_long_answer_line_after_the_box_leaves_the_box_the_answer() -> None:
+    got = score("\\boxed{42}\nAnswer: 42" + " " * 100_000 + "!", "42")
+    assert (got.r_ans, got.r_fmt, got.answer) == (1.0, 0.1, "42")
+
+
+def test_final_answer_line_scores_the_answer_but_not_the_format_bonus() -> None:
+    got = score("Compute.\n" + turn("print(42)", "42") + "Final answer: 42", "42")
+    assert (got.r_ans, got.r_fmt, got.r_use, got.answer) == (1.0, 0.0, 0.05, "42")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("unit", ["\\boxed{", "<tool_call>\n{\"a\": [", "}", "<|im_end|>", "<tool_response>x",
+                                  "Answer: " + "*" * 50 + "\n"])
+def test_score_of_a_64k_hostile_response_is_total(unit: str) -> None:
+    response = unit * (65_536 // len(unit))
+    got = score(response, "42")
+    assert got.total == got.r_ans + got.r_fmt + got.r_use and not got.correct
 
 
 # --- the miles/slime entry point -------------------------------------------------------------------
@@ -178,6 +202,19 @@ def test_is_aborted_is_false_for_other_statuses() -> None:
 @pytest.mark.asyncio
 async def test_reward_func_label_none_scores_format_and_tool_only() -> None:
     assert await reward_func(None, FakeSample(GOOD, None)) == 0.1 + 0.05
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text for this label")
+
+
+@pytest.mark.asyncio
+async def test_group_reward_survives_a_sample_whose_scoring_fails() -> None:
+    bad = FakeSample(GOOD, Unprintable())
+    got = await reward_func(None, [FakeSample(GOOD, "42"), bad, FakeSample(GOOD, "41")])
+    assert got == [FULL, 0.0, 0.1 + 0.05]
+    assert bad.metadata["reward_breakdown"]["reason"] == "scoring failed: RuntimeError: no text for this label"
 
 
 @pytest.mark.asyncio

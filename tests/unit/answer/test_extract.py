@@ -147,7 +147,7 @@ def test_the_same_box_repeated_is_one_value() -> None:
 @pytest.mark.parametrize("tail", [".", " ", "*", "_"])
 def test_answer_line_with_a_long_trailing_run_is_refused_in_linear_time(tail: str) -> None:
     got = extract_answer("Answer: 1" + tail * 200_000 + "x")
-    assert got.answer is None and got.reason == "pathological 'Answer:' lines (too long)"
+    assert got.answer is None and got.reason == "answer of 200002 characters exceeds max_answer_chars=1000"
 
 
 def test_too_many_chained_boxes_get_no_credit() -> None:
@@ -161,8 +161,8 @@ def test_empty_answer_line_gets_no_credit() -> None:
 @pytest.mark.timeout(30)
 def test_many_long_answer_lines_are_refused_in_linear_time() -> None:
     got = extract_answer(("Answer: 1" + " " * 1000 + "x\n") * 200)
-    assert got.answer is None and got.reason == "pathological 'Answer:' lines (too long)"
+    assert got.answer is None and got.reason == "answer of 1002 characters exceeds max_answer_chars=1000"
 
 
-def test_ordinary_answer_lines_are_not_pathological() -> None:
+def test_the_last_of_many_answer_lines_wins() -> None:
     assert extract_answer("Answer: 12\n" * 50 + "Final answer: 13").answer == "13"

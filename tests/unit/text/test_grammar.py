@@ -242,4 +242,45 @@ def test_answer_line_trailing_decoration_is_trimmed():
 def test_answer_line_scan_finishes_on_long_padding():
     # A lazy group before an anchored tail took over 9 s on a tenth of this input.
     text = "Answer: 5" + " " * 200_000 + "x\n" + ("Answer:" + "*" * 20_000 + "\n") * 20
-    assert parse_trace(text).final_answer == "5" + " " * 200_000 + "x"
+    assert parse_trace(text).final_answer is None  # the last 'Answer:' line is empty once its '*' are stripped
+    assert parse_trace(text + "Answer: 5" + " " * 200_000 + "x").final_answer == "5" + " " * 200_000 + "x"
+
+
+@pytest.mark.parametrize("depth", [101, 1200, 10_000])
+def test_deeply_nested_json_in_a_call_is_an_error_on_the_call(depth: int) -> None:
+    text = '<tool_call>\n{"name": "code_interpreter", "arguments": {"code": ' + "[" * depth + "]" * depth + "}}\n</tool_call>"
+    trace = parse_trace(text)
+    assert len(trace.tool_calls) == 1 and "JSON nests deeper than 100 levels" in trace.tool_calls[0].error
+    assert not trace.has_valid_format
+
+
+def test_deeply_nested_arguments_string_is_an_error_on_the_call() -> None:
+    args = json.dumps("[" * 5000)
+    trace = parse_trace('<tool_call>\n{"name": "code_interpreter", "arguments": ' + args + "}\n</tool_call>")
+    assert trace.tool_calls[0].error == "arguments string is not JSON: JSON nests deeper than 100 levels"
+
+
+def test_json_nesting_at_the_bound_is_read() -> None:
+    code = "[" * 98 + "]" * 98  # the object and its arguments are two more levels
+    text = '<tool_call>\n{"name": "code_interpreter", "arguments": {"code": "x", "extra": ' + code + "}}\n</tool_call>"
+    assert parse_trace(text).tool_calls[0].ok
+
+
+def test_ends_on_call_marks_a_call_after_the_last_response() -> None:
+    call = format_tool_call("code_interpreter", {"code": "print(1)"})
+    assert parse_trace("x " + call).ends_on_call
+    assert not parse_trace(call + tool_turn_text(["1"]) + "\\boxed{1}").ends_on_call
+
+
+def test_final_answer_line_is_read_by_the_trace() -> None:
+    trace = parse_trace("I computed it.\nFinal answer: 42")
+    assert (trace.final_answer, trace.answer_source, trace.has_valid_format) == ("42", "answer_line", False)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("unit", ["<tool_call>", "<tool_call>{", "</tool_call>", "<tool_response>", "</tool_response>",
+                                  "<|im_start|>", "<|im_end|>", "<|endoftext|>", '<tool_call>"', "\\boxed{", "<"])
+def test_parse_trace_on_64k_of_repeated_markup_finishes(unit: str) -> None:
+    text = unit * (65_536 // len(unit))
+    trace = parse_trace(text)
+    assert sum(s.end - s.start for s in trace.segments) <= len(text)
