@@ -13,6 +13,10 @@ when it has one, else the lowercase string) and ``metadata["retool"]`` (turns, t
 malformed calls, tool statuses, code lengths, tool tokens, the status reason, timings) plus
 ``metadata["tool_call_count"]``. It never sets ``reward``: the reward is ``--custom-rm-path
 retool.reward.reward_func``, which gives aborted samples nothing.
+It does not raise for one sample's failure (see :func:`retool.rollout.rollout_one`): a sample
+whose rollout broke comes back FAILED (ABORTED on a ``Status`` enum without FAILED) with its loss
+mask all 0 and the error in ``metadata["retool"]["status_reason"]``; the other samples of the
+batch are untouched.
 
 ``sample.prompt`` must be the raw question (a string) or a message list, not a chat-templated
 string (run without ``--apply-chat-template``): the tools block is rendered here, once.
@@ -101,8 +105,17 @@ def config_from_args(args: Any, sampling_params: Mapping[str, Any]) -> RolloutCo
 
 
 def _status(sample: Any, value: str) -> Any:
+    """The sample class's own Status member for ``value``; an older enum without FAILED gets ABORTED
+    (a failed sample, like an aborted one, must not be trained on as if it were complete)."""
     enum = getattr(type(sample), "Status", None)
-    return enum[value.upper()] if enum is not None else value
+    if enum is None:
+        return value
+    members = getattr(enum, "__members__", {})
+    if value.upper() in members:
+        return members[value.upper()]
+    if value == "failed" and "ABORTED" in members:
+        return members["ABORTED"]
+    raise ValueError(f"{type(sample).__name__}.Status has no member for rollout status {value!r}: {sorted(members)}")
 
 
 async def generate_for_sample(args: Any, sample: Any, sampling_params: Mapping[str, Any], *,

@@ -16,11 +16,17 @@ Contract:
   Aborted samples get no reward (``reward is None``). ``reward_fn(response, label)`` may return a
   float or an object with ``total`` (and optionally ``correct``, ``format_valid``) such as
   :func:`retool.reward.score`'s breakdown; it runs in a thread.
+- One sample's failure never takes the batch: a sample whose rollout or reward raised (a bug, or a
+  broken engine, tokenizer or ``reward_fn``; model text never raises) comes back ``failed`` with
+  the error in ``status_reason``, ``reward=None`` (left out of its GRPO group, like an aborted
+  one) and a loss mask of zeros, and the other samples are unaffected. Decoding and parsing of
+  the whole response run in a worker thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -100,6 +106,7 @@ class RolloutSample:
 
 
 RewardFn = Callable[[str, Any], Any]
+_log = logging.getLogger(__name__)
 
 
 def _reward_terms(value: Any) -> tuple[float, bool | None, bool | None]:
@@ -109,10 +116,9 @@ def _reward_terms(value: Any) -> tuple[float, bool | None, bool | None]:
     return float(value.total), None if correct is None else bool(correct), None if fmt is None else bool(fmt)
 
 
-async def rollout_one(prompt_ids: Sequence[int], engine: Engine, sandbox: Sandbox, tokenizer: Any, config: RolloutConfig,
-                      *, group_id: int = 0, sample_index: int = 0, label: Any = None,
-                      reward_fn: RewardFn | None = None) -> RolloutSample:
-    """One sample, retried from clean state while aborted (up to ``max_abort_retries`` times)."""
+async def _rollout_one(prompt_ids: Sequence[int], engine: Engine, sandbox: Sandbox, tokenizer: Any,
+                       config: RolloutConfig, *, group_id: int, sample_index: int, label: Any,
+                       reward_fn: RewardFn | None) -> RolloutSample:
     started = time.perf_counter()
     key = group_id * max(config.n_samples_per_prompt, 1) + sample_index
     for attempt in range(1, config.max_abort_retries + 2):
@@ -120,24 +126,63 @@ async def rollout_one(prompt_ids: Sequence[int], engine: Engine, sandbox: Sandbo
         if run.status.value != "aborted":
             break
     traj = run.trajectory
-    response = tokenizer.decode(traj.response_ids, skip_special_tokens=False)
-    reward, correct, fmt = None, False, parse_trace(response, config.tools).has_valid_format
-    if run.status.value != "aborted":
+    response, fmt = await asyncio.to_thread(_decode_and_check_format, tokenizer, traj.response_ids, config)
+    reward, correct, status, reason = None, False, run.status.value, run.status.reason
+    if status != "aborted" and run.error is None:
         reward = 0.0
         if reward_fn is not None:
-            reward, c, f = _reward_terms(await asyncio.to_thread(reward_fn, response, label))
+            try:
+                reward, c, f = _reward_terms(await asyncio.to_thread(reward_fn, response, label))
+            except Exception as exc:  # the contract: this sample fails, the batch goes on
+                _log.exception("reward_fn raised for sample %s/%s", group_id, sample_index)
+                traj.void()
+                reward, c, f = None, None, None
+                status, reason = "failed", f"reward_fn raised {type(exc).__name__}: {exc}"[:1000]
             correct = bool(c) if c is not None else False
             fmt = f if f is not None else fmt
     wall = time.perf_counter() - started
     return RolloutSample(
         group_id=group_id, sample_index=sample_index, label=label, prompt_len=traj.prompt_len, tokens=tuple(traj.tokens),
         response_length=traj.response_length, loss_mask=tuple(traj.loss_mask), rollout_log_probs=tuple(traj.logprobs),
-        response=response, status=run.status.value, status_reason=run.status.reason, turns=run.turns,
+        response=response, status=status, status_reason=reason, turns=run.turns,
         tool_calls=run.tool_calls, malformed_calls=run.malformed_calls, tool_statuses=tuple(run.tool_statuses),
         code_lengths_chars=tuple(run.code_lengths_chars), tool_tokens=traj.tool_tokens, reward=reward, correct=correct,
         format_valid=fmt, attempts=attempt, generation_time_s=min(run.generation_time_s, wall),
         tool_time_s=min(run.tool_time_s, wall), wall_time_s=wall,
     )
+
+
+def _decode_and_check_format(tokenizer: Any, ids: Sequence[int], config: RolloutConfig) -> tuple[str, bool]:
+    response = tokenizer.decode(list(ids), skip_special_tokens=False)
+    return response, parse_trace(response, config.tools).has_valid_format
+
+
+def failed_sample(prompt_ids: Sequence[int], *, group_id: int, sample_index: int, label: Any, reason: str,
+                  wall_time_s: float = 0.0) -> RolloutSample:
+    """The sample reported when its rollout raised before producing one: the prompt, an empty
+    response, no reward, the reason."""
+    return RolloutSample(
+        group_id=group_id, sample_index=sample_index, label=label, prompt_len=len(prompt_ids), tokens=tuple(prompt_ids),
+        response_length=0, loss_mask=(), rollout_log_probs=(), response="", status="failed", status_reason=reason,
+        turns=0, tool_calls=0, malformed_calls=0, tool_statuses=(), code_lengths_chars=(), tool_tokens=0, reward=None,
+        correct=False, format_valid=False, attempts=1, generation_time_s=0.0, tool_time_s=0.0, wall_time_s=wall_time_s,
+    )
+
+
+async def rollout_one(prompt_ids: Sequence[int], engine: Engine, sandbox: Sandbox, tokenizer: Any, config: RolloutConfig,
+                      *, group_id: int = 0, sample_index: int = 0, label: Any = None,
+                      reward_fn: RewardFn | None = None) -> RolloutSample:
+    """One sample, retried from clean state while aborted (up to ``max_abort_retries`` times).
+    Never raises (cancellation aside): a failure is the sample's ``failed`` status (see the contract)."""
+    started = time.perf_counter()
+    try:
+        return await _rollout_one(prompt_ids, engine, sandbox, tokenizer, config, group_id=group_id,
+                                 sample_index=sample_index, label=label, reward_fn=reward_fn)
+    except Exception as exc:  # the contract: one sample's failure never takes the batch
+        _log.exception("sample %s/%s failed outside its rollout loop", group_id, sample_index)
+        return failed_sample(prompt_ids, group_id=group_id, sample_index=sample_index, label=label,
+                             reason=f"rollout error: {type(exc).__name__}: {exc}"[:1000],
+                             wall_time_s=time.perf_counter() - started)
 
 
 async def generate_batch(prompts: Sequence[Any], engine: Engine, sandbox: Sandbox, tokenizer: Any, config: RolloutConfig,

@@ -20,11 +20,18 @@ Contract (``run_sample``; the config is :class:`retool.rollout.RolloutConfig`):
   model still asks for tools -> ``truncated``; an engine abort or an ``EngineError`` (server
   down) -> ``aborted`` (nothing of the aborted turn is appended); forged markup in the model's
   turn or a sandbox that raises -> ``failed``.
+- Never raises for a sample (cancellation aside): any other error inside the loop (a bug of ours
+  or a broken engine/tokenizer, never model text, which every parser here reads totally) ends the
+  sample ``failed`` with ``SampleRun.error`` naming it, the trajectory voided (loss mask all 0, so
+  nothing of it is trained) and the error logged, so one sample cannot take its batch down.
+- Parsing a turn longer than ``OFF_LOOP_CHARS`` characters runs in a worker thread, so the event
+  loop (every other sample in flight) never waits on it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -36,7 +43,9 @@ from retool.rollout.state import StatusCell, Trajectory
 if TYPE_CHECKING:
     from retool.rollout.config import RolloutConfig, Sandbox
 
+_log = logging.getLogger(__name__)
 FORGED_MARKUP: tuple[str, ...] = (TOOL_RESPONSE_OPEN, IM_START)
+OFF_LOOP_CHARS = 8192
 # tool output is neutralised (``<`` of the tags becomes ``&lt;``), so the hint names the tags in words
 _CALL_HINT = (
     'Write each call as one JSON object {"name": "code_interpreter", "arguments": {"code": "print(1 + 1)"}} '
@@ -57,6 +66,7 @@ class SampleRun:
     code_lengths_chars: list[int] = field(default_factory=list)
     generation_time_s: float = 0.0
     tool_time_s: float = 0.0
+    error: str | None = None  # set when the loop itself failed (the sample is then ``failed``, voided)
 
 
 def malformed_text(error: str) -> str:
@@ -89,7 +99,20 @@ async def run_sample(prompt_ids: list[int], engine: Engine, sandbox: Sandbox, to
         await _loop(run, engine, sandbox, tokenizer, config, sample_key)
     except EngineError as exc:
         run.status.set("aborted", f"engine error: {exc}")
+    except Exception as exc:  # see the contract: the sample fails, the batch goes on
+        _log.exception("rollout of sample %s failed; it is marked failed and trains on nothing", sample_key)
+        run.error = f"{type(exc).__name__}: {exc}"[:1000]
+        run.status = StatusCell()
+        run.status.set("failed", f"rollout error: {run.error}")
+        run.trajectory.void()
     return run
+
+
+async def parse_turn(text: str, tools: Any) -> Any:
+    """``parse_trace(text, tools)``, in a worker thread when the text is long (see the contract)."""
+    if len(text) > OFF_LOOP_CHARS:
+        return await asyncio.to_thread(parse_trace, text, tools)
+    return parse_trace(text, tools)
 
 
 def _room(traj: Trajectory, config: RolloutConfig) -> tuple[int, str]:
@@ -132,7 +155,7 @@ async def _loop(run: SampleRun, engine: Engine, sandbox: Sandbox, tokenizer: Any
         if gen.finish_reason == "length":
             run.status.set("truncated", f"turn {run.turns} cut at {params.max_new_tokens} tokens ({limit if params.max_new_tokens == room else 'max_new_tokens'})")
             return
-        trace = parse_trace(text, config.tools)
+        trace = await parse_turn(text, config.tools)
         calls = trace.tool_calls
         if not calls and not text.rstrip().endswith(TOOL_CALL_CLOSE):
             answered = trace.answer_source == "boxed"

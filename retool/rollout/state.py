@@ -97,6 +97,13 @@ class Trajectory:
         self.logprobs.extend([0.0] * len(ids))
         self.tool_tokens += len(ids)
 
+    def void(self) -> None:
+        """Train on nothing of this trajectory: every loss-mask entry 0 and every logprob 0.0, the
+        lengths made consistent with the response (for a sample whose rollout failed midway)."""
+        n = self.response_length
+        self.loss_mask = [0] * n
+        self.logprobs = [0.0] * n
+
     def check(self, where: str) -> None:
         tokens = self.tokens
         n = self.response_length

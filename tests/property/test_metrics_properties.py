@@ -15,7 +15,7 @@ from tests.strategies.metrics import record_batches
 
 RATE_KEYS = [
     "retool/tool_success_rate", "retool/malformed_call_rate", "reward/exact_match", "sandbox/timeout_rate",
-    "sandbox/error_rate", "sandbox/memory_rate", "rollout/truncated_ratio", "rollout/aborted_ratio",
+    "sandbox/error_rate", "sandbox/memory_rate", "rollout/truncated_ratio", "rollout/aborted_ratio", "rollout/failed_ratio",
     "rollout/tool_time_share", "eval/accuracy",
 ]
 

@@ -329,3 +329,32 @@ async def test_default_sandbox_is_one_per_event_loop_until_closed(module_sandbox
     assert default_sandbox() is first and isinstance(first, PythonSandbox)
     await rollout_slime.close_default_sandbox()
     assert default_sandbox() is not first
+
+
+class RaisingSandbox:
+    """A Sandbox double whose every execution raises (a broken sandbox service)."""
+
+    async def execute_code(self, code: str) -> str:
+        raise RuntimeError("sandbox service crashed")
+
+
+@amark
+async def test_a_failing_sample_comes_back_failed_with_its_reason(tool_server) -> None:
+    sample = SlimeLikeSample(prompt="What is 6*7?")
+    await generate_for_sample(tool_args(tool_server), sample, TOOL_SAMPLING, sandbox=RaisingSandbox())
+    assert sample.status == SlimeLikeSample.Status.FAILED
+    assert sample.metadata["retool"]["status_reason"] == "sandbox raised RuntimeError: sandbox service crashed"
+    assert len(sample.loss_mask) == sample.response_length > 0
+
+
+class OldStatusSample(SlimeLikeSample):
+    class Status(enum.Enum):
+        PENDING = "pending"
+        COMPLETED = "completed"
+        TRUNCATED = "truncated"
+        ABORTED = "aborted"
+
+
+def test_failed_maps_to_aborted_on_a_status_enum_without_failed() -> None:
+    assert rollout_slime._status(OldStatusSample(), "failed") == OldStatusSample.Status.ABORTED
+    assert rollout_slime._status(OldStatusSample(), "completed") == OldStatusSample.Status.COMPLETED

@@ -87,3 +87,66 @@ async def test_batch_runs_groups_with_rewards_and_records(tok, sandbox) -> None:
     assert all(r.status == "completed" and r.tool_calls == 1 and r.format_valid for r in records)
     assert [s.correct for s in samples] == [True] * 3 + [False] * 3
     assert [s.reward for s in samples] == pytest.approx([1.15] * 3 + [0.15] * 3)
+
+
+class OneConversationBreaks:
+    """An Engine double that raises a plain error (not EngineError: a bug) for the prompt holding
+    ``marker`` and serves every other conversation from ``inner``."""
+
+    def __init__(self, inner: ScriptedEngine, tok, marker: str) -> None:
+        self.inner, self.tok, self.marker = inner, tok, marker
+
+    async def generate(self, input_ids, params):
+        if self.marker in self.tok.decode(list(input_ids), skip_special_tokens=False):
+            raise RuntimeError("engine bug for this conversation")
+        return await self.inner.generate(input_ids, params)
+
+
+PROMPTS = [RolloutPrompt(messages=tuple(QUESTION), label="42"), {"prompt": "What is 7*6?", "label": "42"}]
+
+
+@amark
+async def test_an_engine_bug_in_one_sample_fails_only_that_group(tok, sandbox) -> None:
+    engine = OneConversationBreaks(ScriptedEngine(tok, [CALL_42, ANSWER_42], by_turn=True), tok, "7*6")
+    samples = await generate_batch(PROMPTS, engine, sandbox, tok, cfg(n_samples_per_prompt=2), reward_fn=score,
+                                   progress=False)
+    assert [s.status for s in samples] == ["completed", "completed", "failed", "failed"]
+    assert all(s.status_reason == "rollout error: RuntimeError: engine bug for this conversation" for s in samples[2:])
+    assert [s.reward for s in samples] == pytest.approx([1.15, 1.15, None, None])
+    assert all(set(s.loss_mask) <= {0} for s in samples[2:])
+
+
+@amark
+async def test_a_raising_reward_fn_fails_only_that_sample(tok, sandbox) -> None:
+    def reward_fn(response: str, label: str) -> float:
+        if "7*6" in str(label):
+            raise ValueError("checker bug")
+        return score(response, label).total
+
+    engine = ScriptedEngine(tok, [CALL_42, ANSWER_42], by_turn=True)
+    prompts = [PROMPTS[0], {"prompt": "What is 7*6?", "label": "7*6"}]
+    samples = await generate_batch(prompts, engine, sandbox, tok, cfg(n_samples_per_prompt=1), reward_fn=reward_fn,
+                                   progress=False)
+    good, bad = samples
+    assert (good.status, good.reward) == ("completed", pytest.approx(1.15))
+    assert (bad.status, bad.status_reason, bad.reward) == ("failed", "reward_fn raised ValueError: checker bug", None)
+    assert bad.response_length > 0 and set(bad.loss_mask) == {0} and set(bad.rollout_log_probs) == {0.0}
+    assert SampleRecord.from_rollout(bad).status == "failed"
+
+
+@amark
+async def test_deeply_nested_json_turns_do_not_take_the_batch(tok, sandbox) -> None:
+    deep = '<tool_call>\n{"name": "code_interpreter", "arguments": {"code": ' + "[" * 600 + "</tool_call>"
+    engine = ScriptedEngine(tok, [deep, ANSWER_42], by_turn=True)
+    samples = await generate_batch(PROMPTS, engine, sandbox, tok, cfg(n_samples_per_prompt=2), reward_fn=score,
+                                   progress=False)
+    assert [(s.status, s.malformed_calls, s.tool_calls) for s in samples] == [("completed", 1, 0)] * 4
+    assert all(s.correct and not s.format_valid for s in samples)
+
+
+def test_failed_sample_is_consistent_and_unrewarded() -> None:
+    from retool.rollout.batch import failed_sample
+
+    out = failed_sample([1, 2, 3], group_id=4, sample_index=1, label="7", reason="rollout error: X")
+    assert (out.tokens, out.prompt_len, out.response_length, out.loss_mask, out.reward) == ((1, 2, 3), 3, 0, (), None)
+    assert SampleRecord.from_rollout(out).status == "failed"

@@ -401,9 +401,6 @@ async def test_huge_json_string_cut_by_the_budget_is_truncated(tok, sandbox) -> 
     assert out.tool_calls == 0 and out.trajectory.response_length == 64
 
 
-@pytest.mark.xfail(raises=RecursionError, strict=True,
-                   reason="bug: retool.text.grammar._parse_call catches only json.JSONDecodeError, so deeply nested "
-                          "JSON in a tool call raises RecursionError out of parse_trace and crashes run_sample")
 @amark
 async def test_deeply_nested_json_in_a_call_is_answered_not_crashed(tok, sandbox) -> None:
     turn = '<tool_call>\n{"name": "code_interpreter", "arguments": {"code": ' + "[" * 1200 + IM_END
@@ -422,3 +419,40 @@ async def test_qwen3_tokenizer_trajectory_passes_every_turns_check(qwen3_tokeniz
     out, engine, prompt = await sample(qwen3_tokenizer, sandbox, [CALL_42, ANSWER_42])
     assert out.status.value == "completed" and out.trajectory.tokens[: len(prompt)] == prompt
     assert out.trajectory.loss_mask.count(0) == out.trajectory.tool_tokens > 0
+
+
+@amark
+async def test_a_long_turn_is_parsed_off_the_event_loop(tok, sandbox, monkeypatch) -> None:
+    import threading
+
+    from retool.rollout import loop
+
+    threads: list[int] = []
+    real = loop.parse_trace
+
+    def spy(text, tools):
+        threads.append(threading.get_ident())
+        return real(text, tools)
+
+    monkeypatch.setattr(loop, "parse_trace", spy)
+    short = await sample(tok, sandbox, [ANSWER_42])
+    long_answer = "x " * (loop.OFF_LOOP_CHARS // 2 + 10) + ANSWER_42
+    long = await sample(tok, sandbox, [long_answer], cfg(rollout_max_response_len=20_000, max_context_len=40_000))
+    assert short[0].status.value == long[0].status.value == "completed"
+    assert threads[0] == threading.get_ident() and threads[1] != threading.get_ident()
+
+
+@amark
+async def test_an_error_inside_the_loop_fails_the_sample_and_voids_it(tok, sandbox) -> None:
+    class Breaks(ScriptedEngine):
+        async def generate(self, input_ids, params):
+            if len(self.inputs) == 1:
+                raise KeyError("engine bug on the second turn")
+            return await super().generate(input_ids, params)
+
+    config = cfg()
+    engine = Breaks(tok, [CALL_42, ANSWER_42])
+    out = await run_sample(render_prompt_ids(tok, QUESTION, config), engine, sandbox, tok, config)
+    assert (out.status.value, out.error) == ("failed", "KeyError: 'engine bug on the second turn'")
+    assert out.status.reason == "rollout error: KeyError: 'engine bug on the second turn'"
+    assert out.trajectory.response_length > 0 and set(out.trajectory.loss_mask) == {0}
