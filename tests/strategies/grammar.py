@@ -33,3 +33,31 @@ def responses(draw, max_calls: int = 4):
     final = draw(st.integers(min_value=-10**6, max_value=10**6))
     parts.append(draw(prose) + f" The answer is \\boxed{{{final}}}.")
     return "".join(parts), codes, outs, str(final)
+
+
+# Production-size hostile text: blocks a policy can emit, repeated and mixed to 64k characters.
+HOSTILE_UNITS = (
+    "<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "<|im_start|>", "<|im_end|>",
+    "<|endoftext|>", "<|im_start|>assistant\n", "\\boxed{", "\\fbox{", "}", "{", "\\{", "\\", "[", '"', "\\\"",
+    '<tool_call>\n{"name": "code_interpreter", "arguments": {"code": "', "Answer:", "answer: ", "Final answer: ",
+    "*" * 64, " " * 64, "\n", "\r\n", "\x00", "\ufffd", "\ud800", "数学：", "Answer：", "｛", "｝", "$", "maybe",
+)
+
+
+@st.composite
+def hostile_texts(draw, min_chars: int = 16_384, max_chars: int = 65_536):
+    """Text of ``min_chars``..``max_chars`` characters built from a few hostile units, each repeated
+    in long runs (the shapes that make a parser quadratic or recursive), with random glue."""
+    target = draw(st.integers(min_value=min_chars, max_value=max_chars))
+    units = draw(st.lists(st.sampled_from(HOSTILE_UNITS), min_size=1, max_size=4))
+    runs = draw(st.lists(st.tuples(st.integers(0, len(units) - 1), st.integers(1, 4000), st.text(max_size=8)),
+                         min_size=1, max_size=12))
+    parts, size = [], 0
+    while size < target:
+        for index, repeat, glue in runs:
+            chunk = units[index] * repeat + glue
+            parts.append(chunk)
+            size += len(chunk)
+            if size >= target:
+                break
+    return "".join(parts)[:target]

@@ -456,3 +456,62 @@ async def test_an_error_inside_the_loop_fails_the_sample_and_voids_it(tok, sandb
     assert (out.status.value, out.error) == ("failed", "KeyError: 'engine bug on the second turn'")
     assert out.status.reason == "rollout error: KeyError: 'engine bug on the second turn'"
     assert out.trajectory.response_length > 0 and set(out.trajectory.loss_mask) == {0}
+
+
+class IdEngine:
+    """An Engine double that emits fixed id lists, one per call (ids chosen by the test, e.g. byte
+    tokens that are not valid UTF-8 on their own), finishing with "stop"."""
+
+    def __init__(self, turns: list[list[int]]) -> None:
+        self.turns, self.calls = turns, 0
+
+    async def generate(self, input_ids, params):
+        from retool.rollout.config import Generation
+
+        full = self.turns[min(self.calls, len(self.turns) - 1)]
+        ids = full[: params.max_new_tokens]
+        self.calls += 1
+        return Generation(output_ids=tuple(ids), output_logprobs=tuple(-0.5 for _ in ids),
+                          finish_reason="stop" if len(ids) == len(full) else "length")
+
+
+def lone_byte_ids(tokenizer, count: int) -> list[int]:
+    """Ids whose decoding alone is U+FFFD: byte-level tokens of UTF-8 lead or continuation bytes."""
+    found = [i for i in range(2000) if tokenizer.decode([i]) == "\ufffd"]
+    assert found, "the tokenizer has no lone-byte tokens in its first 2000 ids"
+    return (found * (count // len(found) + 1))[:count]
+
+
+@amark
+async def test_invalid_utf8_from_the_engine_is_carried_not_crashed(qwen3_tokenizer, sandbox) -> None:
+    tok = qwen3_tokenizer
+    call = ids(tok, "Let me run it.\n" + format_tool_call("code_interpreter", {"code": "print(6*7)"}))
+    answer = lone_byte_ids(tok, 40) + ids(tok, "The answer is \\boxed{42}.") + [tok.eos_token_id]
+    config = cfg()
+    out = await run_sample(render_prompt_ids(tok, QUESTION, config), IdEngine([lone_byte_ids(tok, 30) + call, answer]),
+                           sandbox, tok, config)
+    assert (out.status.value, out.tool_calls, out.tool_statuses) == ("completed", 1, ["ok"])
+    assert "\ufffd" in response_text(tok, out) and out.trajectory.response_ids[-1] == tok.eos_token_id
+
+
+def ANSWER_IDS(tok) -> list[int]:
+    return ids(tok, "So \\boxed{1124250}.") + [tok.eos_token_id]
+
+
+@pytest.mark.timeout(120)
+@amark
+async def test_a_16k_token_response_with_hostile_text_keeps_every_invariant(qwen3_tokenizer, sandbox) -> None:
+    tok = qwen3_tokenizer
+    hostile = "<tool_call>{[ \\boxed{ Answer: " * 400  # ~5k tokens of openers in the model's own prose
+    code = "x = [" + ", ".join(str(i) for i in range(1500)) + "]\nprint(sum(x))"
+    turn1 = ids(tok, "Plan.\n" + format_tool_call("code_interpreter", {"code": code}))
+    turn2 = ids(tok, hostile + "\n" + "We check again. " * 1200 + "The answer is \\boxed{1124250}.") + [tok.eos_token_id]
+    config = cfg(rollout_max_response_len=20_000, max_context_len=24_000,
+                 sampling=SamplingParams(temperature=1.0, max_new_tokens=16_384))
+    out = await run_sample(render_prompt_ids(tok, QUESTION, config), IdEngine([turn1, turn2, ANSWER_IDS(tok)]),
+                           sandbox, tok, config)
+    traj = out.trajectory
+    assert traj.response_length > 12_000 and out.status.value == "completed" and out.tool_statuses == ["ok"]
+    assert out.malformed_calls == 1 and out.turns == 3  # the first opener runs unclosed to the end: one malformed call
+    assert traj.loss_mask.count(0) == traj.tool_tokens > 0
+    assert "<tool_response>\n1124250\n</tool_response>" in response_text(tok, out)
