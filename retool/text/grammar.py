@@ -180,13 +180,23 @@ def tool_turn_text(outputs: Sequence[str]) -> str:
     return f"{IM_END}\n{IM_START}user{blocks}{IM_END}\n{IM_START}assistant\n"
 
 
-_FENCE = re.compile(r"\A\s*```[ \t]*([\w+#.-]*)[ \t]*\n(.*?)\n?[ \t]*```\s*\Z", re.DOTALL)
+_FENCE_OPEN = re.compile(r"\s*```[ \t]*[\w+#.-]*[ \t]*\n")
 
 
 def strip_code_fences(code: str) -> str:
-    """Remove one markdown fence wrapped around the whole code (```python ... ```), else unchanged."""
-    match = _FENCE.match(code)
-    return match.group(2) if match else code
+    """Remove one markdown fence wrapped around the whole code (```python ... ```), else unchanged.
+
+    The closing fence is the last non-whitespace; the body loses the spaces/tabs before it and one
+    newline. Linear time (no lazy group before an anchored tail).
+    """
+    opening = _FENCE_OPEN.match(code)
+    if opening is None:
+        return code
+    stripped = code.rstrip()
+    if not stripped.endswith("```") or len(stripped) - 3 < opening.end():
+        return code
+    body = stripped[opening.end() : -3].rstrip(" \t")
+    return body[:-1] if body.endswith("\n") else body
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from retool.text.grammar import (
     CODE_INTERPRETER,
@@ -284,3 +287,20 @@ def test_parse_trace_on_64k_of_repeated_markup_finishes(unit: str) -> None:
     text = unit * (65_536 // len(unit))
     trace = parse_trace(text)
     assert sum(s.end - s.start for s in trace.segments) <= len(text)
+
+
+_REFERENCE_FENCE = re.compile(r"\A\s*```[ \t]*([\w+#.-]*)[ \t]*\n(.*?)\n?[ \t]*```\s*\Z", re.DOTALL)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(["```", "`", "\n", " ", "\t", "python", "x", "\r", "```py\n"]), max_size=10).map("".join))
+def test_strip_code_fences_matches_the_reference_pattern(code: str) -> None:
+    match = _REFERENCE_FENCE.match(code)  # the contract as a regex: quadratic, so small inputs only
+    assert strip_code_fences(code) == (match.group(2) if match else code)
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("code", ["```\n" + " " * 65_536 + "x", "```py\n" + "\n" * 65_536 + "x```" + " " * 65_536 + "y",
+                                  "```\n" + "``` \t" * 13_000 + "```"])
+def test_strip_code_fences_on_64k_hostile_code_finishes(code: str) -> None:
+    assert len(strip_code_fences(code)) <= len(code)
