@@ -2,7 +2,7 @@
 tokens, deep nesting, invalid code points): every reader stays total, exact and consistent.
 
 Per-example work is linear, so each example takes milliseconds; a quadratic or recursive reader
-shows up as a timeout or an exception here. ``--hypothesis-profile=fuzz`` runs many more."""
+shows up as a timeout or an exception here. ``HYPOTHESIS_PROFILE=fuzz`` runs many more."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from retool.text.spans import find_boxed
 from tests.strategies.grammar import hostile_texts
 
 pytestmark = pytest.mark.timeout(120)
-BIG = settings(max_examples=max(25, settings.default.max_examples // 4), deadline=None)  # 25; 250 under fuzz
+BIG = settings(max_examples=max(25, settings.default.max_examples // 4), deadline=None)  # 25; 500 with HYPOTHESIS_PROFILE=fuzz
 GOOD_TAIL = "So the answer is \\boxed{42}."
 
 
