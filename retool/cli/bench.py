@@ -4,11 +4,16 @@ Subcommands:
 - ``retool bench run [--json PATH] [--quick] [--only GROUP,...]``: runs each measurement directly
   (parser vs a naive regex parser, masking vs per-segment re-tokenization, answer checking vs
   math-verify, sandbox vs spawn-per-call, rollout overlapped vs serial, train step vs a plain HF
-  step), prints the table and writes a :mod:`retool.harness.bench.gate` results file. A measurement that cannot
-  run here (math-verify missing, a part not installed) is reported as skipped with the reason.
+  step, and ``adversarial``: each text reader's time per KB of hostile text over typical text, per
+  hostile family, shown also as a family x reader matrix), prints the table and writes a
+  :mod:`retool.harness.bench.gate` results file. A measurement that cannot run here (math-verify
+  missing, a part not installed) is reported as skipped with the reason; an adversarial case that
+  raises or overruns is an error result in the file (the gate fails it), not a failed run.
 - ``retool bench compare OLD NEW [--max-regression 10%] [--group-max-regression GROUP=F ...]
-  [--allow-missing]``: the gate; exit 1 on a ratio regression (or a benchmark missing from NEW
-  unless allowed), 2 on unreadable input. Either file may be a results file or
+  [--group-ceiling GROUP=RATIO|off ...] [--allow-missing]``: the gate; exit 1 on a ratio
+  regression, a result past its group's ceiling (``adversarial``: 5x, hostile over typical per KB;
+  every new result, old figure or not), an error result, or a benchmark missing from NEW unless
+  allowed; 2 on unreadable input. Either file may be a results file or
   ``pytest --benchmark-json`` output (compare files made the same way: the routes share names,
   but workload sizes differ). Wall-clock groups (``sandbox-wall``) move with the machine's load;
   on a shared runner give them their own threshold, e.g. ``--group-max-regression sandbox-wall=60%``.
@@ -26,11 +31,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
+from collections.abc import Mapping
 
 from retool.harness.bench.results import BenchResult
 from retool.harness.bench.suite import GROUPS, measure_group
+from retool.harness.bench.worstcase import format_matrix
 
 __all__ = ["add_arguments", "run"]
 
@@ -70,6 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="largest tolerated worsening of a ratio: '10%%' or '0.1' (default 10%%)")
     cmp_p.add_argument("--group-max-regression", action="append", default=[], metavar="GROUP=FRACTION",
                        help="a looser (or tighter) threshold for one group, e.g. sandbox=50%% (repeatable)")
+    cmp_p.add_argument("--group-ceiling", action="append", default=[], metavar="GROUP=RATIO",
+                       help="an absolute bound on a group's ratios (default adversarial=5); 'GROUP=off' drops one "
+                            "(repeatable)")
     cmp_p.add_argument("--allow-missing", action="store_true",
                        help="do not fail when a benchmark in OLD is absent from NEW (e.g. GPU-only ones)")
     sb_p = sub.add_parser("sandbox", help="sandbox executions/s and p50/p99 against spawn-per-call")
@@ -97,16 +108,38 @@ def _compare(args: argparse.Namespace) -> int:
             if not sep or not group.strip():
                 raise ValueError(f"--group-max-regression takes GROUP=FRACTION, got {item!r}")
             per_group[group.strip()] = bench.parse_fraction(value)
+        ceilings = _ceilings(args.group_ceiling, bench.DEFAULT_CEILINGS)
         old, new = load_results(args.old), load_results(args.new)
     except ValueError as exc:
         print(f"retool bench compare: {exc}", file=sys.stderr)
         return 2
-    comparison = bench.compare(old, new, max_regression=max_regression, group_max_regression=per_group)
+    comparison = bench.compare(old, new, max_regression=max_regression, group_max_regression=per_group,
+                               ceilings=ceilings)
     print(bench.format_comparison(comparison))
     if comparison.missing and args.allow_missing and not comparison.regressions:
         print(f"(--allow-missing: {len(comparison.missing)} missing benchmark(s) tolerated)")
         return 0
     return 0 if comparison.ok else 1
+
+
+def _ceilings(items: list[str], defaults: Mapping[str, float]) -> dict[str, float]:
+    out = dict(defaults)
+    for item in items:
+        group, sep, value = item.partition("=")
+        group, value = group.strip(), value.strip()
+        if not sep or not group:
+            raise ValueError(f"--group-ceiling takes GROUP=RATIO or GROUP=off, got {item!r}")
+        if value.lower() == "off":
+            out.pop(group, None)
+            continue
+        try:
+            ratio = float(value.removesuffix("x"))
+        except ValueError:
+            raise ValueError(f"--group-ceiling {item!r}: the ratio must be a number like 5 or 5x, or off") from None
+        if not math.isfinite(ratio) or ratio <= 0:
+            raise ValueError(f"--group-ceiling {item!r}: the ratio must be a finite number > 0")
+        out[group] = ratio
+    return out
 
 
 def _run_all(args: argparse.Namespace) -> int:
@@ -131,6 +164,9 @@ def _run_all(args: argparse.Namespace) -> int:
         print(f"  {group}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
     out = bench_results.make_results(results)
     print(bench.format_results(out))
+    matrix = format_matrix(results)
+    if matrix:
+        print("\nadversarial (rows: hostile family; columns: reader):\n" + matrix)
     for line in skipped + failed:
         print(line)
     if args.json:

@@ -12,12 +12,15 @@ Contract:
 
   ``ratio`` is ``value / baseline`` (both in ``unit``); ``higher_is_better`` says which way is good
   for the ratio (True for throughput, False for latency). ``value`` and ``baseline`` may be null
-  when a benchmark only reports its ratio; ``name`` is unique within a file. The readers raise
-  ``ValueError`` naming the file, the entry and the field of the first malformed value.
+  when a benchmark only reports its ratio; ``name`` is unique within a file. An *error result*
+  (:func:`make_error_result`) carries ``"error": "<what went wrong>"`` and ``"ratio": null``: a case
+  that could not be measured because the measured code raised or overran (the adversarial group);
+  in memory its ratio is NaN and the gate fails it. The readers raise ``ValueError`` naming the
+  file, the entry and the field of the first malformed value.
 - :func:`from_pytest_benchmark` converts ``pytest --benchmark-json`` output (:func:`load_results`
   does so on the fly for a file with ``benchmarks``). Convention: a benchmark test records
-  ``benchmark.extra_info["ratio"]`` (required to be gated), and ``["value"]``, ``["baseline"]``,
-  ``["unit"]``, optionally ``["higher_is_better"]`` (default True) ``["group"]`` (default: the
+  ``benchmark.extra_info["ratio"]`` (required to be gated; an error result has ``["error"]``
+  instead), and ``["value"]``, ``["baseline"]``, ``["unit"]``, optionally ``["higher_is_better"]`` (default True) ``["group"]`` (default: the
   pytest-benchmark group, else the test module) and ``["name"]`` (default: the test's name; the
   shared recorder uses ``retool bench run``'s names, so files from either route compare with each
   other). Entries without a ratio are plain timings, machine-dependent, and are not gated; they
@@ -52,6 +55,15 @@ class BenchResult:
     baseline: float | None
     ratio: float
     higher_is_better: bool = True
+    error: str | None = None  # set on an error result (value None, ratio NaN): the case did not complete
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        if self.error is None:
+            del out["error"]
+        else:
+            out["ratio"] = None
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,7 +74,7 @@ class Results:
     ungated: tuple[str, ...] = ()  # plain timings seen on conversion (not written to the file)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"machine": dict(self.machine), "created": self.created, "results": [asdict(r) for r in self.results]}
+        return {"machine": dict(self.machine), "created": self.created, "results": [r.to_dict() for r in self.results]}
 
 
 def make_result(*, name: str, group: str, value: float, baseline: float, unit: str,
@@ -73,6 +85,15 @@ def make_result(*, name: str, group: str, value: float, baseline: float, unit: s
             raise ValueError(f"benchmark {name!r}: {label} must be a finite number > 0, got {x!r}")
     return BenchResult(name=name, group=group, value=float(value), unit=unit, baseline=float(baseline),
                        ratio=float(value) / float(baseline), higher_is_better=higher_is_better)
+
+
+def make_error_result(*, name: str, group: str, unit: str, error: str, baseline: float | None = None,
+                      higher_is_better: bool = True) -> BenchResult:
+    """A case that did not complete (the measured code raised or overran): ratio NaN, ``error`` set."""
+    if not isinstance(error, str) or not error.strip():
+        raise ValueError(f"benchmark {name!r}: an error result needs a non-empty error text, got {error!r}")
+    return BenchResult(name=name, group=group, value=None, unit=unit, higher_is_better=higher_is_better,
+                       baseline=None if baseline is None else float(baseline), ratio=math.nan, error=error)
 
 
 def machine_info() -> dict[str, Any]:
@@ -127,8 +148,11 @@ def _result_from(entry: Any, where: str, *, default_group: str = "") -> BenchRes
     if not isinstance(name, str) or not name:
         raise ValueError(f"{where}: 'name' must be a non-empty string, got {name!r}")
     where = f"{where} ({name!r})"
-    ratio = _number(entry, "ratio", where, optional=False)
-    if ratio <= 0:
+    error = entry.get("error")
+    if error is not None and (not isinstance(error, str) or not error.strip()):
+        raise ValueError(f"{where}: 'error' must be a non-empty string or absent, got {error!r}")
+    ratio = _number(entry, "ratio", where, optional=error is not None)
+    if ratio is not None and ratio <= 0:
         raise ValueError(f"{where}: 'ratio' must be > 0, got {ratio!r}")
     hib = entry.get("higher_is_better", True)
     if not isinstance(hib, bool):
@@ -136,8 +160,9 @@ def _result_from(entry: Any, where: str, *, default_group: str = "") -> BenchRes
     group, unit = entry.get("group") or default_group, entry.get("unit") or ""
     if not isinstance(group, str) or not isinstance(unit, str):
         raise ValueError(f"{where}: 'group' and 'unit' must be strings, got {group!r} and {unit!r}")
-    return BenchResult(name=name, group=group, unit=unit, ratio=ratio, higher_is_better=hib,
-                       value=_number(entry, "value", where, optional=True),
+    return BenchResult(name=name, group=group, unit=unit, higher_is_better=hib, error=error,
+                       ratio=math.nan if error is not None else ratio,
+                       value=None if error is not None else _number(entry, "value", where, optional=True),
                        baseline=_number(entry, "baseline", where, optional=True))
 
 
@@ -183,7 +208,7 @@ def _from_pytest_benchmark_data(data: Mapping[str, Any], where: str) -> Results:
         if not isinstance(bench, Mapping) or not isinstance(bench.get("name"), str):
             raise ValueError(f"{where}: benchmarks[{i}]: expected an object with a 'name'")
         extra = bench.get("extra_info") or {}
-        if not isinstance(extra, Mapping) or extra.get("ratio") is None:
+        if not isinstance(extra, Mapping) or (extra.get("ratio") is None and extra.get("error") is None):
             ungated.append(bench["name"])
             continue
         module = str(bench.get("fullname", "")).split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")

@@ -5,8 +5,10 @@ list (every value a ratio against a baseline measured in the same process); ``GR
 groups. A part that cannot run here raises ``ImportError`` naming what is missing; an unknown group
 raises ``ValueError`` naming the choices. The workload builders live in
 :mod:`retool.harness.bench.workloads` (parser, masking, answer checking), :mod:`retool.harness.bench.train`
-(train step), :mod:`retool.harness.bench.rollout` and :mod:`retool.sandbox.bench`, so the pytest
-benchmarks time exactly what this suite times.
+(train step), :mod:`retool.harness.bench.rollout`, :mod:`retool.harness.bench.worstcase`
+(``adversarial``: hostile vs typical text per KB, 32k characters, 8k with ``quick``; a case that
+raises or overruns is an error result, never an exception) and :mod:`retool.sandbox.bench`, so the
+pytest benchmarks time exactly what this suite times.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from retool.harness.bench.workloads import measure_answer, measure_masking, meas
 
 __all__ = ["GROUPS", "measure_group"]
 
-GROUPS = ("parser", "masking", "answer", "sandbox", "rollout", "train")
+GROUPS = ("parser", "masking", "answer", "sandbox", "rollout", "train", "adversarial")
 
 
 def measure_group(group: str, quick: bool) -> list[BenchResult]:
@@ -36,6 +38,11 @@ def measure_group(group: str, quick: bool) -> list[BenchResult]:
         return _sandbox_results(quick)
     if group == "rollout":
         return _rollout_results(quick)
+    if group == "adversarial":
+        from retool.harness.bench.worstcase import measure_adversarial
+
+        return measure_adversarial(n_chars=8_192 if quick else 32_768, rounds=2 if quick else 5,
+                                   timeout_s=2.0 if quick else 10.0)
     raise ValueError(f"unknown benchmark group {group!r}; choose from {', '.join(GROUPS)}")
 
 

@@ -5,7 +5,10 @@ Contract:
 - :func:`best_seconds` is the timer: each ratio is ours over the baseline measured in the same
   process, interleaved chunk by chunk and round by round, taking each side's best round of process
   CPU time by default (``time.perf_counter`` for work spread over other processes), so load on a
-  shared machine hits both alike and mostly not at all.
+  shared machine hits both alike and mostly not at all. :func:`deadline` bounds a block's wall
+  time: :class:`Overran` (a ``BaseException``, so ``except Exception`` cannot swallow it) is raised
+  in it by ``SIGALRM`` (main thread only; elsewhere it does nothing), and an alarm armed already
+  (pytest-timeout's) still fires at its time, to its own handler.
 - Workloads are deterministic for a seed: :func:`parser_workload` (multi-turn ReTool transcripts
   rendered with the project's own grammar functions), :func:`masking_workload` (rollout-shaped
   token segments). Baselines are the field's approaches: :func:`naive_parse` (regex +
@@ -23,8 +26,11 @@ from __future__ import annotations
 import json
 import random
 import re
+import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from retool.harness.bench.results import BenchResult, make_result
@@ -53,6 +59,40 @@ def best_seconds(sides: Sequence[Callable[[], Any] | Sequence[Callable[[], Any]]
                 chunks[k]()
                 best[side][k] = min(best[side][k], clock() - start)
     return [max(sum(b), 1e-9) for b in best]
+
+
+class Overran(BaseException):
+    """Raised by the alarm; a BaseException so a reader's ``except Exception`` cannot swallow it."""
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Raise :class:`Overran` in the block after ``seconds`` (main thread only). An alarm already
+    armed (pytest-timeout's) is kept: it still fires at its time, to its own handler."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    start = time.monotonic()
+    outer_left, outer_interval = signal.getitimer(signal.ITIMER_REAL)
+
+    def ring(sig: int, frame: Any) -> None:
+        elapsed = time.monotonic() - start
+        if elapsed < seconds - 1e-3:  # the outer alarm's time came first: its handler, then ours re-armed
+            if callable(previous):
+                previous(sig, frame)
+            signal.setitimer(signal.ITIMER_REAL, max(seconds - elapsed, 1e-3))
+            return
+        raise Overran
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, min(seconds, outer_left) if outer_left > 0 else seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer_left > 0 and time.monotonic() - start < outer_left:
+            signal.setitimer(signal.ITIMER_REAL, max(outer_left - (time.monotonic() - start), 1e-3), outer_interval)
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:

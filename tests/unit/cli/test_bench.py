@@ -145,3 +145,67 @@ def test_allow_missing_says_how_many_it_tolerated(tmp_path, capsys) -> None:
     new = _write(tmp_path, "new.json", {"results": [_entry("a", 1.0)]})
     main(["bench", "compare", old, new, "--allow-missing"])
     assert "(--allow-missing: 1 missing benchmark(s) tolerated)" in capsys.readouterr().out
+
+
+# -- the adversarial group: ceilings and error results ------------------------------------------------
+
+
+def _adv(name: str, ratio: float | None, error: str | None = None) -> dict:
+    entry = {"name": name, "group": "adversarial", "unit": "us/KB", "ratio": ratio, "higher_is_better": False}
+    return entry if error is None else {**entry, "error": error}
+
+
+def test_compare_fails_an_adversarial_ratio_over_the_ceiling_unless_turned_off(tmp_path, capsys) -> None:
+    doc = {"results": [_adv("adversarial_parse_trace_closers", 8.0)]}
+    old, new = _write(tmp_path, "old.json", doc), _write(tmp_path, "new.json", doc)
+    assert main(["bench", "compare", old, new]) == 1
+    assert "OVER CEILING: 8x is above the group ceiling 5x" in capsys.readouterr().out
+    assert main(["bench", "compare", old, new, "--group-ceiling", "adversarial=10"]) == 0
+    assert main(["bench", "compare", old, new, "--group-ceiling", "adversarial=off"]) == 0
+    assert main(["bench", "compare", old, new, "--group-ceiling", "adversarial=7.5x"]) == 1
+
+
+def test_compare_fails_an_error_result_whatever_the_ceilings(tmp_path, capsys) -> None:
+    old = _write(tmp_path, "old.json", {"results": [_adv("c", 1.0)]})
+    new = _write(tmp_path, "new.json", {"results": [_adv("c", None, "RecursionError: deep")]})
+    assert main(["bench", "compare", old, new, "--group-ceiling", "adversarial=off"]) == 1
+    assert "ERROR: RecursionError: deep" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("flag", "bad"), [("adversarial", "'adversarial'"), ("=5", "'=5'"),
+                                           ("adversarial=lots", "'adversarial=lots'"), ("adversarial=0", "'adversarial=0'")])
+def test_a_bad_ceiling_exits_2_naming_it(tmp_path, flag: str, bad: str, capsys) -> None:
+    old, new = _files(tmp_path, 1.0, 1.0)
+    assert main(["bench", "compare", old, new, "--group-ceiling", flag]) == 2
+    assert bad in capsys.readouterr().err
+
+
+def test_run_records_adversarial_error_results_prints_the_matrix_and_exits_0(tmp_path, monkeypatch, capsys) -> None:
+    import retool.cli.bench as cli_bench
+
+    got = [bench.make_result(name="adversarial_parse_trace_closers", group="adversarial", value=3.0, baseline=1.0,
+                             unit="us/KB", higher_is_better=False),
+           bench.make_error_result(name="adversarial_read_metrics_nested_json", group="adversarial", unit="us/KB",
+                                   error="RecursionError: deep", higher_is_better=False)]
+    monkeypatch.setattr(cli_bench, "measure_group", lambda group, quick: got)
+    path = tmp_path / "adv.json"
+    assert main(["bench", "run", "--only", "adversarial", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "adversarial (rows: hostile family; columns: reader):" in out
+    assert "2 cases, 0 over, 1 error results" in out and "ERROR" in out
+    assert [r.error for r in bench.load_results(path).results] == [None, "RecursionError: deep"]
+    assert main(["bench", "compare", str(path), str(path)]) == 1  # the gate fails the error result
+
+
+def test_run_measures_the_real_adversarial_group_into_a_file_the_gate_reads(tmp_path, monkeypatch, capsys) -> None:
+    from retool.harness.bench import worstcase
+
+    real = worstcase.measure_adversarial
+    monkeypatch.setattr(worstcase, "measure_adversarial",
+                        lambda **kw: real(**{**kw, "n_chars": 1024, "rounds": 1}, targets=("find_boxed",)))
+    path = tmp_path / "adv.json"
+    assert main(["bench", "run", "--quick", "--only", "adversarial", "--json", str(path)]) == 0
+    names = [r.name for r in bench.load_results(path).results]
+    assert names == [f"adversarial_find_boxed_{f}" for f in bench.FAMILIES]
+    out = capsys.readouterr().out
+    assert "FAILED" not in out and "skipped" not in out and f"{len(bench.FAMILIES)} cases" in out

@@ -110,3 +110,80 @@ def test_format_results_has_one_row_per_benchmark_with_its_ratio() -> None:
     rows = bench.format_results(results).splitlines()[3:]
     assert [row.split()[:2] for row in rows] == [["parser", "parse"], ["sandbox", "p99"]]
     assert "4x" in rows[0] and rows[1].split()[2:4] == ["-", "-"] and rows[1].endswith("(lower is better)")
+
+
+# -- group ceilings and error results (the adversarial group) -----------------------------------------
+
+
+def _adv(name: str, ratio: float) -> dict:
+    return _entry(name, ratio, higher_is_better=False, group="adversarial")
+
+
+def _err(name: str) -> dict:
+    return {"name": name, "group": "adversarial", "unit": "us/KB", "ratio": None, "higher_is_better": False,
+            "error": "RecursionError: maximum recursion depth exceeded"}
+
+
+def test_the_adversarial_group_is_held_to_five_times_typical_by_default() -> None:
+    assert bench.DEFAULT_CEILINGS == {"adversarial": 5.0}
+    c = bench.compare(_results(_adv("a", 7.0)), _results(_adv("a", 6.0)))  # better than before, still over
+    assert not c.ok and [b.name for b in c.breaches] == ["a"] and c.regressions == ()
+    assert "OVER CEILING: 6x is above the group ceiling 5x" in bench.format_comparison(c)
+    assert bench.compare(_results(_adv("a", 7.0)), _results(_adv("a", 5.0))).ok  # at the ceiling passes
+
+
+def test_a_new_result_over_its_ceiling_fails_without_an_old_figure() -> None:
+    c = bench.compare(_results(_entry("p", 1.0)), _results(_entry("p", 1.0), _adv("new_case", 40.0)))
+    assert c.added == ("new_case",) and [b.name for b in c.breaches] == ["new_case"] and not c.ok
+    line = next(line for line in bench.format_comparison(c).splitlines() if line.startswith("new_case"))
+    assert "OVER CEILING: 40x" in line
+    assert bench.format_comparison(c).splitlines()[-1] == "FAIL: 1 over their group ceiling"
+
+
+def test_within_its_ceiling_the_group_ignores_relative_noise_unless_a_group_threshold_is_given() -> None:
+    old, new = _results(_adv("a", 1.0)), _results(_adv("a", 3.0))  # three times worse, within 5x
+    assert bench.compare(old, new, max_regression=0.10).ok
+    c = bench.compare(old, new, group_max_regression={"adversarial": 0.5})
+    assert [x.name for x in c.regressions] == ["a"] and not c.ok
+
+
+def test_an_error_result_in_the_new_file_fails_the_gate_naming_the_error() -> None:
+    c = bench.compare(_results(_adv("a", 1.0), _entry("p", 1.0)), _results(_err("a"), _entry("p", 1.0)))
+    assert not c.ok and c.missing == () and [(b.name, b.error is not None) for b in c.breaches] == [("a", True)]
+    assert [x.name for x in c.changes] == ["p"]  # no relative change for a pair with an error side
+    text = bench.format_comparison(c)
+    assert "ERROR: RecursionError: maximum recursion depth exceeded" in text
+    assert text.splitlines()[-1] == "FAIL: 1 error results"
+
+
+def test_an_error_result_fails_even_in_a_group_without_a_ceiling() -> None:
+    entry = {**_err("e"), "group": "parser"}
+    assert not bench.compare(_results(entry), _results(entry), ceilings={}).ok
+
+
+def test_an_old_error_that_now_measures_within_the_ceiling_passes() -> None:
+    c = bench.compare(_results(_err("a")), _results(_adv("a", 2.0)))
+    assert c.ok and c.changes == ()
+
+
+def test_no_ceilings_leaves_only_the_relative_rule() -> None:
+    assert bench.compare(_results(_adv("a", 40.0)), _results(_adv("a", 40.0)), ceilings={}).ok
+
+
+def test_a_custom_ceiling_applies_to_its_group_and_a_floor_to_a_throughput_group() -> None:
+    assert not bench.compare(_results(_adv("a", 3.0)), _results(_adv("a", 3.0)), ceilings={"adversarial": 2.0}).ok
+    c = bench.compare(_results(_entry("t", 0.5)), _results(_entry("t", 0.5)), ceilings={"parser": 0.8})
+    assert [b.name for b in c.breaches] == ["t"] and "below the group ceiling 0.8x" in c.breaches[0].reason
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("inf"), float("nan")])
+def test_a_ceiling_must_be_a_finite_positive_ratio(bad: float) -> None:
+    with pytest.raises(ValueError, match="adversarial: a ceiling must be a finite ratio > 0"):
+        bench.compare(_results(_adv("a", 1.0)), _results(_adv("a", 1.0)), ceilings={"adversarial": bad})
+
+
+def test_format_results_shows_an_error_row_with_its_reason() -> None:
+    rows = bench.format_results(_results(_adv("a", 2.0), _err("b"))).splitlines()[3:]
+    assert "2x" in rows[0]
+    assert rows[1].split()[:5] == ["adversarial", "b", "-", "-", "ERROR"]
+    assert rows[1].endswith("RecursionError: maximum recursion depth exceeded")

@@ -195,3 +195,49 @@ def test_pair_ratios_output_loads_as_gated_results(tmp_path) -> None:
     results = bench.load_results(_write(tmp_path, "pb.json", doc))
     assert [(r.name, r.group, r.ratio) for r in results.results] == [("sandbox_c8", "sandbox", pytest.approx(10.0))]
     assert results.ungated == ("test_throughput[spawn-per-call-trivial-8]",)
+
+
+# -- error results (a case that raised or overran) ---------------------------------------------------
+
+
+def _error(name: str = "adversarial_parse_trace_nested_json") -> bench.BenchResult:
+    return bench.make_error_result(name=name, group="adversarial", unit="us/KB", error="RecursionError: deep",
+                                   baseline=3.0, higher_is_better=False)
+
+
+def test_an_error_result_is_saved_with_a_null_ratio_in_strict_json_and_read_back(tmp_path) -> None:
+    ok = bench.make_result(name="x", group="adversarial", value=2.0, baseline=1.0, unit="us/KB", higher_is_better=False)
+    path = bench.save_results(bench.make_results([ok, _error()], machine=MACHINE), tmp_path / "r.json")
+    raw = json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert raw["results"][1]["ratio"] is None and raw["results"][1]["error"] == "RecursionError: deep"
+    assert "error" not in raw["results"][0]  # a measured result's layout is unchanged
+    loaded = bench.load_results(path).results
+    assert loaded[0] == ok
+    assert loaded[1].error == "RecursionError: deep" and loaded[1].value is None and loaded[1].baseline == 3.0
+    assert loaded[1].ratio != loaded[1].ratio  # NaN
+
+
+def test_make_error_result_needs_an_error_text() -> None:
+    with pytest.raises(ValueError, match="an error result needs a non-empty error text"):
+        bench.make_error_result(name="e", group="g", unit="u", error="  ")
+
+
+def test_a_null_ratio_without_an_error_is_still_refused(tmp_path) -> None:
+    path = _write(tmp_path, "n.json", {"results": [{"name": "n", "ratio": None}]})
+    with pytest.raises(ValueError, match=r"results\[0\] \('n'\): 'ratio' must be a finite number"):
+        bench.load_results(path)
+
+
+def test_an_empty_error_text_in_a_file_is_refused_naming_the_field(tmp_path) -> None:
+    path = _write(tmp_path, "e.json", {"results": [{"name": "e", "ratio": None, "error": ""}]})
+    with pytest.raises(ValueError, match=r"\('e'\): 'error' must be a non-empty string"):
+        bench.load_results(path)
+
+
+def test_from_pytest_benchmark_reads_an_error_entry_as_an_error_result(tmp_path) -> None:
+    extra = _error().to_dict()
+    path = _write(tmp_path, "pb.json", {"benchmarks": [
+        {"name": "test_hostile[nested_json-parse_trace]", "fullname": "benchmarks/bench_adversarial.py::t",
+         "extra_info": extra}]})
+    (r,) = bench.load_results(path).results
+    assert (r.name, r.group, r.error) == ("adversarial_parse_trace_nested_json", "adversarial", "RecursionError: deep")

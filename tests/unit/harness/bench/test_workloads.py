@@ -3,13 +3,17 @@ build, and that the naive baselines really differ from ours as documented. No ti
 
 from __future__ import annotations
 
+import signal
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from retool.harness.bench.workloads import (
+    Overran,
     best_seconds,
+    deadline,
     masking_workload,
     measure_masking,
     measure_parser,
@@ -172,3 +176,61 @@ def test_measure_masking_returns_ours_over_the_naive_masker(tiny_tok: Any) -> No
     r = measure_masking(n_trajectories=2, rounds=1, tokenizer=tiny_tok)
     assert (r.name, r.group, r.unit) == ("masking_tokens_per_s", "masking", "tokens/s")
     assert r.ratio == pytest.approx(r.value / r.baseline)
+
+
+# -- the deadline --------------------------------------------------------------------------------------
+
+
+def test_the_deadline_keeps_an_alarm_armed_outside_it() -> None:
+    fired: list[float] = []
+
+    def outer_handler(*_: Any) -> None:
+        fired.append(time.monotonic())
+
+    previous = signal.signal(signal.SIGALRM, outer_handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 30.0)
+        with deadline(1.0):
+            pass
+        left, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 25.0 < left <= 30.0 and signal.getsignal(signal.SIGALRM) is outer_handler and not fired
+        # the outer alarm falls due inside the block: its handler runs then, and ours still fires later
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+        start = time.monotonic()
+        with pytest.raises(Overran), deadline(0.4):
+            while time.monotonic() - start < 3:
+                pass
+        assert len(fired) == 1 and fired[0] - start < 0.35 and 0.35 < time.monotonic() - start < 2
+        assert signal.getitimer(signal.ITIMER_REAL)[0] == 0  # the outer one was spent; nothing re-armed
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_the_deadline_interrupts_a_busy_block_and_disarms_when_it_ends() -> None:
+    before = signal.getsignal(signal.SIGALRM)
+    start = time.monotonic()
+    with pytest.raises(Overran), deadline(0.2):
+        while time.monotonic() - start < 5:
+            pass
+    assert time.monotonic() - start < 2
+    with deadline(0.2):
+        pass
+    time.sleep(0.3)  # no stray alarm of ours after the block
+    assert signal.getsignal(signal.SIGALRM) is before
+
+
+def test_the_deadline_does_nothing_outside_the_main_thread() -> None:
+    import threading
+
+    seen: list[str] = []
+
+    def work() -> None:
+        with deadline(0.05):
+            time.sleep(0.2)
+        seen.append("done")
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert seen == ["done"]
