@@ -9,7 +9,8 @@ Contract:
       fast path decides or the verdict is "undecided"; the symbolic worker is left out because its
       time is sympy's on one short answer (bounded by its own deadline), not work on the text.
   ``rollout_turn``: what the rollout does with one decoded turn (retool.rollout.loop): the forged-
-      markup scan and ``parse_trace(text, RolloutConfig().tools)``. Typical: one long model turn (the
+      markup scan and ``parse_trace(text, RolloutConfig().tools)``, both always (the loop stops at
+      the scan on forged markup: this is the upper bound). Typical: one long model turn (the
       episode's reasoning) ending in a tool call.
   ``verify_loss_mask`` (retool.text.masking): typical: the episode as prompt, model and tool token
       segments (Qwen3 tokenizer); hostile: the family's tokens, first half mask 1, second half mask 0
