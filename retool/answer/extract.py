@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from retool.text.grammar import Trace, parse_trace
-from retool.text.spans import answer_line, find_boxed
+from retool.text.spans import answer_line
 
 Source = Literal["boxed", "answer_line"] | None
 
@@ -89,10 +89,11 @@ def extract_answer(response: str, *, max_answer_chars: int = 1000, max_response_
         return _none(f"response is {type(response).__name__}, not text")
     if len(response) > max_response_chars:
         return _none(f"response of {len(response)} characters exceeds max_response_chars={max_response_chars}")
+    trace = parse_trace(response) if trace is None else trace
     text, why = final_model_text(response, trace)
     if text is None:
         return _none(why)
-    boxes = find_boxed(text)
+    boxes = trace.boxes
     if not boxes:
         answer = answer_line(text)
         if answer is None:

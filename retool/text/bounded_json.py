@@ -19,39 +19,63 @@ __all__ = ["MAX_JSON_DEPTH", "decode_prefix", "decode_whole", "too_deep"]
 _DECODER = json.JSONDecoder(strict=False)
 MAX_JSON_DEPTH = 100
 # JSON strings (closed or running to the end of the text) and the characters that matter for depth
-_JSON_TOKENS = re.compile(r'"(?:[^"\\]++|\\.)*+"?|[\[\]{}<]', re.DOTALL)
+_JSON_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
+_JSON_CHARS = re.compile(r'["\[\]{}<]')  # one class: the engine skips everything else at C speed
 
 
-def too_deep(text: str, i: int) -> bool:
-    """True when the JSON value starting at ``text[i]`` nests deeper than ``MAX_JSON_DEPTH``.
-
-    Scans only as far as the decoder would read: to the end of the first value, or to a ``<``
-    outside a string (where decoding fails), or until the bound is passed. Linear in that span.
-    """
-    if i >= len(text) or text[i] not in "[{":
-        return False
-    depth = 0
-    for m in _JSON_TOKENS.finditer(text, i):
-        ch = text[m.start()]
+def extent(text: str, i: int) -> tuple[int, bool]:
+    """``(end, too_deep)`` for the JSON value starting at ``text[i]``: how far the decoder can read
+    (the end of the first value, a ``<`` outside a string, where decoding must fail, or the end of
+    the text) and whether it nests deeper than ``MAX_JSON_DEPTH`` before that. Linear in the span."""
+    if i >= len(text):
+        return len(text), False
+    if text[i] not in "[{":
+        if text[i] == '"':
+            return _JSON_STRING.match(text, i).end(), False
+        cut = text.find("<", i)
+        return len(text) if cut < 0 else cut, False
+    depth, pos = 0, i
+    while (m := _JSON_CHARS.search(text, pos)) is not None:
+        at = m.start()
+        ch = text[at]
+        if ch == '"':
+            pos = _JSON_STRING.match(text, at).end()
+            continue
+        pos = at + 1
+        if ch == "<":
+            return at, False
         if ch in "[{":
             depth += 1
             if depth > MAX_JSON_DEPTH:
-                return True
-        elif ch in "]}":
+                return pos, True
+        else:
             depth -= 1
             if depth <= 0:
-                return False
-        elif ch == "<":
-            return False
-    return False
+                return pos, False
+    return len(text), False
+
+
+def too_deep(text: str, i: int) -> bool:
+    """True when the JSON value starting at ``text[i]`` nests deeper than ``MAX_JSON_DEPTH``."""
+    return extent(text, i)[1]
 
 
 def decode_prefix(text: str, i: int) -> tuple[Any, int]:
-    """``raw_decode`` with the depth bound: too deep raises ``json.JSONDecodeError`` (never
-    ``RecursionError``)."""
-    if too_deep(text, i):
-        raise json.JSONDecodeError(f"JSON nests deeper than {MAX_JSON_DEPTH} levels", text, i)
-    return _DECODER.raw_decode(text, i)
+    """``raw_decode(text, i)`` with the depth bound: too deep raises ``json.JSONDecodeError`` (never
+    ``RecursionError``). Only the value's extent is handed to the decoder, so an error's position
+    (which the decoder turns into a line number by counting newlines) costs the extent, not the
+    whole text before it; positions in the result and in errors are offsets into ``text``."""
+    end, deep = extent(text, i)
+    if deep:
+        error = json.JSONDecodeError(f"JSON nests deeper than {MAX_JSON_DEPTH} levels", "", 0)
+        error.pos = i
+        raise error
+    try:
+        obj, used = _DECODER.raw_decode(text[i:end], 0)
+    except json.JSONDecodeError as exc:
+        exc.pos += i
+        raise
+    return obj, i + used
 
 
 def decode_whole(text: str) -> Any:

@@ -35,6 +35,8 @@ string) nests at most ``retool.text.bounded_json.MAX_JSON_DEPTH`` levels; deeper
   content of the last closed ``\\boxed{}``/``\\fbox{}`` there
   (:func:`retool.text.spans.find_boxed`), else the non-empty last ``Answer:`` line there
   (:func:`retool.text.spans.answer_line`, the rule the extraction policy uses too).
+- ``errors`` keeps the first ``MAX_ERRORS`` problems, then one line counting the rest; ``boxes``
+  is ``find_boxed(final_text)``, computed once for every reader of the trace.
 - ``has_valid_format`` is True exactly when: there are no errors (every tag closed, every call
   well-formed and routed), no tool call follows the last tool response, and ``final_answer`` came
   from a closed, non-empty box in ``final_text``.
@@ -46,10 +48,10 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from retool.text.bounded_json import decode_prefix, decode_whole
-from retool.text.spans import answer_line, find_boxed
+from retool.text.spans import BoxedSpan, answer_line, find_boxed
 
 TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
 TOOL_RESPONSE_OPEN, TOOL_RESPONSE_CLOSE = "<tool_response>", "</tool_response>"
@@ -110,8 +112,9 @@ class ToolCall:
 SegmentKind = Literal["text", "tool_call", "tool_response", "markup"]
 
 
-@dataclass(frozen=True)
-class Segment:
+class Segment(NamedTuple):
+    """One piece of a response: ``text == response[start:end]`` (a named tuple: one per tag)."""
+
     kind: SegmentKind
     text: str
     start: int
@@ -130,6 +133,7 @@ class Trace:
     has_valid_format: bool
     errors: tuple[str, ...] = field(default=())
     ends_on_call: bool = False  # a tool call follows the last tool response: there is no answer turn
+    boxes: tuple[BoxedSpan, ...] = field(default=(), repr=False)  # find_boxed(final_text), computed once
 
     @property
     def num_tool_calls(self) -> int:
@@ -202,7 +206,6 @@ def strip_code_fences(code: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # parsing
 
-_MARKUP = re.compile(r"<\|im_start\|>[a-z_]*\n?|<\|im_end\|>\n?|<\|endoftext\|>")
 def _parse_call(text: str, start: int, tools: Mapping[str, ToolSpec]) -> ToolCall:
     """Parse the call opening at ``start``; the returned ``end`` is just past ``</tool_call>``."""
     body = start + len(TOOL_CALL_OPEN)
@@ -261,8 +264,7 @@ def _route(obj: Any, raw: str, start: int, end: int, tools: Mapping[str, ToolSpe
     return ToolCall(name, args, raw, start, end, None)
 
 
-def _final_answer(final_text: str) -> tuple[str | None, Literal["boxed", "answer_line"] | None, str | None]:
-    boxes = find_boxed(final_text)
+def _final_answer(final_text: str, boxes: tuple[BoxedSpan, ...]) -> tuple[str | None, Literal["boxed", "answer_line"] | None, str | None]:
     if boxes:
         last = boxes[-1]
         if not last.closed:
@@ -272,8 +274,13 @@ def _final_answer(final_text: str) -> tuple[str | None, Literal["boxed", "answer
     return (line, "answer_line", None) if line else (None, None, None)
 
 
+_TAG = re.compile(r"<(?:(tool_call>)|(tool_response>)|(/tool_call>|/tool_response>)|"
+                  r"\|im_start\|>[a-z_]*\n?|\|im_end\|>\n?|\|endoftext\|>)")
+MAX_ERRORS = 64  # errors kept on a Trace; past it one line counts the rest
+
+
 def parse_trace(text: str, tools: Sequence[ToolSpec] = DEFAULT_TOOLS) -> Trace:
-    """Split a response into segments and read its calls and final answer. Never raises."""
+    """Split a response into segments and read its calls and final answer. Never raises; linear."""
     if not isinstance(text, str):
         text = "" if text is None else str(text)
     by_name = {t.name: t for t in tools}
@@ -282,52 +289,53 @@ def parse_trace(text: str, tools: Sequence[ToolSpec] = DEFAULT_TOOLS) -> Trace:
     responses: list[str] = []
     errors: list[str] = []
     pos = text_start = 0
+    last_response = -1  # index in segments of the last tool response
 
-    def flush_text(upto: int) -> None:
-        if upto > text_start:
-            segments.append(Segment("text", text[text_start:upto], text_start, upto))
-
-    while pos < len(text):
-        nxt = text.find("<", pos)
-        if nxt < 0:
-            break
-        if text.startswith(TOOL_CALL_OPEN, nxt):
-            flush_text(nxt)
+    while (m := _TAG.search(text, pos)) is not None:
+        nxt = m.start()
+        kind = m.lastindex
+        if kind == 3:
+            errors.append(f"stray closing tag at offset {nxt}")
+            pos = m.end()
+            continue
+        if nxt > text_start:
+            segments.append(Segment("text", text[text_start:nxt], text_start, nxt))
+        if kind == 1:
             call = _parse_call(text, nxt, by_name)
             calls.append(call)
             if call.error:
                 errors.append(f"tool call #{len(calls)}: {call.error}")
             segments.append(Segment("tool_call", call.raw, call.start, call.end))
-            pos = text_start = call.end
-        elif text.startswith(TOOL_RESPONSE_OPEN, nxt):
-            flush_text(nxt)
+            pos = call.end
+        elif kind == 2:
             close = text.find(TOOL_RESPONSE_CLOSE, nxt)
             end = len(text) if close < 0 else close + len(TOOL_RESPONSE_CLOSE)
             if close < 0:
                 errors.append(f"unclosed {TOOL_RESPONSE_OPEN} at offset {nxt}")
             inner = text[nxt + len(TOOL_RESPONSE_OPEN) : close if close >= 0 else end]
-            responses.append(inner[1:] if inner.startswith("\n") else inner)
-            if close >= 0 and responses[-1].endswith("\n"):
-                responses[-1] = responses[-1][:-1]
+            if inner.startswith("\n"):
+                inner = inner[1:]
+            if close >= 0 and inner.endswith("\n"):
+                inner = inner[:-1]
+            responses.append(inner)
+            last_response = len(segments)
             segments.append(Segment("tool_response", text[nxt:end], nxt, end))
-            pos = text_start = end
-        elif (m := _MARKUP.match(text, nxt)) is not None:
-            flush_text(nxt)
-            segments.append(Segment("markup", m.group(0), nxt, m.end()))
-            pos = text_start = m.end()
-        elif text.startswith(TOOL_CALL_CLOSE, nxt) or text.startswith(TOOL_RESPONSE_CLOSE, nxt):
-            errors.append(f"stray closing tag at offset {nxt}")
-            pos = nxt + 1
+            pos = end
         else:
-            pos = nxt + 1
-    flush_text(len(text))
+            segments.append(Segment("markup", m.group(0), nxt, m.end()))
+            pos = m.end()
+        text_start = pos
+    if len(text) > text_start:
+        segments.append(Segment("text", text[text_start:], text_start, len(text)))
 
-    last_response = max((i for i, s in enumerate(segments) if s.kind == "tool_response"), default=-1)
     tail = segments[last_response + 1 :]
     final_text = "".join(s.text for s in tail if s.kind == "text")
-    answer, source, answer_error = _final_answer(final_text)
+    boxes = find_boxed(final_text)
+    answer, source, answer_error = _final_answer(final_text, boxes)
     if answer_error:
         errors.append(answer_error)
+    if len(errors) > MAX_ERRORS:
+        errors[MAX_ERRORS - 1 :] = [f"... and {len(errors) - MAX_ERRORS + 1} more errors"]
     ends_on_call = any(s.kind == "tool_call" for s in tail)
     valid = not errors and not ends_on_call and source == "boxed" and bool(answer and answer.strip())
     return Trace(
@@ -341,4 +349,5 @@ def parse_trace(text: str, tools: Sequence[ToolSpec] = DEFAULT_TOOLS) -> Trace:
         has_valid_format=valid,
         errors=tuple(errors),
         ends_on_call=ends_on_call,
+        boxes=boxes,
     )

@@ -19,57 +19,91 @@ Contract (both functions take any ``str`` and never raise):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 __all__ = ["ANSWER_LINE", "BoxedSpan", "answer_line", "find_boxed"]
 
-# one token per step: a box opener, an escaped brace (not counted), or a brace
-_BOX_TOKENS = re.compile(r"(\\(?:boxed|fbox)\s*\{)|\\[{}]|([{}])")
+# the first opener; then one token per step: a run of openers, of '{', of '}', or an escaped brace
+_OPENER = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_BOX_TOKENS = re.compile(r"((?:\\(?:boxed|fbox)\s*\{)+)|(\{+)|(\}+)|\\[{}]")
+# where a token may start: one character class first, so the regex engine skips other text at C speed
+_CANDIDATE = re.compile(r"[\\{}](?<=[{}]|\\(?=boxed|fbox|[{}]))")
 ANSWER_LINE = re.compile(r"^[ \t>*_#-]*(?:final[ \t]+)?answer[ \t*_]*[:：]([^\n]*)", re.IGNORECASE | re.MULTILINE)
 
 
-@dataclass(frozen=True)
-class BoxedSpan:
+class BoxedSpan(NamedTuple):
     """One box: ``text[start:end]`` is the whole ``\\boxed{...}`` (to the end of the text when not
-    ``closed``); ``content`` is what lies inside the braces."""
+    ``closed``); ``content`` is what lies inside the braces. (A named tuple: cheap to make, since a
+    flood of boxes makes one per box.)"""
 
     start: int
     end: int
     closed: bool
     content_start: int
-    source: str = field(repr=False, compare=False)
+    source: str
 
     @property
     def content(self) -> str:
         return self.source[self.content_start : self.end - 1 if self.closed else self.end]
 
+    def __repr__(self) -> str:
+        return f"BoxedSpan(start={self.start}, end={self.end}, closed={self.closed}, content={self.content[:40]!r})"
+
 
 def find_boxed(text: str) -> tuple[BoxedSpan, ...]:
-    """Every box of ``text`` (see the module docstring). One pass; linear time and memory."""
+    """Every box of ``text`` (see the module docstring). One pass; linear time and memory.
+
+    Braces before the first opener cannot affect a box and are not read; a run of braces is one
+    step (a run of closers closes every box it reaches, at the closer that brings the depth back
+    below the box's own).
+    """
     if not isinstance(text, str):
         return ()
-    found: list[list[int]] = []  # [start, end, content_start, closed], in order of start
-    open_boxes: list[tuple[int, int]] = []  # (index into found, brace depth just inside the box)
+    first = _OPENER.search(text)
+    if first is None:
+        return ()
+    starts: list[int] = []
+    content_starts: list[int] = []
+    ends: list[int] = []  # -1 while open
+    open_index: list[int] = []  # the open boxes, innermost last: index into starts ...
+    open_depth: list[int] = []  # ... and the brace depth just inside each
     depth = 0
-    for m in _BOX_TOKENS.finditer(text):
-        if m.group(1) is not None:
-            depth += 1
-            open_boxes.append((len(found), depth))
-            found.append([m.start(), len(text), m.end(), 0])
-        elif m.group(2) == "{":
-            depth += 1
-        elif m.group(2) == "}" and depth:
-            if open_boxes and open_boxes[-1][1] == depth:
-                entry = found[open_boxes.pop()[0]]
-                entry[1], entry[3] = m.end(), 1
-            depth -= 1
+    pos = first.start()
+    while (candidate := _CANDIDATE.search(text, pos)) is not None:
+        m = _BOX_TOKENS.match(text, candidate.start())
+        if m is None:  # '\boxed' without its brace
+            pos = candidate.end()
+            continue
+        pos = m.end()
+        kind = m.lastindex
+        if kind == 1:  # a run of openers, taken in bulk
+            run = [o.span() for o in _OPENER.finditer(text, m.start(), m.end())]
+            base, k = len(starts), len(run)
+            open_index.extend(range(base, base + k))
+            open_depth.extend(range(depth + 1, depth + k + 1))
+            depth += k
+            starts.extend(o[0] for o in run)
+            content_starts.extend(o[1] for o in run)
+            ends.extend([-1] * k)
+        elif kind == 2:
+            depth += m.end() - m.start()
+        elif kind == 3 and depth:
+            at = m.start()
+            low = depth - min(m.end() - at, depth)  # closers past depth 0 do nothing
+            while open_depth and open_depth[-1] > low:
+                ends[open_index.pop()] = at + (depth - open_depth.pop()) + 1
+            depth = low
     spans: list[BoxedSpan] = []
     covered_until = -1  # end of the last listed closed box: boxes starting before it are inside it
-    for start, end, content_start, closed in found:
+    n = len(text)
+    make = tuple.__new__  # BoxedSpan's own __new__ is a Python function: this skips it, same object
+    for start, content_start, end in zip(starts, content_starts, ends):
         if start < covered_until:
             continue
-        spans.append(BoxedSpan(start, end, bool(closed), content_start, text))
-        if closed:
+        if end < 0:
+            spans.append(make(BoxedSpan, (start, n, False, content_start, text)))
+        else:
+            spans.append(make(BoxedSpan, (start, end, True, content_start, text)))
             covered_until = end
     return tuple(spans)
 

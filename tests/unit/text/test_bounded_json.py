@@ -62,3 +62,17 @@ def test_surrounding_json_whitespace_is_allowed() -> None:
 
 def test_raw_control_characters_in_strings_are_accepted() -> None:
     assert decode_whole('{"code": "a\nb\tc"}') == {"code": "a\nb\tc"}
+
+
+def test_error_positions_are_offsets_into_the_whole_text() -> None:
+    text = "\n" * 50 + '{"a": x}'
+    with pytest.raises(json.JSONDecodeError) as info:
+        decode_prefix(text, 50)
+    assert info.value.pos == 56 and text[info.value.pos] == "x"
+
+
+def test_the_decoder_reads_only_the_values_extent() -> None:
+    text = '{"a": 1 <' + "\n" * 100_000
+    with pytest.raises(json.JSONDecodeError) as info:
+        decode_prefix(text, 0)
+    assert info.value.doc == '{"a": 1 '  # not the 100k newlines after the '<'

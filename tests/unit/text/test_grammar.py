@@ -304,3 +304,11 @@ def test_strip_code_fences_matches_the_reference_pattern(code: str) -> None:
                                   "```\n" + "``` \t" * 13_000 + "```"])
 def test_strip_code_fences_on_64k_hostile_code_finishes(code: str) -> None:
     assert len(strip_code_fences(code)) <= len(code)
+
+
+@pytest.mark.timeout(30)
+def test_many_malformed_calls_in_a_long_response_finish() -> None:
+    # each error's line number used to be counted from the start of the whole response
+    unit = "step\n" * 20 + '<tool_call>\n{"name": x}\n</tool_call>\n'
+    trace = parse_trace(unit * (65_536 // len(unit)))
+    assert len(trace.tool_calls) == 65_536 // len(unit) and not any(c.ok for c in trace.tool_calls)
