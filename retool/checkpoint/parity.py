@@ -9,6 +9,10 @@ Contract:
   readable line each, naming the field, both values and what it breaks). A checkpoint whose
   weights cannot even be loaded under its stored args is a failed logits check with the reason.
   Bad paths or arguments raise (``FileNotFoundError``/``ValueError``) with the offending value.
+- ``stored_overrides`` reads the checkpoint as if its stored args held these values (the field
+  comparison and the model build both see them). A wrong ``rotary_base`` read this way is exactly
+  the checkpoint a conversion with that base writes (the base is not in the weights), which is
+  how ``retool verify`` proves the check catches it without a second conversion.
 - Default tokens: 64 ids drawn from a fixed-seed generator over the vocabulary (positions far
   enough apart for a wrong rope base to show). ``device=None`` uses CUDA when present.
 """
@@ -16,7 +20,8 @@ Contract:
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +144,8 @@ def _compare_logits(hf_dir: str, megatron_dir: str, stored: MegatronArgs, expect
 
 
 def check(hf_dir: str | os.PathLike[str], megatron_dir: str | os.PathLike[str], *, tokens: Any = None,
-          atol: float = DEFAULT_ATOL, device: str | None = None, compare_logits: bool = True) -> CheckReport:
+          atol: float = DEFAULT_ATOL, device: str | None = None, compare_logits: bool = True,
+          stored_overrides: Mapping[str, Any] | None = None) -> CheckReport:
     """Compare a converted checkpoint to its HF original (see the module contract)."""
     if not atol >= 0:
         raise ValueError(f"atol must be non-negative, got {atol!r}")
@@ -147,6 +153,11 @@ def check(hf_dir: str | os.PathLike[str], megatron_dir: str | os.PathLike[str], 
     config = read_hf_config(hf_dir)
     expected = megatron_args_from_hf(config)
     stored = load_stored_args(megatron_dir)
+    if stored_overrides:
+        unknown = sorted(set(stored_overrides) - set(asdict(stored)))
+        if unknown:
+            raise ValueError(f"stored_overrides names no MegatronArgs field: {unknown}")
+        stored = replace(stored, **dict(stored_overrides))
     fields = compare_args(stored, expected)
     logits = None
     if compare_logits:

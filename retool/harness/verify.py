@@ -10,6 +10,8 @@ Contract:
 - Pointed at the user's own parts through :class:`VerifyConfig` (built by the CLI only): a local
   HF model directory (its tokenizer and chat template are checked; the pipeline and conversion
   checks run on it), a sandbox factory, an answer checker, a Megatron checkpoint directory.
+- No check passes vacuously: zero cases is a failed result saying what was missing, and each check
+  fails on its broken twin (see :mod:`retool.harness.checks`).
 The checks themselves live in :mod:`retool.harness.checks`; this module is the
 runner and the report.
 """

@@ -17,9 +17,10 @@ Contract:
 - :func:`verify_loss_mask` is the cheap in-training check: after the prompt every 0-run must decode
   to a tool turn (chat markup plus at least one ``<tool_response>`` block, nothing else), except
   that the last run may be a cut-off tool turn or trailing markup/padding; no 1-run may hold a
-  tool turn's opening (``<|im_start|>user\n<tool_response>``). Model text is otherwise free: a
-  model may sample special tokens, and that is not a masking error. It returns the first
-  offending span.
+  tool turn's opening (``<|im_start|>user\n<tool_response>``); the ``<|im_end|>`` closing an
+  assistant turn is trained (in a 1-run) unless that turn ended on ``</tool_call>`` (a rollout
+  stops there and the tool turn closes it). Model text is otherwise free: a model may sample
+  special tokens, and that is not a masking error. It returns the first offending span.
 All functions here are pure; the tokenizer is only read.
 """
 
@@ -29,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from retool.text.grammar import DEFAULT_TOOLS, IM_END, IM_START, TOOL_RESPONSE_OPEN, ToolSpec, parse_trace
+from retool.text.grammar import DEFAULT_TOOLS, IM_END, IM_START, TOOL_CALL_CLOSE, TOOL_RESPONSE_OPEN, ToolSpec, parse_trace
 
 SegmentKind = Literal["prompt", "model", "tool"]
 # A tool turn opens with this; model-sampled text never should (a leak of tool tokens into a 1-run).
@@ -169,7 +170,28 @@ def _is_tool_turn(text: str, *, last: bool) -> str | None:
     return "; ".join(trace.errors) or None
 
 
+def _untrained_end_of_turn(text: str, before: str | None) -> str | None:
+    """The reason when the 0-run ``text`` holds the end of turn of the assistant turn it follows.
+
+    ``before`` is the decoded 1-run just before it (None right after the prompt, which ends on the
+    assistant's generation prompt). An ``<|im_end|>`` before any ``<|im_start|>`` in the run closes
+    that assistant turn: masked 0, the model never learns to stop. Allowed only where the turn
+    was already closed inside the 1-run, or ended on ``</tool_call>`` (the tool turn closes it).
+    """
+    end = text.find(IM_END)
+    start = text.find(IM_START)
+    if end < 0 or 0 <= start < end:
+        return None
+    if before is not None:
+        tail = before.rstrip()
+        if tail.endswith(IM_END) or tail.endswith(TOOL_CALL_CLOSE):
+            return None
+    return (f"the assistant's end of turn {IM_END} is masked 0 (never trained: the model would not learn to stop); "
+            f"the 0-span starts {text[:60]!r}")
+
+
 def verify_loss_mask(ids: Sequence[int], mask: Sequence[int], tokenizer: Any, prompt_len: int) -> MaskCheck:
+    """Check one trajectory's mask against the rules of the module contract; the first failure wins."""
     if len(ids) != len(mask):
         return MaskCheck(False, f"len(ids)={len(ids)} != len(mask)={len(mask)}")
     bad = next((i for i, m in enumerate(mask) if m not in (0, 1)), None)
@@ -181,14 +203,16 @@ def verify_loss_mask(ids: Sequence[int], mask: Sequence[int], tokenizer: Any, pr
     if ones:
         return MaskCheck(False, f"prompt token {ones[0]} has mask 1", (ones[0], ones[0] + 1))
     runs = _runs(mask, prompt_len)
+    before: str | None = None  # the decoded 1-run before the current 0-run
     for n, (value, start, end) in enumerate(runs):
         text = tokenizer.decode(list(ids[start:end]), skip_special_tokens=False)
         if value == 1:
             if _TOOL_TURN_OPENING in text:
                 at = text.index(_TOOL_TURN_OPENING)
                 return MaskCheck(False, f"1-span holds a tool turn: {text[at:at + 80]!r}", (start, end))
+            before = text
         else:
-            reason = _is_tool_turn(text, last=n == len(runs) - 1)
+            reason = _is_tool_turn(text, last=n == len(runs) - 1) or _untrained_end_of_turn(text, before)
             if reason:
                 return MaskCheck(False, reason, (start, end))
     return MaskCheck(True)

@@ -11,6 +11,7 @@ import pytest
 from retool.cli import main
 from retool.cli import verify as verify_cli
 from retool.harness.verify import VerifyConfig
+from tests.capabilities import requires_megatron
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -65,3 +66,17 @@ def test_list_names_every_check_and_exits_0(capsys: pytest.CaptureFixture[str]) 
 def test_only_with_an_unknown_check_exits_2_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify", "--only", "grammar,nope"]) == 2
     assert "nope" in capsys.readouterr().out
+
+
+@requires_megatron
+@pytest.mark.timeout(300)
+def test_verify_with_megatron_runs_the_rotary_base_self_test_on_that_checkpoint(tmp_path: Path) -> None:
+    from retool.checkpoint import convert
+    from retool.embedded.models import tiny_model_dir
+
+    convert(str(tiny_model_dir()), str(tmp_path / "megatron"))
+    code = main(["verify", "--only", "conversion", "--megatron", str(tmp_path / "megatron"), "--json", str(tmp_path / "r.json")])
+    (check,) = json.loads((tmp_path / "r.json").read_text())["checks"]
+    assert code == 0 and check["ok"], check["detail"]
+    assert check["data"]["self_test"]["megatron_dir"] == "--megatron"
+    assert check["data"]["self_test"]["caught_by_args"] and check["data"]["self_test"]["caught_by_logits"]

@@ -1,21 +1,28 @@
-"""The checks behind ``retool verify`` (retool.harness.checks): each passes on the embedded default
-where that is cheap, and each self-test catches its known-bad input (a template without tools,
-an always-true checker, an unisolated sandbox, a wrong rotary base)."""
+"""The check registry behind ``retool verify`` (retool.harness.checks): every check once, in order,
+and none passes vacuously: each run on zero cases fails, saying what was missing.
+
+Each check's own behaviour and its broken twins are tested in tests/unit/harness/checks/.
+"""
 
 from __future__ import annotations
 
-import copy
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
-from retool.harness.checks import CHECKS, check_answers, check_grammar, check_masks
-from retool.harness.verify import VerifyConfig
-
-
-def always_true(response: str, gold: str) -> bool:
-    """A checker that credits everything: what a broken extractor looks like to the reward."""
-    return True
+from retool.harness.checks import (
+    CHECKS,
+    check_answers,
+    check_conversion,
+    check_grammar,
+    check_masks,
+    check_pipeline,
+    check_sandbox_battery,
+    check_throughput,
+)
+from retool.harness.verify import CheckResult, VerifyConfig
+from tests.capabilities import requires_isolation
+from tests.unit.harness.twins import tied_reward
 
 
 def test_the_registry_lists_every_check_once_in_order() -> None:
@@ -23,90 +30,31 @@ def test_the_registry_lists_every_check_once_in_order() -> None:
                                               "conversion", "sandbox-throughput"]
 
 
-# -- grammar --------------------------------------------------------------------------------------
+def test_the_registry_runs_the_exported_functions() -> None:
+    assert [spec.run for spec in CHECKS] == [check_grammar, check_masks, check_sandbox_battery, check_answers,
+                                             check_pipeline, check_conversion, check_throughput]
 
 
-def test_grammar_check_passes_on_the_embedded_default() -> None:
-    result = check_grammar(VerifyConfig())
-    assert result.ok, result.detail
+# Each check on zero cases; the pipeline's "zero" is a group without a direction (every reward tied).
+ZERO_CASES: dict[str, tuple[Callable[[], CheckResult], str]] = {
+    "grammar": (lambda: check_grammar(VerifyConfig(), codes=()), "no hazardous tool calls"),
+    "masks": (lambda: check_masks(VerifyConfig(), rows=()), "no conversations to check"),
+    "sandbox-battery": (lambda: check_sandbox_battery(VerifyConfig(), techniques=()), "no techniques to run"),
+    "answers": (lambda: check_answers(VerifyConfig(), cases=()), "no labelled cases"),
+    "pipeline": (lambda: check_pipeline(VerifyConfig(), reward_fn=tied_reward), "GRPO direction unchecked"),
+    "conversion": (lambda: check_conversion(VerifyConfig(), tokens=()), "no tokens to compare"),
+    "sandbox-throughput": (lambda: check_throughput(VerifyConfig(bench_executions=0)), "no executions to measure"),
+}
 
 
-def test_grammar_check_fails_on_a_template_without_tools(tmp_path, tiny_tok: Any) -> None:
-    tok = copy.deepcopy(tiny_tok)
-    tok.chat_template = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
-    tok.save_pretrained(tmp_path)
-    result = check_grammar(VerifyConfig(model_dir=str(tmp_path)))
-    assert not result.ok and "tools block" in result.detail
-
-
-# -- masks ----------------------------------------------------------------------------------------
-
-
-def test_mask_check_passes_on_the_shipped_sft_samples() -> None:
-    result = check_masks(VerifyConfig())
-    assert result.ok, result.detail
-
-
-def test_mask_check_counts_the_masked_tool_tokens() -> None:
-    result = check_masks(VerifyConfig())
-    assert result.figure.startswith("11 conversations, ") and " 0 tool tokens" not in result.figure
-
-
-# -- answers --------------------------------------------------------------------------------------
-
-
-def test_answers_check_passes_with_our_checker() -> None:
-    result = check_answers(VerifyConfig())
-    assert result.ok, result.detail
-    assert result.data["precision"] >= 0.99 and result.data["recall"] >= 0.97
-
-
-def test_an_always_true_checker_fails_the_answers_check() -> None:
-    result = check_answers(VerifyConfig(checker="tests.unit.harness.test_checks:always_true"))
-    assert not result.ok and result.data["precision"] < 0.99
-
-
-# -- sandbox battery ------------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_a_sandbox_that_lets_import_os_through_fails_the_battery() -> None:
-    from retool.harness.checks import check_sandbox_battery
-
-    result = check_sandbox_battery(VerifyConfig(sandbox_factory="retool.sandbox.naive:NaiveSandbox"))
-    assert not result.ok and result.data["escaped"]
-
-
-# -- conversion -----------------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(300)
-def test_conversion_check_passes_on_the_embedded_default_with_its_self_test() -> None:
-    from retool.harness.checks import check_conversion
-
-    result = check_conversion(VerifyConfig())
-    assert result.ok, result.detail
-    assert result.figure.startswith("rotary base 5e+06")
+def test_every_registered_check_has_a_zero_case() -> None:
+    assert list(ZERO_CASES) == [spec.name for spec in CHECKS]
 
 
 @pytest.mark.timeout(300)
-def test_a_checkpoint_with_the_wrong_rotary_base_fails_the_conversion_check(tmp_path) -> None:
-    from retool.checkpoint import convert
-    from retool.embedded.models import tiny_model_dir
-    from retool.harness.checks import check_conversion
-
-    convert(str(tiny_model_dir()), str(tmp_path / "wrong"), rotary_base=1_000_000, force=True)
-    result = check_conversion(VerifyConfig(megatron_dir=str(tmp_path / "wrong")))
-    assert not result.ok and "rotary base 1000000 != rope_theta 5000000" in result.detail
-
-
-# -- pipeline -------------------------------------------------------------------------------------
-
-
-@pytest.mark.timeout(300)
-def test_pipeline_check_passes_on_the_embedded_default() -> None:
-    from retool.harness.checks import check_pipeline
-
-    result = check_pipeline(VerifyConfig())
-    assert result.ok, result.detail
+@pytest.mark.parametrize("name", [pytest.param(n, marks=requires_isolation) if n == "pipeline" else n for n in ZERO_CASES])
+def test_each_check_on_zero_cases_fails_saying_what_is_missing(name: str) -> None:
+    run, message = ZERO_CASES[name]
+    result = run()
+    assert (result.name, result.ok) == (name, False)
+    assert message in result.detail

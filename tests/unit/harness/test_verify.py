@@ -1,6 +1,6 @@
 """The verify runner: results for every check, failures never crash the run, JSON report.
 
-The checks themselves (retool.harness.checks) are tested in test_checks.py.
+The checks themselves (retool.harness.checks) are tested in test_checks.py and checks/.
 """
 
 from __future__ import annotations

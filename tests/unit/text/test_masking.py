@@ -139,3 +139,60 @@ def test_bpe_hazard_retokenizing_joined_text_differs(qwen3_tokenizer):
     # A model can sample "hel" then "lo"; decoding and re-tokenizing merges them into other ids.
     assert joint_tokenization_differs(qwen3_tokenizer, ["hel", "lo world"])
     assert not joint_tokenization_differs(qwen3_tokenizer, ["x<|im_end|>", "\n<|im_start|>user"])
+
+
+# -- the end of turn must be trained ---------------------------------------------------------------
+
+
+def _ends_of_turn_masked_out(ex):
+    """The SFT mask with the last token of every model segment (its <|im_end|>) set to 0."""
+    mask, pos = list(ex.loss_mask), 0
+    for seg in ex.segments:
+        pos += len(seg.ids)
+        if seg.kind == "model":
+            mask[pos - 1] = 0
+    return mask
+
+
+def test_verify_rejects_a_trajectory_whose_assistant_ends_of_turn_are_all_masked_0(qwen3_tokenizer):
+    ex = encode_sft(qwen3_tokenizer, CONVERSATION)
+    mask = _ends_of_turn_masked_out(ex)
+    assert qwen3_tokenizer.decode([ex.ids[i] for i, (a, b) in enumerate(zip(ex.loss_mask, mask)) if a != b]) == "<|im_end|><|im_end|>"
+    check = verify_loss_mask(ex.ids, mask, qwen3_tokenizer, ex.prompt_len)
+    final_end = len(ex.ids) - len(ex.segments[-1].ids) - 1
+    assert not check.ok and "end of turn <|im_end|> is masked 0" in check.reason
+    assert check.span[0] == final_end
+
+
+def _rollout(tok, *pieces):
+    enc = lambda t: tuple(tok(t, add_special_tokens=False)["input_ids"])  # noqa: E731
+    prompt = enc("<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n")
+    ids, mask = build_ids_and_mask([TokenSegment("prompt", prompt), *(TokenSegment(kind, enc(text)) for kind, text in pieces)])
+    return ids, mask, len(prompt)
+
+
+def test_verify_rejects_an_answer_turn_whose_end_of_turn_is_masked_0(qwen3_tokenizer):
+    ids, mask, prompt_len = _rollout(qwen3_tokenizer, ("model", "\\boxed{1}"), ("tool", "<|im_end|>"))
+    check = verify_loss_mask(ids, mask, qwen3_tokenizer, prompt_len)
+    assert not check.ok and "never trained" in check.reason and check.span == (len(ids) - 1, len(ids))
+
+
+def test_verify_rejects_an_untrained_end_of_turn_right_after_the_prompt(qwen3_tokenizer):
+    ids, mask, prompt_len = _rollout(qwen3_tokenizer, ("tool", "<|im_end|>\n"))
+    check = verify_loss_mask(ids, mask, qwen3_tokenizer, prompt_len)
+    assert not check.ok and "end of turn" in check.reason
+
+
+def test_a_tool_calling_turn_may_be_closed_by_its_tool_turn_even_when_cut(qwen3_tokenizer):
+    # A rollout stops at </tool_call>: the tool turn, mask 0, brings the <|im_end|>; a length cut may
+    # leave only that token of it.
+    call = "hm\n" + format_tool_call("code_interpreter", {"code": "print(1)"})
+    for tool in ("<|im_end|>", "<|im_end|>\n<|im_start|>user\n<tool_response>\n1"):
+        ids, mask, prompt_len = _rollout(qwen3_tokenizer, ("model", call), ("tool", tool))
+        assert verify_loss_mask(ids, mask, qwen3_tokenizer, prompt_len).ok, tool
+
+
+def test_padding_after_a_trained_end_of_turn_is_not_an_error(qwen3_tokenizer):
+    for pad in ("<|endoftext|><|endoftext|>", "<|im_end|><|im_end|>"):
+        ids, mask, prompt_len = _rollout(qwen3_tokenizer, ("model", "\\boxed{1}<|im_end|>"), ("prompt", pad))
+        assert verify_loss_mask(ids, mask, qwen3_tokenizer, prompt_len).ok, pad
