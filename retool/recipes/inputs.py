@@ -3,7 +3,9 @@
 Contract: :func:`load_policy` gives ``(model, tokenizer)`` for ``"tiny"`` (the embedded default)
 or a local Hugging Face dir. :func:`sft_examples` and :func:`rl_prompts` read a JSONL or parquet
 file, or ``"sample"`` for the shipped sample; rows already prepared (``retool data``) are kept as
-they are, raw source rows are converted; a bad row raises ``DataError`` naming file, row and field.
+they are (an RL record prepared before the boxed-answer instruction existed gets it, see
+:func:`retool.data.rl.prepared_rl_record`), raw source rows are converted; a bad row raises
+``DataError`` naming file, row and field.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from retool.data.sources import DataError, RowError, read_jsonl, rl_record, sample_path, sft_record
+from retool.data.files import read_jsonl, sample_path
+from retool.data.rl import prepared_rl_record, rl_record
+from retool.data.rows import DataError, RowError
+from retool.data.sft import sft_record
 from retool.embedded.models import load_model, tiny_model
 
 __all__ = ["load_policy", "rl_prompts", "sft_examples"]
@@ -44,7 +49,8 @@ def rl_prompts(path_arg: str) -> list[dict[str, Any]]:
     out = []
     for k, rec in enumerate(read_jsonl(path), start=1):
         try:
-            out.append(rl_record(rec))
+            prepared = prepared_rl_record(rec)
+            out.append(prepared if prepared is not None else rl_record(rec))
         except RowError as err:
             raise DataError(str(path), k, err.field, err.reason) from None
     return out

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from retool.data.rl import BOX_INSTRUCTION, box_prompt
 from retool.data.sources import DataError, prepare_rl, prepare_sft, read_jsonl, rl_record, sample_path, sft_record
 from retool.recipes.inputs import load_policy, rl_prompts, sft_examples
 
@@ -83,7 +84,9 @@ def test_rl_prompts_read_parquet() -> None:
 
 def test_rl_prompts_convert_raw_aime_rows(tmp_path) -> None:
     path = _jsonl(tmp_path / "aime.jsonl", [{"Problem": "Find x.", "Answer": 34.0}])
-    assert [(r["prompt"], r["label"]) for r in rl_prompts(path)] == [("Find x.", "34")]
+    (record,) = rl_prompts(path)
+    assert (record["prompt"], record["label"]) == (box_prompt("Find x.")[0], "34")
+    assert record["prompt"].count(BOX_INSTRUCTION) == 1 and record["metadata"]["instruction"] == "added"
 
 
 def test_rl_prompts_keep_the_prompt_and_label_of_prepared_records(tmp_path) -> None:
@@ -93,12 +96,23 @@ def test_rl_prompts_keep_the_prompt_and_label_of_prepared_records(tmp_path) -> N
         [(r["prompt"], r["label"]) for r in read_jsonl(prepared)]
 
 
-@pytest.mark.xfail(reason="bug: rl_prompts re-converts prepared records with rl_record instead of keeping them as they "
-                          "are: metadata loses file/row and an AIME record's source becomes 'dapo'", strict=True)
 def test_rl_prompts_keep_prepared_records_as_they_are(tmp_path) -> None:
     prepared = tmp_path / "prepared.jsonl"
     prepare_rl(sample_path("aime_sample.jsonl"), prepared)
     assert rl_prompts(str(prepared)) == read_jsonl(prepared)
+
+
+def test_rl_prompts_give_a_record_prepared_before_the_instruction_the_instruction(tmp_path) -> None:
+    old = {"prompt": "Find x.", "label": "3", "metadata": {"source": "aime", "file": "a.jsonl", "row": 1}}
+    (record,) = rl_prompts(_jsonl(tmp_path / "old.jsonl", [old]))
+    assert record["prompt"] == box_prompt("Find x.")[0]
+    assert record["metadata"] == {**old["metadata"], "instruction": "added"}
+
+
+def test_rl_prompts_name_a_prepared_record_with_a_bad_prompt(tmp_path) -> None:
+    bad = {"prompt": "Find x.\u0000", "label": "3", "metadata": {"source": "aime"}}
+    with pytest.raises(DataError, match=r"old\.jsonl: row 2: field 'prompt': NUL character"):
+        rl_prompts(_jsonl(tmp_path / "old.jsonl", [{"prompt": "q", "label": "1"}, bad]))
 
 
 def test_a_bad_rl_row_raises_data_error_naming_file_row_and_field(tmp_path) -> None:
