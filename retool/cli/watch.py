@@ -4,8 +4,13 @@ Prints one line per band (range, last value, status) and, for each breached band
 and the recipe's advice. Exit status: 0 healthy, 1 any breach or a banded metric missing, 2 the
 metrics or bands file cannot be read (the message names the file and line).
 
-``--follow`` tails a file a trainer is writing: every ``--interval-s`` it re-reads the file
-(ignoring a last line caught mid-write), prints range breaches as they appear, and stops on
+Lines are read with :class:`retool.train.watch.MetricsTail` (total: a line that is not a metrics
+row, even 100k ``[`` or invalid UTF-8, is a named reject, never a traceback). Each reject is
+printed on stderr as ``FILE:LINE: reason`` and makes the exit status 2, after the report of the
+rows that did read.
+
+``--follow`` tails a file a trainer is writing: every ``--interval-s`` it reads what was appended
+(a last line caught mid-write waits for its newline), prints range breaches as they appear, and stops on
 Ctrl-C, after ``--max-polls`` polls or once a row at ``--until-step`` is read; then it prints the full report (trend included) and exits
 with the same status rules. ``--json PATH`` writes the report as JSON.
 """
@@ -18,8 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-from retool.train.metrics import read_metrics
-from retool.train.watch import DEFAULT_BANDS, DEFAULT_WARMUP_STEPS, DEFAULT_WINDOW, Band, WatchReport, check, load_bands
+from retool.train.watch import (DEFAULT_BANDS, DEFAULT_WARMUP_STEPS, DEFAULT_WINDOW, Band, MetricsReject, MetricsTail,
+                                WatchReport, check, load_bands)
 
 _SHOWN_PER_METRIC = 5
 
@@ -78,17 +83,26 @@ def _bands(args: argparse.Namespace) -> tuple[Band, ...]:
     return load_bands(args.bands) if args.bands is not None else DEFAULT_BANDS
 
 
-def _finish(report: WatchReport, args: argparse.Namespace) -> int:
+def _finish(report: WatchReport, args: argparse.Namespace, rejects: list[MetricsReject]) -> int:
     print(format_report(report, str(args.metrics)))
     if args.json_path is not None:
         args.json_path.parent.mkdir(parents=True, exist_ok=True)
         args.json_path.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    if rejects:
+        print(f"retool watch: {len(rejects)} line(s) of {args.metrics} are not metrics rows (listed above)",
+              file=sys.stderr)
+        return 2
     return 0 if report.ok else 1
+
+
+def _print_rejects(rejects: tuple[MetricsReject, ...], source: str) -> None:
+    for reject in rejects:
+        print(f"retool watch: {reject.message(source)}", file=sys.stderr, flush=True)
 
 
 def _follow(args: argparse.Namespace, bands: tuple[Band, ...]) -> int:
     printed: set[tuple[str, int, str]] = set()
-    rows: list[dict] = []
+    tail = MetricsTail(path=args.metrics)
     polls = 0
     print(f"following {args.metrics} every {args.interval_s:g}s (Ctrl-C stops)", flush=True)
     try:
@@ -96,25 +110,22 @@ def _follow(args: argparse.Namespace, bands: tuple[Band, ...]) -> int:
             if polls:
                 time.sleep(args.interval_s)
             polls += 1
-            if not args.metrics.exists():
-                continue
-            fresh = read_metrics(args.metrics, allow_partial_tail=True)
-            if len(fresh) > len(rows):
-                print(f"step {fresh[-1]['step']}: {len(fresh)} rows", flush=True)
-            rows = fresh
-            report = check(rows, bands, window=args.window, warmup_steps=args.warmup_steps)
+            fresh = tail.poll()
+            _print_rejects(fresh.rejects, str(args.metrics))
+            if fresh.rows:
+                print(f"step {tail.rows[-1]['step']}: {len(tail.rows)} rows", flush=True)
+            report = check(tail.rows, bands, window=args.window, warmup_steps=args.warmup_steps)
             for breach in report.breaches:
                 key = (breach.metric, breach.step, breach.kind)
                 if breach.kind != "not_trending_up" and key not in printed:
                     printed.add(key)
                     print(f"BREACH {breach.message()}", flush=True)
-            if args.until_step is not None and any(row["step"] >= args.until_step for row in rows):
+            if args.until_step is not None and any(row["step"] >= args.until_step for row in tail.rows):
                 break
     except KeyboardInterrupt:
         print("stopped", flush=True)
-    if args.metrics.exists():
-        rows = read_metrics(args.metrics, allow_partial_tail=True)
-    return _finish(check(rows, bands, window=args.window, warmup_steps=args.warmup_steps), args)
+    _print_rejects(tail.poll().rejects, str(args.metrics))  # what arrived since; a half-written last line waits
+    return _finish(check(tail.rows, bands, window=args.window, warmup_steps=args.warmup_steps), args, tail.rejects)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,9 +139,12 @@ def run(args: argparse.Namespace) -> int:
         bands = _bands(args)
         if args.follow:
             return _follow(args, bands)
-        rows = read_metrics(args.metrics)
-        report = check(rows, bands, window=args.window, warmup_steps=args.warmup_steps)
+        if not Path(args.metrics).is_file():
+            raise FileNotFoundError(f"no metrics file at {args.metrics}")
+        tail = MetricsTail(path=args.metrics)
+        _print_rejects(tail.poll(final=True).rejects, str(args.metrics))
+        report = check(tail.rows, bands, window=args.window, warmup_steps=args.warmup_steps)
     except (OSError, ValueError) as exc:
         print(f"retool watch: {exc}", file=sys.stderr)
         return 2
-    return _finish(report, args)
+    return _finish(report, args, tail.rejects)

@@ -51,6 +51,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from retool.data.jsonl import decode_json_line
+from retool.data.rows import RowError
+
 if TYPE_CHECKING:
     from retool.rollout.batch import RolloutSample
 
@@ -261,28 +264,31 @@ def write_metrics_line(path: str | os.PathLike[str], step: int, metrics: Mapping
         handle.flush()
 
 
-def _parse_row(line: str, where: str) -> dict:
+def _parse_row(line: bytes | str, where: str) -> dict:
     try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno}): {line[:80]!r}") from None
+        row = decode_json_line(line, allow_nan=True)
+    except RowError as err:
+        raise ValueError(f"{where}: {err.reason}") from None
     if not isinstance(row, dict):
         raise ValueError(f"{where}: expected a JSON object, got {type(row).__name__}")
     step = row.get("step")
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise ValueError(f"{where}: 'step' must be an int >= 0, got {step!r}")
+        shown = repr(step) if not isinstance(step, int) or step.bit_length() < 64 else "a huge int"
+        raise ValueError(f"{where}: 'step' must be an int >= 0, got {shown}")
     return row
 
 
-def parse_metrics_text(text: str, *, source: str = "<metrics>", allow_partial_tail: bool = False) -> list[dict]:
-    """Rows of a metrics JSONL text; blank lines are skipped.
+def parse_metrics_text(text: str | bytes, *, source: str = "<metrics>", allow_partial_tail: bool = False) -> list[dict]:
+    """Rows of a metrics JSONL text (``str``, or ``bytes`` decoded line by line); blank lines skipped.
 
-    With ``allow_partial_tail`` a last line without its newline that does not parse (a writer
-    caught mid-line) is left out instead of raising; every other bad line raises ``ValueError``
-    naming ``source`` and the 1-based line number.
+    Total: every bad line (not JSON, nested past the bound, invalid UTF-8, NUL, not an object, a
+    bad ``step``) raises ``ValueError`` naming ``source`` and the 1-based line number, never
+    another exception. With ``allow_partial_tail`` a last line without its newline that does not
+    parse (a writer caught mid-line) is left out instead. Linear in the text.
     """
-    lines = text.split("\n")
-    tail_unterminated = not text.endswith("\n")
+    newline = b"\n" if isinstance(text, bytes) else "\n"
+    lines = text.split(newline)
+    tail_unterminated = not text.endswith(newline)
     rows: list[dict] = []
     for index, line in enumerate(lines):
         if not line.strip():
@@ -298,9 +304,10 @@ def parse_metrics_text(text: str, *, source: str = "<metrics>", allow_partial_ta
 
 
 def read_metrics(path: str | os.PathLike[str], *, allow_partial_tail: bool = False) -> list[dict]:
-    """Rows of a metrics JSONL file (see ``parse_metrics_text``)."""
-    text = Path(path).read_text(encoding="utf-8")
-    return parse_metrics_text(text, source=str(path), allow_partial_tail=allow_partial_tail)
+    """Rows of a metrics JSONL file (see ``parse_metrics_text``); the file's bytes are decoded per
+    line, so invalid UTF-8 names its line. ``retool.train.watch.MetricsTail`` is the reader that
+    skips bad lines (as named rejects) instead of raising."""
+    return parse_metrics_text(Path(path).read_bytes(), source=str(path), allow_partial_tail=allow_partial_tail)
 
 
 def metric_series(rows: Iterable[Mapping[str, object]], metric: str) -> list[tuple[int, object]]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from retool.cli import main
+from retool.data.rl import box_prompt
 from retool.data.sources import read_jsonl
 
 
@@ -80,4 +81,5 @@ def test_source_aime_reads_aime_rows(tmp_path) -> None:
     out = tmp_path / "out.jsonl"
     assert main(["data", "rl", src, str(out), "--source", "aime"]) == 0
     (record,) = read_jsonl(out)
-    assert (record["prompt"], record["label"], record["metadata"]["source"]) == ("Find x.", "34", "aime")
+    assert (record["prompt"], record["label"], record["metadata"]["source"]) == (box_prompt("Find x.")[0], "34", "aime")
+    assert record["prompt"].count("Find x.") == 1 and "\\boxed{$Answer}" in record["prompt"]

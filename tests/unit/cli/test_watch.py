@@ -8,6 +8,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from retool.cli import main
 from retool.train.metrics import write_metrics_line
 from tests.strategies.metrics import healthy_rows, with_value
@@ -137,3 +139,28 @@ def test_follow_stops_on_ctrl_c_with_the_final_report(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert "stopped" in out
     assert status == 0 and "(15 rows checked)" in out
+
+
+@pytest.mark.parametrize(("bad", "reason"), [(b"[" * 100_000 + b"\n", "nests deeper than"),
+                                             (b'{"step": 3, "x": "\xff"}\n', "invalid UTF-8")])
+def test_a_hostile_line_exits_two_naming_it_after_the_report(tmp_path, capsys, bad: bytes, reason: str) -> None:
+    path = write_rows(tmp_path / "metrics.jsonl", healthy_rows(3))
+    with path.open("ab") as handle:
+        handle.write(bad)
+    assert main(["watch", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert "metrics.jsonl:4: " in captured.err and reason in captured.err
+    assert "health watch:" in captured.out  # the rows that did read are still checked and reported
+
+
+def test_follow_goes_on_past_a_bad_line(tmp_path, capsys) -> None:
+    path = write_rows(tmp_path / "live.jsonl", healthy_rows(3))
+    with path.open("a") as handle:
+        handle.write("{oops\n")
+    rows = healthy_rows(6)[3:]
+    write_rows(tmp_path / "rest.jsonl", rows)
+    with path.open("a") as handle:
+        handle.write((tmp_path / "rest.jsonl").read_text())
+    assert main(["watch", str(path), "--follow", "--interval-s", "0.001", "--max-polls", "2"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("live.jsonl:4: not valid JSON") == 1 and "step 5: 6 rows" in captured.out
