@@ -11,7 +11,7 @@ Subcommands:
   raises or overruns is an error result in the file (the gate fails it), not a failed run.
 - ``retool bench compare OLD NEW [--max-regression 10%] [--group-max-regression GROUP=F ...]
   [--group-ceiling GROUP=RATIO|off ...] [--allow-missing]``: the gate; exit 1 on a ratio
-  regression, a result past its group's ceiling (``adversarial``: 5x, hostile over typical per KB;
+  regression, a result past its group's ceiling (``adversarial``: 150x, hostile over typical per KB;
   every new result, old figure or not), an error result, or a benchmark missing from NEW unless
   allowed; 2 on unreadable input. Either file may be a results file or
   ``pytest --benchmark-json`` output (compare files made the same way: the routes share names,

@@ -90,8 +90,10 @@ CODE_INTERPRETER = ToolSpec(
 DEFAULT_TOOLS: tuple[ToolSpec, ...] = (CODE_INTERPRETER,)
 
 
-@dataclass(frozen=True)
-class ToolCall:
+class ToolCall(NamedTuple):
+    """One ``<tool_call>`` block: ``raw == response[start:end]``; ``error`` says why it is not
+    well-formed (a named tuple: a response may hold thousands)."""
+
     name: str | None
     arguments: Mapping[str, Any] | None
     raw: str

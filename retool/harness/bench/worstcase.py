@@ -28,7 +28,8 @@ Contract:
 - :func:`measure_case` gives one :class:`~retool.harness.bench.results.BenchResult`, named
   ``adversarial_<target>_<family>``: value = hostile us/KB, baseline = typical us/KB (process CPU
   time, each side's best round, interleaved; KB of the input's UTF-8), ratio = value / baseline,
-  lower is better. The gate's ceiling for the group is :data:`CEILING` (5x, the goal). A hostile call
+  lower is better. The gate's ceiling for the group is :data:`CEILING` (150x: no super-linear
+  reader); :data:`GOAL` (5x) is the target the matrix counts against. A hostile call
   that raises anything but the documented outcome, or runs past ``timeout_s`` (interrupted by
   ``SIGALRM`` in the main thread; an alarm armed already, e.g. pytest-timeout's, is kept), is an
   *error result* naming the exception; it never stops the run.
@@ -55,10 +56,11 @@ from retool.harness.bench.gate import DEFAULT_CEILINGS
 from retool.harness.bench.results import BenchResult, make_error_result, make_result
 from retool.harness.bench.workloads import Overran, deadline
 
-__all__ = ["CEILING", "GROUP", "TARGETS", "format_matrix", "measure_adversarial", "measure_case"]
+__all__ = ["CEILING", "GOAL", "GROUP", "TARGETS", "format_matrix", "measure_adversarial", "measure_case"]
 
 GROUP = "adversarial"
 CEILING = DEFAULT_CEILINGS[GROUP]  # the gate's bound on every ratio of the group
+GOAL = 5.0  # worst case within 5x of typical per KB: the target, reported, not gated
 UNIT = "us/KB CPU, hostile vs typical"
 TARGETS = ("parse_trace", "find_boxed", "extract_answer", "score", "rollout_turn", "verify_loss_mask",
            "sft_record", "rl_record", "read_metrics")
@@ -285,8 +287,9 @@ def format_matrix(results: Sequence[BenchResult]) -> str:
             f"{max(r.ratio for r in row if r is not None):.3g}x")
         lines.append(f"{family:<{width}}  " + "  ".join(f"{c:>7}" for c in text) + f"  {worst:>7}")
     over = [r for r in cells.values() if r.error is None and r.ratio > CEILING]
+    past_goal = [r for r in cells.values() if r.error is None and r.ratio > GOAL]
     errors = [r for r in cells.values() if r.error is not None]
-    lines.append(f"hostile us/KB over typical us/KB, CPU time; ceiling {CEILING:g}x: {len(cells)} cases, "
-                 f"{len(over)} over, {len(errors)} error results")
+    lines.append(f"hostile us/KB over typical us/KB, CPU time; goal {GOAL:g}x: {len(past_goal)} of {len(cells)} "
+                 f"cases past it; ceiling {CEILING:g}x: {len(over)} over, {len(errors)} error results")
     lines += [f"  {r.name}: {r.error}" for r in errors]
     return "\n".join(lines)

@@ -156,13 +156,13 @@ def _adv(name: str, ratio: float | None, error: str | None = None) -> dict:
 
 
 def test_compare_fails_an_adversarial_ratio_over_the_ceiling_unless_turned_off(tmp_path, capsys) -> None:
-    doc = {"results": [_adv("adversarial_parse_trace_closers", 8.0)]}
+    doc = {"results": [_adv("adversarial_parse_trace_closers", 800.0)]}
     old, new = _write(tmp_path, "old.json", doc), _write(tmp_path, "new.json", doc)
     assert main(["bench", "compare", old, new]) == 1
-    assert "OVER CEILING: 8x is above the group ceiling 5x" in capsys.readouterr().out
-    assert main(["bench", "compare", old, new, "--group-ceiling", "adversarial=10"]) == 0
+    assert "OVER CEILING: 800x is above the group ceiling 150x" in capsys.readouterr().out
+    assert main(["bench", "compare", old, new, "--group-ceiling", "adversarial=1000"]) == 0
     assert main(["bench", "compare", old, new, "--group-ceiling", "adversarial=off"]) == 0
-    assert main(["bench", "compare", old, new, "--group-ceiling", "adversarial=7.5x"]) == 1
+    assert main(["bench", "compare", old, new, "--group-ceiling", "adversarial=750x"]) == 1
 
 
 def test_compare_fails_an_error_result_whatever_the_ceilings(tmp_path, capsys) -> None:
@@ -192,7 +192,7 @@ def test_run_records_adversarial_error_results_prints_the_matrix_and_exits_0(tmp
     assert main(["bench", "run", "--only", "adversarial", "--json", str(path)]) == 0
     out = capsys.readouterr().out
     assert "adversarial (rows: hostile family; columns: reader):" in out
-    assert "2 cases, 0 over, 1 error results" in out and "ERROR" in out
+    assert "of 2 cases past it; ceiling 150x: 0 over, 1 error results" in out and "ERROR" in out
     assert [r.error for r in bench.load_results(path).results] == [None, "RecursionError: deep"]
     assert main(["bench", "compare", str(path), str(path)]) == 1  # the gate fails the error result
 

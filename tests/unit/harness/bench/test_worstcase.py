@@ -23,7 +23,7 @@ SMALL = dict(n_chars=2048, rounds=1, timeout_s=5.0)
 def test_the_targets_are_every_documented_text_reader() -> None:
     assert worstcase.TARGETS == ("parse_trace", "find_boxed", "extract_answer", "score", "rollout_turn",
                                  "verify_loss_mask", "sft_record", "rl_record", "read_metrics")
-    assert worstcase.CEILING == DEFAULT_CEILINGS["adversarial"] == 5.0
+    assert worstcase.CEILING == DEFAULT_CEILINGS["adversarial"] == 150.0 and worstcase.GOAL == 5.0
 
 
 def test_a_case_is_a_lower_is_better_ratio_of_hostile_over_typical_per_kb() -> None:
@@ -152,7 +152,7 @@ def test_the_matrix_has_a_row_per_family_a_column_per_target_and_the_worst() -> 
     rows = {line.split()[0]: line.split()[1:] for line in lines[1:4]}
     assert rows == {"nested_json": ["-", "-", "ERR", "ERR"], "closers": ["1.5", "7", "-", "7x"],
                     "space_run": ["0.5", "-", "-", "0.5x"]}
-    assert "ceiling 5x: 4 cases, 1 over, 1 error results" in lines[4]
+    assert "goal 5x: 1 of 4 cases past it; ceiling 150x: 0 over, 1 error results" in lines[4]
     assert lines[5] == "  adversarial_read_metrics_nested_json: RecursionError: deep"
 
 
