@@ -75,6 +75,8 @@ def decode_prefix(text: str, i: int) -> tuple[Any, int]:
     except json.JSONDecodeError as exc:
         exc.pos += i
         raise
+    except ValueError as exc:  # an integer past CPython's 4300-digit limit for int(str)
+        raise json.JSONDecodeError(f"number too large ({exc})"[:120], "", 0) from None
     return obj, i + used
 
 

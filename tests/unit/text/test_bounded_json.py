@@ -76,3 +76,8 @@ def test_the_decoder_reads_only_the_values_extent() -> None:
     with pytest.raises(json.JSONDecodeError) as info:
         decode_prefix(text, 0)
     assert info.value.doc == '{"a": 1 '  # not the 100k newlines after the '<'
+
+
+def test_an_integer_past_the_interpreters_digit_limit_is_a_decode_error() -> None:
+    with pytest.raises(json.JSONDecodeError, match="number too large"):
+        decode_whole('{"code": ' + "9" * 5000 + "}")

@@ -10,7 +10,6 @@ characters and compares strings.
 from __future__ import annotations
 
 import importlib.util
-import time
 
 import pytest
 
@@ -127,17 +126,10 @@ def test_ours_answers_hostile_responses_with_a_boolean(response: str) -> None:
     assert retool_checker(response, "5") in (True, False)
 
 
-@pytest.mark.xfail(
-    reason="bug: retool.text.grammar.find_boxed rescans to the end of the text after every unclosed box, so "
-           "extract_answer (and the reward) take quadratic time on a flood of unclosed boxes "
-           "(5000 x '\\boxed{' = 35 kB takes ~26 s)",
-    strict=True,
-)
+@pytest.mark.timeout(20)
 def test_ours_answers_a_flood_of_unclosed_boxes_in_linear_time() -> None:
-    response = "\\boxed{" * 1200  # 8.4 kB: linear work takes well under a millisecond
-    start = time.perf_counter()
+    response = "\\boxed{" * 9000  # 63 kB: quadratic work took minutes, linear work milliseconds
     assert retool_checker(response, "5") is False
-    assert time.perf_counter() - start < 0.1
 
 
 # ---- math-verify as users run it ----------------------------------------------------------------
