@@ -12,16 +12,14 @@ under the symbolic deadline and no check runs past the deadline plus the worker'
 
 from __future__ import annotations
 
-import importlib.util
 
 import pytest
 
 from retool.answer.validate import corpus as validate
 from retool.answer import AnswerConfig
+from tests.capabilities import requires_math_verify
 
 TARGET_RATIO = 10.0
-needs_math_verify = pytest.mark.skipif(importlib.util.find_spec("math_verify") is None,
-                                       reason="math-verify is not installed (pip install math-verify)")
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +44,7 @@ def test_bench_ours_on_dapo_like_mix(benchmark, mix) -> None:
     assert 0 < correct < len(mix)  # the mix holds both credited and rejected responses
 
 
-@needs_math_verify
+@requires_math_verify
 def test_bench_math_verify_on_dapo_like_mix(benchmark, mix) -> None:
     validate.measure_latencies_s(validate.math_verify_checker, mix[:5])
     benchmark.extra_info["cases"] = len(mix)
@@ -59,7 +57,7 @@ def _per_case_best_s(checker, cases, rounds: int) -> list[float]:
     return [min(times) for times in zip(*passes)]
 
 
-@needs_math_verify
+@requires_math_verify
 def test_ours_checks_per_second_against_math_verify(benchmark, mix) -> None:
     validate.measure_latencies_s(validate.math_verify_checker, mix[:5])
     rounds = 1 if benchmark.disabled else 5

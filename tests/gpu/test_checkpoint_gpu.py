@@ -1,6 +1,6 @@
 """CUDA twin of tests/unit/checkpoint/: conversion parity and the rotary-base check on a GPU.
 
-Skipped with a reason where CUDA is missing (see conftest.py). The converted checkpoint is written
+Skipped with a reason where CUDA (the repository's conftest.py) or megatron-core is missing. The converted checkpoint is written
 from CPU tensors as on any host; both models then run on the CUDA device in float32.
 """
 
@@ -15,8 +15,9 @@ import torch
 from retool.checkpoint import CheckReport, check, convert
 from retool.checkpoint.megatron_cpu import CPU_REDIRECTED_MODULES, ensure_cpu_compat
 from retool.embedded.models import tiny_qwen3_config
+from tests.capabilities import requires_megatron
 
-pytestmark = [pytest.mark.gpu, pytest.mark.timeout(300), pytest.mark.filterwarnings("ignore::UserWarning"),
+pytestmark = [pytest.mark.gpu, requires_megatron, pytest.mark.timeout(300), pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::FutureWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 VOCAB = 1000

@@ -1,13 +1,13 @@
 """GPU twin of tests/unit/rollout/test_sampled.py: the same rollouts against a real SGLang server.
 
 Runs where CUDA and the ``sglang`` package are present (``pytest -m gpu``); skips with the reason
-otherwise. The server serves the cached tiny model (float32, triton attention, no CUDA graphs) on
+otherwise. The code interpreter is ``PythonSandbox`` on the kernel layers the host has (a non-root
+GPU node lacks the per-slot uid layer; these tests are about the rollout, not isolation). The server serves the cached tiny model (float32, triton attention, no CUDA graphs) on
 127.0.0.1; logprobs are compared at temperature 1.0, where SGLang's and ours are the same quantity.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import socket
@@ -27,12 +27,10 @@ from retool.text.masking import verify_loss_mask
 from retool.embedded.models import load_model, tiny_model_dir
 from retool.rollout import RolloutConfig, generate_batch
 from retool.sandbox import PythonSandbox
+from tests.capabilities import requires_sglang, sandbox_options
 
 httpx = http_client_module()
-pytestmark = [
-    pytest.mark.gpu,
-    pytest.mark.skipif(importlib.util.find_spec("sglang") is None, reason="needs the sglang package (pip install sglang)"),
-]
+pytestmark = [pytest.mark.gpu, requires_sglang]
 amark = pytest.mark.asyncio(loop_scope="module")
 PROMPTS = [{"prompt": "What is 6*7?", "label": "42"}, {"prompt": "Compute 2**10.", "label": "1024"}]
 CONFIG = RolloutConfig(n_samples_per_prompt=4, rollout_max_response_len=64, max_context_len=4096,
@@ -80,7 +78,7 @@ def hf():
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def sandbox():
-    box = PythonSandbox(timeout_s=10, concurrency=8)
+    box = PythonSandbox(timeout_s=10, concurrency=8, **sandbox_options())  # the layers this host has
     yield box
     await box.close()
     await rollout_slime.close_default_sandbox()
@@ -111,7 +109,8 @@ async def test_real_sglang_rollouts_keep_ids_masks_and_logprobs_in_step(sglang_u
 async def test_drop_in_generate_against_real_sglang(sglang_url, hf, sandbox) -> None:
     host, port = sglang_url.removeprefix("http://").rsplit(":", 1)
     args = SimpleNamespace(sglang_router_ip=host, sglang_router_port=int(port), hf_checkpoint=str(tiny_model_dir()),
-                           rollout_max_response_len=48, rollout_max_context_len=None, partial_rollout=False)
+                           rollout_max_response_len=48, rollout_max_context_len=None, partial_rollout=False,
+                           retool_sandbox_allow_weaker=bool(sandbox_options()))
     sample = SimpleNamespace(prompt="What is 6*7?", tokens=[], response="", response_length=0, loss_mask=None,
                              rollout_log_probs=None, status="pending", metadata={})
     params = {"temperature": 1.0, "top_p": 1.0, "top_k": -1, "max_new_tokens": 48, "stop": None, "stop_token_ids": None,

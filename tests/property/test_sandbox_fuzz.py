@@ -29,7 +29,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from retool.sandbox import PythonSandbox
 from retool.sandbox.audit import audit, format_report
+from tests.capabilities import sandbox_options, skip_unless_escape_layers
 from tests.strategies.audit import as_techniques, programs
 
 TIMEOUT_S = 1.0
@@ -43,14 +45,14 @@ PHASES = (Phase.explicit, Phase.reuse, Phase.generate)
 
 class _Harness:
     def __init__(self) -> None:
-        from retool.sandbox import PythonSandbox
-
         self.started_at = time.time()  # other tests' long-lived processes are not ours to judge
         self.loop = asyncio.new_event_loop()
         self.scratch_root = tempfile.mkdtemp(prefix="retool-fuzz-")
         os.chmod(self.scratch_root, 0o755)  # the per-slot uids must traverse it
+        # the layers this host has, as long as they include every one the battery needs (the
+        # fixture skips otherwise): the per-slot uid layer is defence in depth and root only
         self.sandbox = PythonSandbox(timeout=TIMEOUT_S, memory_limit="256MB", concurrency=4,
-                                     scratch_root=self.scratch_root)
+                                     scratch_root=self.scratch_root, **sandbox_options())
         self.loop.run_until_complete(self._warm())
 
     async def _warm(self) -> None:  # start every zygote now, so their pipes are in the fd baseline
@@ -87,6 +89,7 @@ class _Harness:
 
 @pytest.fixture(scope="module")
 def harness() -> Iterator[_Harness]:
+    skip_unless_escape_layers()
     h = _Harness()
     yield h
     h.close()

@@ -7,13 +7,13 @@ the reason, where it is not installed; the pure tests of these folders run witho
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.unit.checkpoint.hf_models import MEGATRON_MISSING, save_hf
+from tests.capabilities import skip_unless_megatron
+from tests.unit.checkpoint.hf_models import save_hf
 
 if TYPE_CHECKING:
     from retool.checkpoint.parity import CheckReport
@@ -21,8 +21,7 @@ if TYPE_CHECKING:
 
 @pytest.fixture(scope="package")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if importlib.util.find_spec("megatron") is None:
-        pytest.skip(MEGATRON_MISSING)
+    skip_unless_megatron()
     return tmp_path_factory.mktemp("checkpoint")
 
 

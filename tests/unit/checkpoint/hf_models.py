@@ -1,15 +1,11 @@
-"""Tiny random Qwen3 models saved as HF dirs and the megatron-core skip, for the checkpoint tests (not a test module)."""
+"""Tiny random Qwen3 models saved as HF dirs, for the checkpoint tests (not a test module). The
+megatron-core skip is ``tests.capabilities.requires_megatron`` / ``skip_unless_megatron``."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
-import pytest
 import torch
-
-MEGATRON_MISSING = "needs megatron-core (pip install megatron-core==0.16.1): importlib.util.find_spec('megatron') is None"
-needs_megatron = pytest.mark.skipif(importlib.util.find_spec("megatron") is None, reason=MEGATRON_MISSING)
 
 VOCAB = 1000  # not a multiple of 128: exercises the padded embedding rows
 

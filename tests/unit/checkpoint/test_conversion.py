@@ -18,7 +18,8 @@ import torch
 
 from retool.checkpoint import CheckReport, MegatronArgs, check, convert, hf_to_megatron_state, megatron_args_from_hf
 from retool.embedded.models import tiny_qwen3_config
-from tests.unit.checkpoint.hf_models import VOCAB, needs_megatron
+from tests.capabilities import requires_megatron
+from tests.unit.checkpoint.hf_models import VOCAB
 from tests.unit.checkpoint.hf_models import save_hf as _save_hf
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.filterwarnings("ignore::UserWarning"),
@@ -150,7 +151,7 @@ def test_untied_output_layer_is_mapped_and_zero_padded() -> None:
     assert bool((out[:VOCAB] == 1).all()) and bool((out[VOCAB:] == 0).all())
 
 
-@needs_megatron
+@requires_megatron
 def test_convert_of_a_missing_hf_dir_raises_naming_it(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no-such-model"):
         convert(tmp_path / "no-such-model", tmp_path / "out")

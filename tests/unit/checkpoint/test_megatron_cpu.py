@@ -17,12 +17,14 @@ from retool.checkpoint.megatron_cpu import (
     restore_cuda_paths,
     teardown_single_process,
 )
+from tests.capabilities import requires_megatron, requires_no_cuda
 
 pytestmark = [
     pytest.mark.timeout(120),
     pytest.mark.filterwarnings("ignore::UserWarning"),
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-    pytest.mark.skipif(torch.cuda.is_available(), reason="CPU-only behaviour; the CUDA twin is tests/gpu/test_checkpoint_gpu.py"),
+    requires_megatron,
+    requires_no_cuda,  # CPU-only behaviour; the CUDA twin is tests/gpu/test_checkpoint_gpu.py
 ]
 
 

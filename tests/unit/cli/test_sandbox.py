@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from retool.sandbox import isolation
 from retool.cli import sandbox as sandbox_cli
 from retool.sandbox import LAYERS
 from retool.sandbox.bench import SpawnPerCallRunner, ThroughputResult, measure_throughput
+from tests.capabilities import requires_isolation
 
 
 def invoke(argv: list[str]) -> int:
@@ -33,7 +33,7 @@ def test_info_text_has_one_line_per_layer(capsys: pytest.CaptureFixture[str]) ->
     assert [line.split()[0] for line in lines[: len(LAYERS)]] == list(LAYERS)
 
 
-@pytest.mark.skipif(any(isolation.probe_layers().values()), reason="a default isolation layer is missing here")
+@requires_isolation  # the bench measures ours with every default layer, and refuses a host without one
 def test_bench_runs_ours_and_prints_a_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert invoke(["bench", "--concurrency", "2", "--n", "3", "--no-baseline", "--no-bare", "--overhead-rounds", "0"]) == 0
     out = capsys.readouterr().out

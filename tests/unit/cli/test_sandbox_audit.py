@@ -7,8 +7,10 @@ import argparse
 import pytest
 
 from retool.cli.sandbox_audit import add_audit_arguments, load_factory, run_audit_command
+from retool.sandbox import PythonSandbox, isolation
 from retool.sandbox.audit import TECHNIQUES
 from retool.sandbox.naive import NaiveSandbox
+from tests.capabilities import requires_escape_layers, requires_isolation, sandbox_options
 
 
 @pytest.mark.parametrize(
@@ -42,9 +44,31 @@ def test_audit_command_exits_nonzero_on_escape(capsys: pytest.CaptureFixture[str
     assert "open_canary_direct" in out and "ESCAPED" in out
 
 
+@requires_isolation  # the default is the strict PythonSandbox, which refuses a host without a layer
 def test_audit_command_passes_our_sandbox(capsys: pytest.CaptureFixture[str]) -> None:
     code = run_audit_command(_args("--only", "open_canary_direct", "--only", "socket_tcp_connect", "--timeout-s", "2"))
     assert code == 0, capsys.readouterr().out
+
+
+def weaker_python_sandbox() -> PythonSandbox:
+    """A ``--sandbox`` factory: ours on the layers this host has."""
+    return PythonSandbox(timeout=2.0, memory_limit="256MB", **sandbox_options())
+
+
+@requires_escape_layers
+def test_audit_command_passes_our_sandbox_on_the_layers_this_host_has(capsys: pytest.CaptureFixture[str]) -> None:
+    spec = f"{__name__}:weaker_python_sandbox"
+    code = run_audit_command(_args("--sandbox", spec, "--only", "open_canary_direct", "--only", "socket_tcp_connect"))
+    assert code == 0, capsys.readouterr().out
+
+
+def test_audit_command_reports_a_missing_layer_instead_of_auditing(capsys: pytest.CaptureFixture[str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    probed = isolation.probe_layers()
+    monkeypatch.setattr(isolation, "probe_layers", lambda: {**probed, "seccomp": "no seccomp here (simulated)"})
+    assert run_audit_command(_args("--only", "open_canary_direct", "--timeout-s", "2")) == 2
+    err = capsys.readouterr().err
+    assert "PythonSandbox failed to start" in err and "seccomp: no seccomp here (simulated)" in err
 
 
 def test_audit_command_rejects_bad_sandbox_and_unknown_technique(capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from retool.sandbox import LAYERS, PythonSandbox
+from retool.sandbox import LAYERS, PythonSandbox, SandboxUnavailableError, isolation
 from retool.sandbox.bench import (
     RUNNER_KINDS,
     SNIPPETS,
@@ -24,6 +24,7 @@ from retool.sandbox.bench import (
     measure_layer_overhead,
     measure_throughput,
 )
+from tests.capabilities import requires_isolation, sandbox_options
 
 
 class CountingRunner:
@@ -89,7 +90,7 @@ async def test_non_positive_concurrency_or_n_is_rejected(concurrency: int, n: in
 
 @pytest.mark.asyncio
 async def test_a_real_sandbox_is_measured_without_failures() -> None:
-    async with PythonSandbox(timeout=10, concurrency=2, zygotes=1, uid_base=62300) as sandbox:
+    async with PythonSandbox(timeout=10, concurrency=2, zygotes=1, uid_base=62300, **sandbox_options()) as sandbox:
         result = await measure_throughput(sandbox, "print(2 + 2)", 2, 4, expect="4")
     assert (result.n, result.failures) == (4, 0) and result.cpu_ms_per_exec > 0
 
@@ -122,30 +123,46 @@ def test_spawn_per_call_rejects_a_non_positive_timeout() -> None:
 @pytest.mark.asyncio
 @pytest.mark.parametrize("name", sorted(SNIPPETS))
 async def test_each_benchmark_snippet_prints_what_it_is_checked_for(name: str) -> None:
-    code, expect = SNIPPETS[name]
-    if name == "import":
-        pytest.importorskip("numpy")
+    code, expect = SNIPPETS[name]  # "import" runs numpy, a dependency of retool-harness
     assert expect in await SpawnPerCallRunner(timeout_s=60).execute_code(code)
 
 
 # --- make_runner -----------------------------------------------------------------------------------
+# make_runner("sandbox") is the benchmark's subject, ours with every default layer: it refuses a host
+# without one, so the tests that build it need them all.
 @pytest.mark.asyncio
-async def test_make_runner_builds_each_kind() -> None:
+async def test_make_runner_builds_the_baselines_on_any_host() -> None:
     spawn = make_runner("spawn-per-call", concurrency=2)
-    ours = make_runner("sandbox", concurrency=2)
     bare = make_runner("bare-fork-server", concurrency=2)
     try:
         assert isinstance(spawn, SpawnPerCallRunner) and spawn.timeout_s == 60
-        assert ours.config.layers == frozenset(LAYERS) and ours.config.timeout_s == 60 and ours.config.concurrency == 2
         assert {v for k, v in bare.layers().items() if k != "import_guard"} == {"disabled by config"}
     finally:
-        for runner in (spawn, ours, bare):
+        for runner in (spawn, bare):
             await runner.close()
 
 
+@requires_isolation
+@pytest.mark.asyncio
+async def test_make_runner_builds_ours_with_every_layer() -> None:
+    ours = make_runner("sandbox", concurrency=2)
+    try:
+        assert ours.config.layers == frozenset(LAYERS) and ours.config.timeout_s == 60 and ours.config.concurrency == 2
+        assert {v for k, v in ours.layers().items() if k != "import_guard"} == {"active"}
+    finally:
+        await ours.close()
+
+
+def test_make_runner_refuses_to_measure_ours_without_a_layer(monkeypatch: pytest.MonkeyPatch) -> None:
+    probed = isolation.probe_layers()
+    monkeypatch.setattr(isolation, "probe_layers", lambda: {**probed, "uid": "not root (simulated)"})
+    with pytest.raises(SandboxUnavailableError, match="uid: not root \\(simulated\\)"):
+        make_runner("sandbox", concurrency=1)
+
+
+@requires_isolation
 @pytest.mark.asyncio
 async def test_make_runner_allows_the_modules_its_snippet_needs() -> None:
-    pytest.importorskip("numpy")
     runner = make_runner("sandbox", concurrency=1, snippet="import")
     try:
         assert "numpy" in runner.config.allowed_modules and "math" in runner.config.allowed_modules
@@ -171,6 +188,7 @@ async def test_bench_table_rejects_bad_arguments(concurrencies: tuple[int, ...],
         await bench_table(concurrencies, snippets=snippets)
 
 
+@requires_isolation
 @pytest.mark.asyncio
 async def test_bench_table_gives_one_row_per_runner_and_level() -> None:
     rows = await bench_table((1, 2), runs_per_level=2, include_bare=False)
@@ -187,6 +205,7 @@ async def test_layer_overhead_rejects_empty_rounds(kw: dict[str, int]) -> None:
         await measure_layer_overhead(**kw)
 
 
+@requires_isolation
 @pytest.mark.asyncio
 async def test_layer_overhead_reports_both_sides_and_their_difference() -> None:
     result = await measure_layer_overhead(rounds=1, n_per_round=2, concurrency=1)

@@ -13,18 +13,17 @@ import pytest
 
 from retool.sandbox import isolation
 from retool.sandbox import LAYERS, ExecutionResult, PythonSandbox
+from tests.capabilities import (available_layers, requires_isolation, requires_landlock,
+                                requires_program, requires_root, skip_unless_layers)
 
-ROOT = os.geteuid() == 0
-needs_root = pytest.mark.skipif(not ROOT, reason="per-slot uids need root")
-MISSING = {name: why for name, why in isolation.probe_layers().items() if why}
 REPO = str(Path(__file__).resolve().parents[3])
+SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin") or "/usr/bin/python3"
 
 
 async def run_in(layers: set[str], code: str, **overrides: object) -> tuple[ExecutionResult, list[int]]:
-    """Run ``code`` after starting the zygote; ``{zygote}`` in the code is its pid. Skips when a
-    layer it needs is missing on this host."""
-    if set(layers) & set(MISSING):
-        pytest.skip(f"layers unavailable here: {MISSING}")
+    """Run ``code`` after starting the zygote; ``{zygote}`` in the code is its pid. Skips, naming
+    them, when a layer it needs is missing on this host."""
+    skip_unless_layers(*sorted(layers))
     options = {"timeout": 10, "concurrency": 2, "zygotes": 1, "allowed_modules": None,
                "layers": frozenset(layers), **overrides}
     async with PythonSandbox(**options) as sandbox:
@@ -189,7 +188,7 @@ async def test_without_rlimits_memory_is_not_capped() -> None:
 
 
 # --- uid ---------------------------------------------------------------------------------------
-@needs_root
+@requires_root
 @pytest.mark.asyncio
 async def test_uid_layer_runs_each_slot_as_its_own_unprivileged_user() -> None:
     code = "import os\nprint(os.getresuid(), os.getresgid(), os.getgroups())"
@@ -197,7 +196,7 @@ async def test_uid_layer_runs_each_slot_as_its_own_unprivileged_user() -> None:
     assert result.stdout == "(61500, 61500, 61500) (61500, 61500, 61500) []\n"
 
 
-@needs_root
+@requires_root
 @pytest.mark.asyncio
 async def test_uid_layer_alone_stops_signalling_the_zygote_and_reading_root_files(canary: Path) -> None:
     os.chmod(canary, 0o600)
@@ -220,9 +219,8 @@ def test_probe_reports_every_layer() -> None:
     assert set(isolation.probe_layers()) == set(LAYERS)
 
 
+@requires_isolation
 def test_all_layers_are_active_here_by_default() -> None:
-    if any(isolation.probe_layers().values()):
-        pytest.skip(f"this host lacks a layer: {isolation.probe_layers()}")
     layers = PythonSandbox(concurrency=1).layers()
     assert all(layers[name] == "active" for name in LAYERS)
 
@@ -243,12 +241,10 @@ print(json.dumps({"refused": refused, "layers": layers, "out": out}))
 """
 
 
-@needs_root
+@requires_root
+@requires_program("python3", "apt-get install python3: an interpreter uid 65534 can run", path="/usr/bin")
 def test_non_root_host_refuses_unless_weaker_mode_is_accepted() -> None:
-    python = shutil.which("python3", path="/usr/bin")
-    if python is None:
-        pytest.skip("no system python3 readable by an unprivileged user")
-    proc = subprocess.run([python, "-c", NON_ROOT_SCRIPT], user=65534, group=65534, cwd="/", capture_output=True,
+    proc = subprocess.run([SYSTEM_PYTHON, "-c", NON_ROOT_SCRIPT], user=65534, group=65534, cwd="/", capture_output=True,
                           text=True, timeout=60, env={"PYTHONPATH": REPO, "PATH": "/usr/bin:/bin"}, check=False)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
@@ -265,14 +261,16 @@ def test_layers_are_validated_against_the_known_names() -> None:
 
 @pytest.mark.asyncio
 async def test_all_layers_still_import_stdlib_modules_that_were_not_pre_imported() -> None:
+    # every layer this host has (all of them on a capable host): none may break a lazy stdlib import
     code = "import dataclasses, secrets, json\nprint(dataclasses.is_dataclass(1), len(secrets.token_hex(4)), json.dumps([1]))"
-    result, _ = await run_in(set(LAYERS), code)
+    result, _ = await run_in(set(available_layers()), code)
     assert result.stdout == "False 8 [1]\n", result
 
 
+@requires_landlock  # the repository is world-readable: only Landlock keeps it from the child
 @pytest.mark.asyncio
 async def test_the_sandbox_code_itself_is_not_readable_by_a_child() -> None:
-    result, _ = await run_in(set(LAYERS), f"open({REPO + '/retool/sandbox/zygote.py'!r}).read()")
+    result, _ = await run_in(set(available_layers()), f"open({REPO + '/retool/sandbox/zygote.py'!r}).read()")
     assert result.status == "error" and "PermissionError" in result.stderr
 
 

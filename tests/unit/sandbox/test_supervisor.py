@@ -11,20 +11,13 @@ import time
 import psutil
 import pytest
 
-from retool.sandbox import isolation
 from retool.sandbox import ExecutionResult, PythonSandbox, format_result
-
-
-MISSING_LAYERS = {name: why for name, why in isolation.probe_layers().items() if why}
-
-
-def needs_layer(name: str) -> pytest.MarkDecorator:
-    return pytest.mark.skipif(name in MISSING_LAYERS, reason=f"layer {name} unavailable: {MISSING_LAYERS.get(name)}")
+from tests.capabilities import requires_layer, sandbox_options
 
 
 def make(**overrides: object) -> PythonSandbox:
     # On a host without every layer the contract tests still run, on the layers it has.
-    options = {"timeout": 10, "concurrency": 2, "zygotes": 1, "allow_weaker": bool(MISSING_LAYERS), **overrides}
+    options = {"timeout": 10, "concurrency": 2, "zygotes": 1, **sandbox_options(), **overrides}
     return PythonSandbox(**options)
 
 
@@ -208,7 +201,7 @@ async def test_deep_recursion_is_an_error_not_a_crash() -> None:
     assert result.stderr.count("\n") < 40  # repeated frames are collapsed
 
 
-@needs_layer("rlimits")
+@requires_layer("rlimits")
 @pytest.mark.asyncio
 async def test_a_segfault_in_the_child_is_reported_as_crashed_with_its_signal() -> None:
     async with make(allowed_modules=None) as sandbox:
@@ -219,7 +212,7 @@ async def test_a_segfault_in_the_child_is_reported_as_crashed_with_its_signal() 
     assert "[crashed: the interpreter died (SIGSEGV)" in text and after.stdout == "still serving\n"
 
 
-@needs_layer("uid")
+@requires_layer("uid")
 @pytest.mark.asyncio
 async def test_threads_are_capped_per_slot() -> None:
     code = (

@@ -22,19 +22,19 @@ import psutil
 import pytest
 import pytest_asyncio
 
-from retool.sandbox import ExecutionResult, PythonSandbox, SandboxConfig, isolation
+from retool.sandbox import ExecutionResult, PythonSandbox, SandboxConfig
 from retool.sandbox.layout import ZYGOTE_ENV, ZYGOTE_PATH, make_scratch, zygote_config
 from retool.sandbox.verdict import open_pipes
 from retool.sandbox.zygote import ForbiddenImport, _kill, _read_paths, _traversable_by_others
+from tests.capabilities import sandbox_options
 
-MISSING = {name: why for name, why in isolation.probe_layers().items() if why}
 module_loop = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def sandbox() -> AsyncIterator[PythonSandbox]:
     async with PythonSandbox(timeout=10, concurrency=2, zygotes=1, uid_base=62200,
-                             allowed_modules=("math", "statistics"), allow_weaker=bool(MISSING)) as box:
+                             allowed_modules=("math", "statistics"), **sandbox_options()) as box:
         await box.start()
         yield box
 

@@ -15,6 +15,7 @@ from retool.train.common import (
     pick_device, save_checkpoint, use_bf16,
 )
 from retool.train.sft import sft_train
+from tests.capabilities import requires_no_cuda
 from tests.unit.train.sft_configs import fast_sft_config as _fast
 
 CPU = torch.device("cpu")
@@ -43,7 +44,7 @@ def test_named_device_is_used() -> None:
     assert pick_device("cpu") == CPU
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a host without CUDA")
+@requires_no_cuda
 def test_cuda_requested_without_cuda_is_refused() -> None:
     with pytest.raises(ValueError, match="CUDA is not available"):
         pick_device("cuda")

@@ -16,6 +16,7 @@ from retool.train.common import load_checkpoint
 from retool.train.grpo import RLBatch, RLConfig, StepStats, batch_advantages, compute_logprobs, grpo_step, rl_iteration
 from retool.train.losses import GRPOConfig
 from retool.text.grammar import IM_END
+from tests.capabilities import sandbox_options
 from tests.doubles import ScriptedEngine
 
 
@@ -156,13 +157,12 @@ class _EchoSandbox:
 
 @pytest.mark.asyncio
 async def test_rl_train_on_hf_rollouts_recomputes_the_rollout_logprobs_and_checkpoints(tmp_path):
-    rollout = pytest.importorskip("retool.rollout", reason="retool.rollout (the rollout issue) has not landed")
     from retool.rollout.engines import HFEngine, SamplingParams
     from retool.train.grpo import rl_train
 
     model, tok = tiny_model()
     engine = HFEngine(model, tok, default_seed=0)
-    rcfg = rollout.RolloutConfig(n_samples_per_prompt=2, max_turns=2, rollout_max_response_len=24, max_context_len=2048,
+    rcfg = RolloutConfig(n_samples_per_prompt=2, max_turns=2, rollout_max_response_len=24, max_context_len=2048,
                                  seed=1, sampling=SamplingParams(temperature=1.0, max_new_tokens=12))
     config = RLConfig(grpo=GRPOConfig(n_samples_per_prompt=2), lr=1e-4, iterations=2, prompts_per_iteration=1,
                       out_dir=str(tmp_path), metrics_path=str(tmp_path / "m.jsonl"), progress=False)
@@ -178,8 +178,6 @@ async def test_rl_train_on_hf_rollouts_recomputes_the_rollout_logprobs_and_check
 
 
 def test_cli_sft_then_rl_runs_end_to_end_on_the_shipped_samples(tmp_path, capsys):
-    pytest.importorskip("retool.rollout", reason="retool.rollout (the rollout issue) has not landed")
-    pytest.importorskip("retool.sandbox", reason="retool.sandbox (the sandbox issue) has not landed")
     from retool.cli import main
 
     assert main(["train", "sft", "sample", "--model", "tiny", "--out", str(tmp_path / "sft"), "--max-steps", "2",
@@ -187,6 +185,8 @@ def test_cli_sft_then_rl_runs_end_to_end_on_the_shipped_samples(tmp_path, capsys
     args = ["train", "rl", "sample", "--model", str(tmp_path / "sft" / "final"), "--out", str(tmp_path / "rl"),
             "--iterations", "1", "--prompts-per-iteration", "1", "--n-samples", "2", "--max-new-tokens", "16",
             "--max-response-tokens", "32", "--lr", "1e-4", "--no-progress"]
+    if sandbox_options():  # a host without every kernel layer (not root, say): run on the ones it has
+        args.append("--sandbox-allow-weaker")
     assert main(args) == 0
     assert "rl: 1 iterations" in capsys.readouterr().out
     row = json.loads((tmp_path / "rl" / "metrics.jsonl").read_text().splitlines()[-1])

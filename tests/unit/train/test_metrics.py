@@ -226,5 +226,21 @@ def test_format_bonus_default_is_the_reward_format_weight() -> None:
 
 
 def test_tool_statuses_are_the_sandbox_statuses() -> None:
-    sandbox = pytest.importorskip("retool.sandbox", reason="the sandbox module is not importable in this build")
-    assert TOOL_STATUSES == sandbox.STATUSES
+    from retool.sandbox import STATUSES
+
+    assert TOOL_STATUSES == STATUSES
+
+
+def test_failed_samples_are_counted_in_their_own_ratio() -> None:
+    records = [dataclasses.replace(r, status="failed") if i < 2 else r for i, r in enumerate(batch())]
+    assert step_metrics(batch())["rollout/failed_ratio"] == 0.0
+    assert step_metrics(records)["rollout/failed_ratio"] == pytest.approx(2 / 8)
+
+
+@pytest.mark.parametrize(("bad", "reason"), [(b"[" * 100_000, "nests deeper than"), (b'{"step": 1, "x": "\xff"}', "invalid UTF-8"),
+                                             (b'{"step": 1, "x": NaN', "not valid JSON")])
+def test_read_metrics_names_a_hostile_line_with_a_value_error(tmp_path, bad: bytes, reason: str) -> None:
+    path = tmp_path / "metrics.jsonl"
+    path.write_bytes(b'{"step": 0}\n' + bad + b"\n")
+    with pytest.raises(ValueError, match=f"metrics.jsonl:2: .*{reason}"):
+        read_metrics(path)

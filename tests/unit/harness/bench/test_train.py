@@ -16,6 +16,7 @@ from retool.harness.bench.train import (
     peak_bf16_flops,
     train_step_fns,
 )
+from tests.capabilities import requires_no_cuda
 
 
 @pytest.mark.parametrize(("name", "peak"), [
@@ -77,7 +78,7 @@ def test_measure_train_step_returns_ours_over_the_plain_step() -> None:
     assert r.ratio == pytest.approx(r.value / r.baseline)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal where no CUDA device exists")
+@requires_no_cuda  # checks the refusal where no CUDA device exists
 def test_measure_train_step_gpu_refuses_without_cuda() -> None:
     with pytest.raises(RuntimeError, match="needs a CUDA device"):
         measure_train_step_gpu(rounds=1)

@@ -69,14 +69,22 @@ async def test_the_breach_marker_is_a_limit_breach(auditor: _Auditor) -> None:
 
 @pytest.mark.asyncio
 async def test_the_hosts_passwd_needs_its_first_and_last_line(auditor: _Auditor) -> None:
+    # the rule, on a passwd of known shape (the host's may have a single line)
+    auditor.passwd = "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\nnobody:x:65534:65534::/nonexistent:/usr/sbin/nologin"
     lines = auditor.passwd.splitlines()
-    if len(lines) < 2:
-        pytest.skip("this host's /etc/passwd has fewer than two lines")
     bait = auditor.baits[0]
     auditor.check_output(bait, lines[0], "technique")
     assert bait.effects == {}
     auditor.check_output(bait, f"{lines[0]}\n...\n{lines[-1]}", "technique")
     assert list(bait.effects) == ["host_file"]
+
+
+@pytest.mark.asyncio
+async def test_a_one_line_passwd_is_never_taken_for_the_host_file(auditor: _Auditor) -> None:
+    auditor.passwd = "root:x:0:0:root:/root:/bin/bash"  # first line == last line: too common to prove a read
+    bait = auditor.baits[0]
+    auditor.check_output(bait, auditor.passwd, "technique")
+    assert bait.effects == {}
 
 
 @pytest.mark.asyncio
