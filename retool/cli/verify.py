@@ -20,6 +20,7 @@ __all__ = ["FILE_KEYS", "VERIFY_FLAGS", "add_arguments", "config_from_args", "ru
 VERIFY_FLAGS: tuple[ConfigFlag, ...] = (
     ConfigFlag("--model", "model_dir", metavar="DIR"),
     ConfigFlag("--sandbox", "sandbox_factory", metavar="PKG.MOD:FACTORY"),
+    ConfigFlag("--sandbox-allow-weaker", "sandbox_allow_weaker"),
     ConfigFlag("--checker", "checker", metavar="PKG.MOD:FN"),
     ConfigFlag("--megatron", "megatron_dir", metavar="DIR"),
     ConfigFlag("--min-precision", "min_precision"),

@@ -30,6 +30,7 @@ from typing import Any
 class VerifyConfig:
     model_dir: str | None = field(default=None, metadata={"help": "a local Hugging Face model directory (default: the embedded tiny model)"})
     sandbox_factory: str | None = field(default=None, metadata={"help": "a zero-argument factory of an object with async execute_code(code) -> str (default: PythonSandbox)"})
+    sandbox_allow_weaker: bool = field(default=False, metadata={"help": "run our sandbox on the kernel layers this host has (a non-root host lacks per-slot uids; see `retool sandbox info`); the sandbox checks name what was missing"})
     checker: str | None = field(default=None, metadata={"help": "an answer checker (response, gold) -> bool to validate (default: ours)"})
     megatron_dir: str | None = field(default=None, metadata={"help": "a Megatron torch_dist checkpoint to check against the model"})
     bench_executions: int = field(default=64, metadata={"help": "executions per runner in the throughput check"})
@@ -78,12 +79,17 @@ def run_one(spec: CheckSpec, config: VerifyConfig) -> CheckResult:
         result = spec.run(config)
     except Exception as exc:  # a broken part is a failed check, never a crashed run
         tb = traceback.format_exception(exc)
+        from retool.sandbox import SandboxUnavailableError
+
+        unavailable = isinstance(exc, SandboxUnavailableError)
         return CheckResult(
             name=spec.name,
             ok=False,
             figure="error",
             detail=f"{type(exc).__name__}: {exc}",
-            advice="the check itself raised; the traceback is in the JSON report",
+            advice=("this host lacks a default sandbox layer (`retool sandbox info`): run as root, or pass "
+                    "--sandbox-allow-weaker to check on the layers it has" if unavailable else
+                    "the check itself raised; the traceback is in the JSON report"),
             duration_s=time.perf_counter() - start,
             data={"traceback": "".join(tb[-6:])},
         )

@@ -60,8 +60,9 @@ class PipelineResult:
 
 
 async def run_pipeline(model: Any, tok: Any, *, seed: int = 0, step: Callable[..., Any] = grpo_step,
-                       reward_fn: Callable[[str, Any], Any] = score) -> PipelineResult:
-    """See the module contract; ``step`` and ``reward_fn`` are the parts under test."""
+                       reward_fn: Callable[[str, Any], Any] = score, sandbox_allow_weaker: bool = False) -> PipelineResult:
+    """See the module contract; ``step`` and ``reward_fn`` are the parts under test; ``sandbox_allow_weaker``
+    runs the sandbox on the layers this host has (``PythonSandbox(allow_weaker=...)``)."""
     torch.manual_seed(seed)
     examples = [sft_record(row) for row in read_jsonl(sample_path("retool_sft_sample.jsonl"))]
     sft = sft_train(model, tok, examples, SFTConfig(epochs=1, max_steps=6, lr=3e-3, batch_size=2, progress=False, seed=seed))
@@ -72,7 +73,7 @@ async def run_pipeline(model: Any, tok: Any, *, seed: int = 0, step: Callable[..
                             max_context_len=2048, seed=seed, sampling=SamplingParams(temperature=1.0, max_new_tokens=160))
     prompts = [{"prompt": "What is 6*7?", "label": "42"}]
     reward = lambda response, label: reward_fn(response, label)  # noqa: E731
-    async with PythonSandbox(timeout=10, memory_limit="512MB", concurrency=2) as sandbox:
+    async with PythonSandbox(timeout=10, memory_limit="512MB", concurrency=2, allow_weaker=sandbox_allow_weaker) as sandbox:
         # The policy teacher-forced along a tool-using answer (a random model rarely calls tools),
         # and the same policy sampling freely: one GRPO group with a correct and a wrong sample.
         forced = ForcedPolicyEngine(hf, tool_heavy_turns(1, "print(6 * 7)"))

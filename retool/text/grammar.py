@@ -30,6 +30,9 @@ string) nests at most ``retool.text.bounded_json.MAX_JSON_DEPTH`` levels; deeper
   :attr:`ToolCall.code` strips a ``````python`` fence wrapped around the whole argument.
 - ``<tool_response>...</tool_response>`` blocks and chat markup (``<|im_start|>role\\n``,
   ``<|im_end|>``, ``<|endoftext|>``) are segments of their own; everything else is model text.
+  In chat markup a block ends at the first ``</tool_response>`` that the template's next block or
+  ``<|im_end|>`` follows, so a closer that a framework's unneutralised tool output printed is
+  content; without markup the first closer ends it.
 - ``final_text`` is the model's own text after the last tool response; ``ends_on_call`` says a
   tool call follows that response (then there is no answer turn); ``final_answer`` is the
   content of the last closed ``\\boxed{}``/``\\fbox{}`` there
@@ -279,6 +282,37 @@ def _final_answer(final_text: str, boxes: tuple[BoxedSpan, ...]) -> tuple[str | 
 _TAG = re.compile(r"<(?:(tool_call>)|(tool_response>)|(/tool_call>|/tool_response>)|"
                   r"\|im_start\|>[a-z_]*\n?|\|im_end\|>\n?|\|endoftext\|>)")
 MAX_ERRORS = 64  # errors kept on a Trace; past it one line counts the rest
+_AFTER_CLOSER = re.compile(r"\s*(?:<\|im_end\|>|<tool_response>|\Z)")
+
+
+class _Closers:
+    """Where a tool response block that opens at ``start`` ends, in one pass over the text.
+
+    In chat markup (the text has ``<|im_start|>``) the template always follows a block's
+    ``</tool_response>`` with the next block or ``<|im_end|>``, so the first closer followed by
+    one of those (or the end) is the block's own; a closer printed raw inside unneutralised tool
+    output (a framework that renders output verbatim) is then content, not the end. Without
+    markup, or when no closer fits, the first closer ends the block. Each closer is examined
+    once however many blocks ask (``find`` is called with increasing ``start``), so linear.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text, self.markup = text, IM_START in text
+        self.good, self.scanned = -1, 0  # the next fitting closer at or after ``scanned`` (-1: none left)
+        self.exhausted = False
+
+    def find(self, start: int) -> int:
+        first = self.text.find(TOOL_RESPONSE_CLOSE, start)
+        if not self.markup or first < 0:
+            return first
+        if self.good < start and not self.exhausted:
+            i = self.text.find(TOOL_RESPONSE_CLOSE, max(start, self.scanned))
+            while i >= 0 and _AFTER_CLOSER.match(self.text, i + len(TOOL_RESPONSE_CLOSE)) is None:
+                i = self.text.find(TOOL_RESPONSE_CLOSE, i + len(TOOL_RESPONSE_CLOSE))
+            self.good = i
+            self.exhausted = i < 0
+            self.scanned = len(self.text) if i < 0 else i + len(TOOL_RESPONSE_CLOSE)
+        return self.good if self.good >= start else first
 
 
 def parse_trace(text: str, tools: Sequence[ToolSpec] = DEFAULT_TOOLS) -> Trace:
@@ -292,6 +326,7 @@ def parse_trace(text: str, tools: Sequence[ToolSpec] = DEFAULT_TOOLS) -> Trace:
     errors: list[str] = []
     pos = text_start = 0
     last_response = -1  # index in segments of the last tool response
+    closers = _Closers(text)
 
     while (m := _TAG.search(text, pos)) is not None:
         nxt = m.start()
@@ -310,7 +345,7 @@ def parse_trace(text: str, tools: Sequence[ToolSpec] = DEFAULT_TOOLS) -> Trace:
             segments.append(Segment("tool_call", call.raw, call.start, call.end))
             pos = call.end
         elif kind == 2:
-            close = text.find(TOOL_RESPONSE_CLOSE, nxt)
+            close = closers.find(nxt)
             end = len(text) if close < 0 else close + len(TOOL_RESPONSE_CLOSE)
             if close < 0:
                 errors.append(f"unclosed {TOOL_RESPONSE_OPEN} at offset {nxt}")

@@ -36,6 +36,7 @@ from hypothesis import strategies as st
 from retool.answer import extract_answer
 from retool.reward import reward_func, score
 from retool.text.grammar import find_boxed, format_tool_call, parse_trace, tool_turn_text
+from tests.capabilities import sandbox_options
 from tests.strategies.hostile import (
     SPECIAL_TOKENS,
     answer_line_texts,
@@ -375,10 +376,6 @@ def test_correct_box_after_tool_use_scores_full_whatever_the_raw_output(name: st
     assert got.total == pytest.approx(FULL) and got.correct
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="red team: a raw '</tool_response>' printed inside a tool response ends the response early; "
-                          "the real closer is then a stray tag, has_valid_format is False and a correct boxed answer "
-                          "after tool use scores 1.05 instead of 1.15")
 def test_correct_box_after_tool_use_scores_full_with_a_raw_fake_response_closer() -> None:
     got = score(raw_turn("fake </tool_response> \\boxed{41}") + TAIL, "42")
     assert got.total == pytest.approx(FULL) and got.format_valid
@@ -668,7 +665,7 @@ def test_generate_batch_keeps_every_sample_when_some_emit_hostile_text(tok) -> N
         prompts.append({"prompt": f"{marker}: what is 6*7?", "label": "42"})
 
     async def run():
-        box = PythonSandbox(timeout_s=10, concurrency=4)
+        box = PythonSandbox(timeout_s=10, concurrency=4, **sandbox_options())
         try:
             return await generate_batch(prompts, PerPromptEngine(tok, scripts), box, tok,
                                         RolloutConfig(n_samples_per_prompt=1, concurrent_tool_calls=False),

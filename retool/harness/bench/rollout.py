@@ -69,8 +69,9 @@ async def _measure(mode: str, engine: Any, sandbox: Any, tokenizer: Any, config:
 
 async def measure_rollout_async(*, samples: int = 8, tool_calls_per_sample: int = 3, tool_latency_s: float = 0.2,
                                 tool_code: str | None = None, device: str = "cpu", hf: HFEngine | None = None,
-                                sandbox: Any = None, rounds: int = 2) -> RolloutBenchResult:
-    """See the module docstring; ``hf``/``sandbox`` default to the tiny model and a fresh PythonSandbox.
+                                sandbox: Any = None, rounds: int = 2, sandbox_allow_weaker: bool = False) -> RolloutBenchResult:
+    """See the module docstring; ``hf``/``sandbox`` default to the tiny model and a fresh PythonSandbox
+    (``sandbox_allow_weaker``: on the layers this host has).
     Serial and overlapped runs alternate ``rounds`` times; each mode reports its fastest run."""
     if rounds < 1 or samples < 1 or tool_calls_per_sample < 0:
         raise ValueError(f"need rounds >= 1, samples >= 1, tool_calls_per_sample >= 0; got {rounds}, {samples}, {tool_calls_per_sample}")
@@ -85,7 +86,8 @@ async def measure_rollout_async(*, samples: int = 8, tool_calls_per_sample: int 
     engine = ForcedPolicyEngine(hf, tool_heavy_turns(tool_calls_per_sample, code))
     own = sandbox is None
     if own:
-        sandbox = PythonSandbox(timeout_s=30, concurrency=max(samples, 1), allowed_modules=(*DEFAULT_ALLOWED_MODULES, "time"))
+        sandbox = PythonSandbox(timeout_s=30, concurrency=max(samples, 1), allowed_modules=(*DEFAULT_ALLOWED_MODULES, "time"),
+                                allow_weaker=sandbox_allow_weaker)
     try:
         prompts = [f"Question {i}: what is 6*7?" for i in range(samples)]
         base = dict(n_samples_per_prompt=1, max_turns=tool_calls_per_sample + 1, max_tool_calls=tool_calls_per_sample,

@@ -47,7 +47,7 @@ async def _pipeline(config: VerifyConfig, grpo_step: Callable[..., Any] | None, 
 
     parts = {k: v for k, v in (("step", grpo_step), ("reward_fn", reward_fn)) if v is not None}
     model, tok = _model_and_tokenizer(config)
-    out = await run_pipeline(model, tok, seed=config.seed, **parts)
+    out = await run_pipeline(model, tok, seed=config.seed, sandbox_allow_weaker=config.sandbox_allow_weaker, **parts)
     (good, worse), (d_good, d_worse) = out.rewards, out.logprob_deltas
     return CheckResult(
         name="pipeline",

@@ -34,7 +34,7 @@ def check_sandbox_battery(config: VerifyConfig, *, techniques: Sequence[Any] | N
                            detail="no techniques to run: a battery of zero cases passes any sandbox",
                            advice="run the full battery (retool.sandbox.audit.TECHNIQUES)", data={"escaped": []})
     factory = (load_callable(config.sandbox_factory, what="--sandbox", example="pkg.module:Factory")
-               if config.sandbox_factory else _default_sandbox_factory())
+               if config.sandbox_factory else _default_sandbox_factory(config))
     sandbox = factory()
     try:
         report = asyncio.run(audit(sandbox, techniques=battery))
@@ -51,17 +51,27 @@ def check_sandbox_battery(config: VerifyConfig, *, techniques: Sequence[Any] | N
     return CheckResult(
         name="sandbox-battery",
         ok=not problems,
-        figure=f"{blocked}/{len(battery)} techniques blocked",
+        figure=f"{blocked}/{len(battery)} techniques blocked" + weaker_note(config),
         detail="" if not problems else "escaped or failed: " + "; ".join(problems),
         advice="" if not problems else "the sandbox lets code out: use retool.sandbox.PythonSandbox with every layer on",
         data={"escaped": escaped, "unattributed": list(report.unattributed), "missing": missing},
     )
 
 
-def _default_sandbox_factory():
+def _default_sandbox_factory(config: VerifyConfig):
     from retool.sandbox import PythonSandbox
 
-    return lambda: PythonSandbox(timeout=3, memory_limit="256MB")
+    return lambda: PythonSandbox(timeout=3, memory_limit="256MB", allow_weaker=config.sandbox_allow_weaker)
+
+
+def weaker_note(config: VerifyConfig) -> str:
+    """`` (weaker: uid missing)`` when the checks run our sandbox without some default layer, else ``""``."""
+    if not config.sandbox_allow_weaker or config.sandbox_factory:
+        return ""
+    from retool.sandbox.isolation import probe_layers
+
+    missing = sorted(name for name, why in probe_layers().items() if why)
+    return f" (weaker: {', '.join(missing)} missing)" if missing else ""
 
 
 def _close(sandbox: Any) -> None:
@@ -87,7 +97,7 @@ async def _throughput(config: VerifyConfig) -> CheckResult:
     from retool.sandbox.bench import SpawnPerCallRunner, measure_throughput, warm_up
 
     concurrency, n = 32, config.bench_executions
-    async with PythonSandbox(timeout=30, concurrency=concurrency) as ours:
+    async with PythonSandbox(timeout=30, concurrency=concurrency, allow_weaker=config.sandbox_allow_weaker) as ours:
         await warm_up(ours, concurrency)
         fast = await measure_throughput(ours, "print(2 + 2)", concurrency, n, expect="4")
     slow = await measure_throughput(SpawnPerCallRunner(timeout_s=30), "print(2 + 2)", concurrency, max(n // 4, 8), expect="4")
@@ -97,7 +107,8 @@ async def _throughput(config: VerifyConfig) -> CheckResult:
         name="sandbox-throughput",
         ok=ok,
         figure=(f"{fast.exec_per_s:.0f} exec/s vs {slow.exec_per_s:.0f} spawn-per-call = {ratio:.1f}x at concurrency "
-                f"{concurrency}; p99 {fast.p99_s * 1e3:.0f} ms; {fast.cpu_ms_per_exec:.1f} vs {slow.cpu_ms_per_exec:.1f} CPU-ms"),
+                f"{concurrency}; p99 {fast.p99_s * 1e3:.0f} ms; {fast.cpu_ms_per_exec:.1f} vs {slow.cpu_ms_per_exec:.1f} CPU-ms"
+                + weaker_note(config)),
         detail="" if ok else (f"ratio {ratio:.1f}x below 5x or wrong outputs ({fast.failures} of {fast.n} ours, "
                               f"{slow.failures} of {slow.n} spawn-per-call)"),
         advice="" if ok else "run `retool bench sandbox` on an idle machine; check `retool sandbox info`",

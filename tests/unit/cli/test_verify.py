@@ -80,3 +80,10 @@ def test_verify_with_megatron_runs_the_rotary_base_self_test_on_that_checkpoint(
     assert code == 0 and check["ok"], check["detail"]
     assert check["data"]["self_test"]["megatron_dir"] == "--megatron"
     assert check["data"]["self_test"]["caught_by_args"] and check["data"]["self_test"]["caught_by_logits"]
+
+
+def test_sandbox_allow_weaker_is_a_flag_and_a_file_key(tmp_path: Path) -> None:
+    assert verify_cli.config_from_args(_args("--sandbox-allow-weaker")).sandbox_allow_weaker is True
+    path = tmp_path / "v.json"
+    path.write_text(json.dumps({"sandbox_allow_weaker": True}))
+    assert verify_cli.config_from_args(_args("--config", str(path))).sandbox_allow_weaker is True

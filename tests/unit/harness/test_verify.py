@@ -84,3 +84,14 @@ def test_run_checks_reports_progress_for_each_check_in_order() -> None:
 def test_a_report_is_ok_only_when_every_check_is() -> None:
     assert run_checks([CheckSpec("a", "a", _passing)], VerifyConfig()).ok
     assert not run_checks([CheckSpec("a", "a", _passing), CheckSpec("b", "b", _raising)], VerifyConfig()).ok
+
+
+def test_a_host_without_a_sandbox_layer_fails_the_check_with_the_allow_weaker_advice() -> None:
+    from retool.sandbox import SandboxUnavailableError
+
+    def missing_layer(config: VerifyConfig) -> CheckResult:
+        raise SandboxUnavailableError("isolation layers unavailable: uid: not root")
+
+    (result,) = run_checks([CheckSpec("sandbox-battery", "t", missing_layer)], VerifyConfig()).results
+    assert not result.ok and "SandboxUnavailableError" in result.detail
+    assert "--sandbox-allow-weaker" in result.advice

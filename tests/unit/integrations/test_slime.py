@@ -25,6 +25,7 @@ from retool.rollout.engines.server import GenerateServer
 from retool.sandbox import PythonSandbox
 from retool.text.grammar import TOOL_RESPONSE_OPEN
 from retool.text.masking import verify_loss_mask
+from tests.capabilities import sandbox_options
 
 amark = pytest.mark.asyncio(loop_scope="module")
 SLIME_SAMPLING = {"temperature": 1.0, "top_p": 1.0, "top_k": -1, "max_new_tokens": 16, "stop": None, "stop_token_ids": None,
@@ -67,7 +68,7 @@ def tool_server(hf: HFEngine):
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def sandbox():
-    box = PythonSandbox(timeout_s=10, concurrency=2)
+    box = PythonSandbox(timeout_s=10, concurrency=2, **sandbox_options())
     yield box
     await box.close()
 

@@ -14,6 +14,7 @@ from retool.rollout.config import RolloutConfig, SamplingParams
 from retool.train.common import TrainResult
 from retool.train.grpo import RLConfig
 from retool.train.losses import GRPOConfig
+from tests.capabilities import sandbox_options
 
 BUDGET = 32
 
@@ -48,7 +49,7 @@ def out_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def result(out_dir: Path) -> TrainResult:
-    run = _run()
+    run = _run(sandbox_allow_weaker=bool(sandbox_options()))
     run = dataclasses.replace(run, rl=dataclasses.replace(run.rl, out_dir=str(out_dir)))
     return asyncio.run(run_grpo("sample", "tiny", run))
 

@@ -11,13 +11,14 @@ import torch
 
 from retool.embedded.models import tiny_model
 from retool.recipes.pipeline import PipelineResult, run_pipeline
+from tests.capabilities import sandbox_options
 
 
 @pytest.fixture(scope="module")
 def run() -> tuple[PipelineResult, list[torch.Tensor], Any]:
     model, tok = tiny_model()
     before = [p.detach().clone() for p in model.parameters()]
-    return asyncio.run(run_pipeline(model, tok, seed=0)), before, model
+    return asyncio.run(run_pipeline(model, tok, seed=0, sandbox_allow_weaker=bool(sandbox_options()))), before, model
 
 
 def test_the_pipeline_is_ok_with_no_problems(run: tuple) -> None:

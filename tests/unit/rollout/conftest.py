@@ -7,6 +7,7 @@ import pytest_asyncio
 
 from retool.embedded.tokenizer import tiny_tokenizer
 from retool.sandbox import PythonSandbox
+from tests.capabilities import sandbox_options
 
 
 @pytest.fixture(scope="module")
@@ -16,6 +17,6 @@ def tok():
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def sandbox():
-    box = PythonSandbox(timeout_s=10, concurrency=4)
+    box = PythonSandbox(timeout_s=10, concurrency=4, **sandbox_options())
     yield box
     await box.close()

@@ -13,6 +13,7 @@ import pytest
 from retool.rollout.config import Engine, EngineError, Generation, RolloutConfig, SamplingParams, Sandbox
 from retool.rollout.engines import HFEngine
 from retool.sandbox import PythonSandbox
+from tests.capabilities import sandbox_options
 from tests.doubles import ScriptedEngine
 
 # ------------------------------------------------------------------------------ SamplingParams
@@ -175,7 +176,7 @@ def test_an_object_with_execute_code_alone_is_a_sandbox() -> None:
 
 @pytest.mark.asyncio
 async def test_the_real_python_sandbox_is_a_sandbox() -> None:
-    box = PythonSandbox(timeout_s=5, concurrency=1)
+    box = PythonSandbox(timeout_s=5, concurrency=1, **sandbox_options())
     try:
         assert isinstance(box, Sandbox)
     finally:

@@ -18,6 +18,7 @@ from retool.rollout import RolloutConfig, RolloutSample, generate_batch
 from retool.sandbox import PythonSandbox
 from retool.rollout.engines.server import GenerateServer
 from retool.train.metrics import SampleRecord
+from tests.capabilities import sandbox_options
 from tests.doubles import ScriptedEngine
 
 amark = pytest.mark.asyncio(loop_scope="module")
@@ -42,7 +43,7 @@ def server(hf: HFEngine):
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def sandbox():
-    box = PythonSandbox(timeout_s=10, concurrency=4)
+    box = PythonSandbox(timeout_s=10, concurrency=4, **sandbox_options())
     yield box
     await box.close()
 

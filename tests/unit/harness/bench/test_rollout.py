@@ -14,13 +14,15 @@ from retool.harness.bench.rollout import (
     format_result,
     measure_rollout,
 )
+from tests.capabilities import sandbox_options
 
 SAMPLES, CALLS = 2, 1
 
 
 @pytest.fixture(scope="module")
 def result() -> RolloutBenchResult:
-    return measure_rollout(samples=SAMPLES, tool_calls_per_sample=CALLS, tool_latency_s=0.0, rounds=1)
+    return measure_rollout(samples=SAMPLES, tool_calls_per_sample=CALLS, tool_latency_s=0.0, rounds=1,
+                           sandbox_allow_weaker=bool(sandbox_options()))
 
 
 def test_the_two_modes_are_serial_and_overlapped(result: RolloutBenchResult) -> None:

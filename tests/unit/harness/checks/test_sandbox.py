@@ -42,3 +42,25 @@ def test_throughput_check_passes_on_our_sandbox() -> None:
     result = check_throughput(VerifyConfig(bench_executions=32))
     assert result.ok, result.detail
     assert result.data["ratio"] >= 5
+
+
+def test_the_weaker_note_is_empty_for_the_strict_default_and_for_a_custom_sandbox() -> None:
+    from retool.harness.checks.sandbox import weaker_note
+
+    assert weaker_note(VerifyConfig()) == ""
+    assert weaker_note(VerifyConfig(sandbox_allow_weaker=True, sandbox_factory="pkg.mod:F")) == ""
+
+
+def test_the_weaker_note_names_every_layer_this_host_lacks() -> None:
+    from retool.harness.checks.sandbox import weaker_note
+    from retool.sandbox.isolation import probe_layers
+
+    missing = [name for name, why in probe_layers().items() if why]
+    note = weaker_note(VerifyConfig(sandbox_allow_weaker=True))
+    assert (note == "") == (not missing) and all(name in note for name in missing)
+
+
+def test_with_allow_weaker_our_sandbox_blocks_the_same_techniques_on_any_host() -> None:
+    result = check_sandbox_battery(VerifyConfig(sandbox_allow_weaker=True), techniques=FILES)
+    assert result.ok, result.detail
+    assert result.figure.startswith("3/3 techniques blocked")

@@ -15,6 +15,7 @@ from retool.rollout.config import Engine, SamplingParams
 from retool.rollout.engines import ForcedPolicyEngine, HFEngine, tool_heavy_turns
 from retool.sandbox import PythonSandbox
 from retool.text.grammar import IM_END, parse_trace, tool_turn_text
+from tests.capabilities import sandbox_options
 
 amark = pytest.mark.asyncio(loop_scope="module")
 QUESTION = [{"role": "user", "content": "What is 6*7?"}]
@@ -34,7 +35,7 @@ def prompt(hf: HFEngine) -> list[int]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def sandbox():
-    box = PythonSandbox(timeout_s=10, concurrency=2)
+    box = PythonSandbox(timeout_s=10, concurrency=2, **sandbox_options())
     yield box
     await box.close()
 
