@@ -1,4 +1,4 @@
-"""Hugging Face Qwen3 -> megatron-core ``GPTModel`` (local spec) conversion, saved as torch_dist.
+"""Hugging Face Qwen3 -> megatron-core ``GPTModel`` conversion, saved as torch_dist in the Megatron layout.
 
 Contract:
 - :func:`hf_to_megatron_state` is pure: HF tensors in, megatron-core tensors out (new tensors,
@@ -14,9 +14,17 @@ Contract:
 - :func:`convert` reads ``config.json`` and ``*.safetensors`` from an HF dir, builds the model
   (:func:`build_gpt_model`, the local spec: RMSNorm, SwiGLU, qk-layernorm, GQA, RoPE with the
   args' ``rotary_base``), loads the mapped weights (strictly: any missing or unexpected tensor is
-  an error naming it) and saves with ``dist_checkpointing`` (torch_dist) together with
-  Megatron-LM-style ``args`` (``checkpoint_version``, ``iteration``) in the common state.
-- :func:`load_megatron` builds a model from a checkpoint's stored args and loads its weights.
+  an error naming it), casts every tensor to the weights' dtype (the local spec builds its norms
+  in float32) and saves with ``dist_checkpointing`` (torch_dist) together with
+  Megatron-LM-style ``args`` (``checkpoint_version``, ``iteration``) in the common state, in the
+  layout a Megatron launch loads (:mod:`retool.checkpoint.layout`): ``OUT_DIR/release/`` plus
+  ``OUT_DIR/latest_checkpointed_iteration.txt`` holding ``release``. The keys are the Transformer
+  Engine spec's (the local spec's ``sharded_state_dict_keys_map`` already names the fused norms
+  ``linear_qkv.layer_norm_weight``/``linear_fc1.layer_norm_weight``, and its linears store an
+  empty ``_extra_state``); the q/k norms' TE-only ``_extra_state`` objects are added, empty.
+- :func:`load_stored_args` / :func:`load_megatron` take the root, the iteration directory or a
+  flat torch_dist directory (older conversions); the latter builds a model from the stored args
+  and loads its weights.
 - The save is synchronous and forks its writer processes (no spawned helper: see
   :func:`retool.checkpoint.megatron_cpu.synchronous_save_queue`). On CPU-only hosts
   :mod:`retool.checkpoint.megatron_cpu` adapts megatron-core first.
@@ -33,6 +41,8 @@ from typing import Any
 import torch
 
 from retool.checkpoint.args import MegatronArgs, args_from_namespace, megatron_args_from_hf
+from retool.checkpoint.layout import (RELEASE_DIRNAME, TE_ONLY_EXTRA_STATES, resolve_torch_dist_dir,
+                                      write_release_tracker)
 from retool.checkpoint.megatron_cpu import megatron_session, synchronous_save_queue
 
 CHECKPOINT_VERSION = 3.0  # what Megatron-LM writes for torch_dist checkpoints
@@ -209,14 +219,17 @@ def convert(hf_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
     with megatron_session():
         model = build_gpt_model(args)
         _load_strict(model, state)
+        model.to(torch_dtype(args.params_dtype))  # the local spec's torch norms are built in float32
         sharded = {
-            "model": model.sharded_state_dict(),
+            "model": te_sharded_state_dict(model),
             "args": args.to_namespace(),
             "checkpoint_version": CHECKPOINT_VERSION,
             "iteration": 0,
         }
+        (out / RELEASE_DIRNAME).mkdir()
         with synchronous_save_queue():
-            dist_checkpointing.save(sharded, str(out))
+            dist_checkpointing.save(sharded, str(out / RELEASE_DIRNAME))
+        write_release_tracker(out)  # last: a root with a tracker is a complete checkpoint
     config_base = rope_base_of(config)
     return ConversionReport(
         hf_dir=str(hf_dir),
@@ -230,13 +243,24 @@ def convert(hf_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
     )
 
 
+def te_sharded_state_dict(model: Any) -> dict[str, Any]:
+    """``model.sharded_state_dict()`` plus the TE spec's empty q/k-norm ``_extra_state`` objects."""
+    sharded = model.sharded_state_dict()
+    for name in list(sharded):
+        if not name.endswith(".self_attention.linear_qkv._extra_state"):
+            continue
+        template = sharded[name]  # same per-layer offsets and replica id as the objects to add
+        layer_prefix = name.removesuffix("self_attention.linear_qkv._extra_state")
+        for suffix in TE_ONLY_EXTRA_STATES:
+            sharded[layer_prefix + suffix] = replace(template, key="decoder.layers." + suffix, data=None)
+    return sharded
+
+
 def load_stored_args(megatron_dir: str | os.PathLike[str]) -> MegatronArgs:
-    """The :class:`MegatronArgs` stored in a torch_dist checkpoint's common state."""
+    """The :class:`MegatronArgs` stored in a torch_dist checkpoint's common state (root, iteration or flat dir)."""
     from megatron.core import dist_checkpointing
 
-    folder = Path(megatron_dir)
-    if not (folder / "metadata.json").is_file() or not (folder / "common.pt").is_file():
-        raise FileNotFoundError(f"{str(folder)!r} is not a torch_dist checkpoint (no metadata.json/common.pt)")
+    folder = resolve_torch_dist_dir(megatron_dir)
     common = dist_checkpointing.load_common_state_dict(str(folder))
     if "args" not in common:
         raise ValueError(f"checkpoint {str(folder)!r} stores no 'args' in its common state")
@@ -252,6 +276,7 @@ def load_megatron(megatron_dir: str | os.PathLike[str], args: MegatronArgs | Non
 
     args = args or load_stored_args(megatron_dir)
     model = build_gpt_model(args)
-    loaded = dist_checkpointing.load({"model": model.sharded_state_dict()}, str(megatron_dir))
+    folder = resolve_torch_dist_dir(megatron_dir)
+    loaded = dist_checkpointing.load({"model": model.sharded_state_dict()}, str(folder))
     _load_strict(model, loaded["model"])
     return model, args

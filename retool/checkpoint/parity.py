@@ -5,6 +5,9 @@ Contract:
   field (:func:`retool.checkpoint.args.compare_args`), then builds the megatron-core model the way
   Megatron would (from the stored args, so a wrong ``rotary_base`` is used as stored), loads its
   weights, runs it and the HF model on the same tokens in float32 and compares the logits.
+- ``megatron_dir`` is the root, the iteration directory or a flat torch_dist directory; the
+  report's ``layout_ok`` is the frameworks' rule (:func:`retool.checkpoint.layout.is_megatron_checkpoint`),
+  and a directory they would take for HF weights is a failure.
 - Mismatches are results, not exceptions: :class:`CheckReport` has ``ok`` and ``failures`` (one
   readable line each, naming the field, both values and what it breaks). A checkpoint whose
   weights cannot even be loaded under its stored args is a failed logits check with the reason.
@@ -26,9 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.distributed.checkpoint.api import CheckpointException
 
 from retool.checkpoint.args import FieldCheck, MegatronArgs, compare_args, megatron_args_from_hf
 from retool.checkpoint.conversion import load_megatron, load_stored_args, read_hf_config
+from retool.checkpoint.layout import describe_layout, is_megatron_checkpoint
 from retool.checkpoint.megatron_cpu import megatron_session
 
 DEFAULT_ATOL = 1e-3
@@ -53,14 +58,17 @@ class CheckReport:
     expected: MegatronArgs
     fields: tuple[FieldCheck, ...]
     logits: LogitsCheck | None  # None when the logits comparison was not requested
+    layout_ok: bool = True  # False: miles/slime would take the directory for Hugging Face weights
+    layout: str = ""
 
     @property
     def ok(self) -> bool:
-        return all(f.ok for f in self.fields) and (self.logits is None or self.logits.ok)
+        return self.layout_ok and all(f.ok for f in self.fields) and (self.logits is None or self.logits.ok)
 
     @property
     def failures(self) -> tuple[str, ...]:
-        lines = [f.message for f in self.fields if not f.ok]
+        lines = [] if self.layout_ok else [f"layout: {self.layout}"]
+        lines += [f.message for f in self.fields if not f.ok]
         if self.logits is not None and not self.logits.ok:
             lines.append(self.logits.message)
         return tuple(lines)
@@ -74,6 +82,8 @@ class CheckReport:
             "hf_dir": self.hf_dir,
             "megatron_dir": self.megatron_dir,
             "failures": list(self.failures),
+            "layout_ok": self.layout_ok,
+            "layout": self.layout,
             "fields": [{k: plain(v) for k, v in asdict(f).items()} for f in self.fields],
             "logits": None if self.logits is None else asdict(self.logits),
             "stored_args": asdict(self.stored),
@@ -124,7 +134,8 @@ def _compare_logits(hf_dir: str, megatron_dir: str, stored: MegatronArgs, expect
     with megatron_session():
         try:
             model, _ = load_megatron(megatron_dir, stored)
-        except Exception as exc:  # the stored args cannot even hold these weights
+        except (Exception, CheckpointException) as exc:  # the stored args cannot hold these weights (a
+            # torch_dist load failure is a CheckpointException, which derives from BaseException only)
             return LogitsCheck(ok=False, max_abs_diff=None, atol=atol, num_tokens=num_tokens, device=device,
                                message=f"the checkpoint does not load under its stored args: {type(exc).__name__}: "
                                        f"{str(exc).splitlines()[0][:300] if str(exc) else ''}")
@@ -163,4 +174,5 @@ def check(hf_dir: str | os.PathLike[str], megatron_dir: str | os.PathLike[str], 
     if compare_logits:
         logits = _compare_logits(str(hf_dir), str(megatron_dir), stored, expected, tokens, atol, device)
     return CheckReport(hf_dir=str(Path(hf_dir)), megatron_dir=str(Path(megatron_dir)), stored=stored,
-                       expected=expected, fields=fields, logits=logits)
+                       expected=expected, fields=fields, logits=logits, layout_ok=is_megatron_checkpoint(megatron_dir),
+                       layout=describe_layout(megatron_dir))

@@ -1,5 +1,5 @@
 """retool.checkpoint.conversion: HF Qwen3 -> megatron-core conversion on a real tiny model on CPU
-(the round trip's logits parity, Megatron-LM-style stored args, the torch_dist layout, bf16 and
+(the round trip's logits parity, Megatron-LM-style stored args, the release layout, bf16 and
 legacy configs), the pure weight mapping, and the ``retool checkpoint`` CLI over real conversions.
 
 The shared checkpoints are this folder's ``conftest.py`` fixtures (skipped naming megatron-core
@@ -37,7 +37,7 @@ def test_converted_checkpoint_reproduces_hf_logits(good_report: CheckReport) -> 
 def test_stored_args_are_megatron_lm_style_with_the_config_rotary_base(good_dir: Path) -> None:
     from megatron.core import dist_checkpointing
 
-    common = dist_checkpointing.load_common_state_dict(str(good_dir))
+    common = dist_checkpointing.load_common_state_dict(str(good_dir / "release"))
     args = common["args"]
     assert isinstance(args, argparse.Namespace)
     assert args.rotary_base == 5_000_000
@@ -46,11 +46,16 @@ def test_stored_args_are_megatron_lm_style_with_the_config_rotary_base(good_dir:
     assert (args.vocab_size, args.padded_vocab_size) == (VOCAB, 1024)
 
 
-def test_checkpoint_is_torch_dist_on_disk(good_dir: Path) -> None:
-    names = {p.name for p in good_dir.iterdir()}
+def test_checkpoint_is_torch_dist_on_disk_in_its_release_directory(good_dir: Path) -> None:
+    names = {p.name for p in (good_dir / "release").iterdir()}
     assert {"metadata.json", "common.pt", ".metadata"} <= names
     assert any(name.endswith(".distcp") for name in names)
-    assert json.loads((good_dir / "metadata.json").read_text())["sharded_backend"] == "torch_dist"
+    assert json.loads((good_dir / "release" / "metadata.json").read_text())["sharded_backend"] == "torch_dist"
+
+
+def test_the_root_holds_only_the_release_tracker_and_the_release_directory(good_dir: Path) -> None:
+    assert sorted(p.name for p in good_dir.iterdir()) == ["latest_checkpointed_iteration.txt", "release"]
+    assert (good_dir / "latest_checkpointed_iteration.txt").read_text() == "release"
 
 
 def test_bf16_weights_convert_in_bf16_and_keep_parity(workdir: Path) -> None:
@@ -62,10 +67,11 @@ def test_bf16_weights_convert_in_bf16_and_keep_parity(workdir: Path) -> None:
 
 
 def test_shards_are_identical_whatever_the_base(good_dir: Path, wrong_base_dir: Path) -> None:
-    shards = sorted(p.name for p in good_dir.glob("*.distcp"))
-    assert shards == sorted(p.name for p in wrong_base_dir.glob("*.distcp"))
+    good, wrong = good_dir / "release", wrong_base_dir / "release"
+    shards = sorted(p.name for p in good.glob("*.distcp"))
+    assert shards and shards == sorted(p.name for p in wrong.glob("*.distcp"))
     for name in shards:
-        assert (good_dir / name).read_bytes() == (wrong_base_dir / name).read_bytes()
+        assert (good / name).read_bytes() == (wrong / name).read_bytes()
 
 
 def test_legacy_config_dir_converts_with_its_base(workdir: Path, hf_dir: Path) -> None:
@@ -202,4 +208,5 @@ def test_cli_check_of_a_missing_dir_is_a_clear_error(hf_dir: Path, tmp_path: Pat
     from retool.cli import main
 
     assert main(["checkpoint", "check", str(hf_dir), str(tmp_path / "absent")]) == 2
-    assert "is not a torch_dist checkpoint" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "is not a Megatron checkpoint: no latest_checkpointed_iteration.txt and no torch_dist files" in err
