@@ -145,6 +145,22 @@ def _fmt_bytes(n: int) -> str:
     return f"{n} bytes"
 
 
+def signal_name(signum: object) -> str:
+    """A readable name for any signal number (total: never raises). Pure.
+
+    ``9`` -> ``"SIGKILL"``, ``40`` -> ``"SIGRTMIN+6"``, ``999`` -> ``"signal 999"``; a value that
+    is not an int reads ``"unknown signal"``.
+    """
+    if isinstance(signum, bool) or not isinstance(signum, int):
+        return "unknown signal"
+    if signum in signal.Signals._value2member_map_:
+        return signal.Signals(signum).name
+    low, high = int(signal.SIGRTMIN), int(signal.SIGRTMAX)
+    if low < signum <= high:
+        return f"SIGRTMIN+{signum - low}"
+    return f"signal {signum}"
+
+
 def format_result(result: ExecutionResult, config: SandboxConfig) -> str:
     """The text the model sees. Each status reads differently; empty output says so."""
     body = result.stdout + (("\n" if result.stdout and not result.stdout.endswith("\n") else "") + result.stderr if result.stderr else "")
@@ -152,7 +168,10 @@ def format_result(result: ExecutionResult, config: SandboxConfig) -> str:
     if result.status == "ok":
         return body if body else "[no output: the code ran without printing anything; use print() to show values]"
     if result.status == "error":
-        return body if body else f"[error: {result.detail or 'the code failed without a message'}]"
+        if not body:
+            return f"[error: {result.detail or 'the code failed without a message'}]"
+        # No exception claimed (e.g. os._exit midway): the output alone would read like ok.
+        return body if result.exception is not None or not result.detail else f"{body}\n[error: {result.detail}]"
     if result.status == "forbidden":
         allowed = ", ".join(config.allowed_modules or ())
         return f"{body}\n[forbidden: only these modules can be imported here: {allowed}]".lstrip("\n")
@@ -164,5 +183,5 @@ def format_result(result: ExecutionResult, config: SandboxConfig) -> str:
     if result.status == "output_limit":
         cap = config.max_output_bytes
         return f"{body}\n[output truncated: more than {cap} bytes were printed; execution was stopped]".lstrip("\n")
-    name = signal.Signals(result.term_signal).name if result.term_signal else "unknown cause"
+    name = signal_name(result.term_signal) if result.term_signal else "unknown cause"
     return f"{body}\n[crashed: the interpreter died ({name}): {result.detail}]".lstrip("\n")

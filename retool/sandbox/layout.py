@@ -10,11 +10,13 @@ lib-dynload, the system library dirs and the loader cache) and the zygote's slot
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import math
 import os
 import resource
 import shutil
+import sys
 import sysconfig
 import tempfile
 from typing import Any
@@ -62,6 +64,29 @@ def clean_slot(root: str, slot: int) -> None:
         pass
 
 
+def _extension_dir() -> str | None:
+    """Where this interpreter loads its stdlib extension modules from (its real lib-dynload)."""
+    for name in ("_json", "_struct", "math", "select", "array", "_datetime"):
+        spec = importlib.util.find_spec(name)
+        origin = spec.origin if spec else None
+        if origin and origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
+            return os.path.dirname(origin)
+    return None
+
+
+def stdlib_paths() -> set[str]:
+    """The interpreter's stdlib dirs, also when it runs in a venv (whose platstdlib is the venv's
+    own, nonexistent, lib/pythonX.Y): the base installation's stdlib, platstdlib and lib-dynload."""
+    found = set()
+    for scheme_vars in ({}, {"base": sys.base_prefix, "platbase": sys.base_exec_prefix}):
+        paths = sysconfig.get_paths(vars=scheme_vars) if scheme_vars else sysconfig.get_paths()
+        found |= {paths["stdlib"], paths["platstdlib"], os.path.join(paths["platstdlib"], "lib-dynload")}
+    dynload = _extension_dir()
+    if dynload is not None:
+        found.add(dynload)
+    return {p for p in found if os.path.isdir(p)}
+
+
 def zygote_config(cfg: SandboxConfig, active: frozenset[str], scratch: str | None, index: int,
                   n_zygotes: int) -> dict[str, Any]:
     """The JSON start-up config of zygote ``index`` (see ``retool.sandbox.zygote``)."""
@@ -75,8 +100,7 @@ def zygote_config(cfg: SandboxConfig, active: frozenset[str], scratch: str | Non
         elif origin and origin not in ("built-in", "frozen"):
             site_dirs.append(os.path.dirname(origin))
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(ZYGOTE_PATH)))  # the dir holding retool/
-    paths = sysconfig.get_paths()
-    stdlib = {paths["stdlib"], paths["platstdlib"], os.path.join(paths["platstdlib"], "lib-dynload")}
+    stdlib = stdlib_paths()
     read_paths = sorted(stdlib | set(SYSTEM_LIBRARY_PATHS))
     rlimits = {
         resource.RLIMIT_CPU: math.ceil(cfg.timeout_s) + 1,

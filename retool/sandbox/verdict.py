@@ -14,15 +14,16 @@ import asyncio
 import fcntl
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Callable
 from typing import Any
 
-from retool.sandbox.config import ExecutionResult, SandboxConfig
+from retool.sandbox.config import ExecutionResult, SandboxConfig, signal_name
 
 _F_SETPIPE_SZ = 1031
-_RECORD_CAP = 4096
+RECORD_CAP = 4096  # bytes of fd 3 the supervisor reads at most; past it fd 3 is closed
 _CLAIMABLE = frozenset({"ok", "error", "memory", "forbidden"})
 SETUP_FAILED_EXIT = 71
 _STDOUT, _STDERR, _RECORD = 0, 1, 2
@@ -75,7 +76,9 @@ async def watch_streams(loop: asyncio.AbstractEventLoop, execution: Any, read_fd
             return
         buf = execution.streams.setdefault(index, bytearray())
         if index == _RECORD:
-            buf += chunk[: max(0, _RECORD_CAP - len(buf))]
+            buf += chunk[: RECORD_CAP + 1 - len(buf)]
+            if len(buf) > RECORD_CAP:  # not a record any more: stop reading (the child gets EPIPE)
+                close(fd)
             return
         execution.output_bytes += len(chunk)
         room = cap + 1 - (execution.output_bytes - len(chunk))
@@ -114,14 +117,30 @@ async def watch_streams(loop: asyncio.AbstractEventLoop, execution: Any, read_fd
     return timed_out
 
 
-def _claim(raw: bytes) -> dict[str, Any] | None:
-    try:
-        record = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+_EXCEPTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,199}")
+
+
+def parse_record(raw: bytes) -> dict[str, str | None] | None:
+    """The child's completion record as ``{"status", "exception"}``, or None when it is not one.
+
+    Total and bounded: at most ``RECORD_CAP`` bytes are looked at (the reader stops taking
+    more), the record must be one flat JSON object (no nesting, so no recursion), ``status`` one
+    of the claimable statuses and ``exception`` absent or an exception class name. Pure.
+    """
+    if not isinstance(raw, (bytes, bytearray)) or len(raw) > RECORD_CAP or raw.count(b"{") != 1 or b"[" in raw:
         return None
-    if isinstance(record, dict) and record.get("status") in _CLAIMABLE:
-        return record
-    return None
+    try:
+        record = json.loads(bytes(raw).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict) or set(record) - {"status", "exception"}:
+        return None
+    status, exception = record.get("status"), record.get("exception")
+    if not isinstance(status, str) or status not in _CLAIMABLE:
+        return None
+    if exception is not None and not (isinstance(exception, str) and _EXCEPTION_NAME.fullmatch(exception)):
+        return None
+    return {"status": status, "exception": exception}
 
 
 def judge(execution: Any, timed_out: bool, config: SandboxConfig, duration_s: float) -> ExecutionResult:
@@ -135,7 +154,10 @@ def judge(execution: Any, timed_out: bool, config: SandboxConfig, duration_s: fl
     stderr = err.decode("utf-8", "replace")
     status_raw = execution.exited.result() if execution.exited.done() and not execution.exited.cancelled() else None
     common = {"stdout": stdout, "stderr": stderr, "duration_s": duration_s}
-    exit_code = os.waitstatus_to_exitcode(status_raw) if status_raw is not None else None
+    try:
+        exit_code = os.waitstatus_to_exitcode(status_raw) if status_raw is not None else None
+    except (ValueError, TypeError, OverflowError):  # not an exit or a termination: never raise on it
+        exit_code, status_raw = None, None
     code = exit_code if exit_code is not None and exit_code >= 0 else None
     sig = -exit_code if exit_code is not None and exit_code < 0 else None
     common.update(exit_code=code, term_signal=sig)
@@ -148,12 +170,11 @@ def judge(execution: Any, timed_out: bool, config: SandboxConfig, duration_s: fl
     if sig is not None:
         if sig == signal.SIGXCPU or sig == signal.SIGKILL and duration_s >= config.timeout_s:
             return ExecutionResult(status="timeout", detail=f"CPU time limit (signal {sig})", **common)
-        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-        return ExecutionResult(status="crashed", detail=f"killed by {name}", **common)
-    record = _claim(bytes(execution.streams.get(_RECORD, b"")))
+        return ExecutionResult(status="crashed", detail=f"killed by {signal_name(sig)}", **common)
+    record = parse_record(bytes(execution.streams.get(_RECORD, b"")))
     if code == 0 and record is not None:
         return ExecutionResult(status=record["status"], exception=record.get("exception"),
-                               detail="completed" if record["status"] == "ok" else str(record.get("exception")),
+                               detail="completed" if record["status"] == "ok" else record["exception"] or f"reported {record['status']}",
                                **common)
     if code == SETUP_FAILED_EXIT and record is None:
         return ExecutionResult(status="crashed", detail="sandbox setup failed in the child", **common)

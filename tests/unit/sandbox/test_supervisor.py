@@ -341,9 +341,6 @@ def test_bad_configuration_fails_at_construction(overrides: dict[str, object]) -
         PythonSandbox(**overrides)
 
 
-@pytest.mark.xfail(reason="bug: a snippet that kills itself with a real-time signal (40) makes execute_code raise "
-                          "ValueError('40 is not a valid Signals') from format_result instead of returning text",
-                   strict=True)
 @pytest.mark.asyncio
 async def test_a_child_killed_by_an_unnamed_signal_does_not_make_execute_code_raise() -> None:
     text = await text_of("import os\nos.kill(os.getpid(), 40)", allowed_modules=("os",))

@@ -17,7 +17,7 @@ import pytest
 
 from retool.sandbox import ExecutionResult, SandboxConfig
 from retool.sandbox.supervisor import _Execution
-from retool.sandbox.verdict import SETUP_FAILED_EXIT, judge, open_pipes, watch_streams
+from retool.sandbox.verdict import RECORD_CAP, SETUP_FAILED_EXIT, judge, open_pipes, parse_record, watch_streams
 
 CONFIG = SandboxConfig(timeout_s=2.0, max_output_bytes=100, kill_grace_s=0.2)
 
@@ -132,6 +132,31 @@ def test_a_garbled_record_is_an_error(loop: asyncio.AbstractEventLoop, raw: byte
     assert verdict(observed(loop, record=raw)).status == "error"
 
 
+@pytest.mark.parametrize("depth", [100, 100_000])
+def test_a_nested_record_is_no_record_and_never_recursion(depth: int) -> None:
+    assert parse_record(b'{"status": "ok", "exception": ' + b"[" * depth + b"]" * depth + b"}") is None
+    assert parse_record(b'{"status": ' + b'{"a": ' * depth + b"1" + b"}" * depth + b"}") is None
+
+
+@pytest.mark.parametrize("exception", [{"forged": 1}, 7, "not a name!", "x" * 300, True])
+def test_a_record_whose_exception_is_not_a_class_name_is_no_record(exception: object) -> None:
+    assert parse_record(json.dumps({"status": "error", "exception": exception}).encode()) is None
+
+
+def test_a_record_past_the_byte_cap_is_no_record() -> None:
+    pad = b" " * RECORD_CAP
+    assert parse_record(b'{"status": "ok"}' + pad) is None and parse_record(b'{"status": "ok"}') is not None
+
+
+def test_a_record_with_unknown_keys_is_no_record() -> None:
+    assert parse_record(b'{"status": "ok", "stdout": "forged"}') is None
+
+
+def test_a_well_formed_record_keeps_exactly_status_and_exception() -> None:
+    record = parse_record(b'{"status": "error", "exception": "ZeroDivisionError"}')
+    assert record == {"status": "error", "exception": "ZeroDivisionError"}
+
+
 def test_an_exit_zero_without_a_record_is_an_error_not_ok(loop: asyncio.AbstractEventLoop) -> None:
     r = verdict(observed(loop, out=b"half\n"))
     assert (r.status, r.stdout) == ("error", "half\n")
@@ -153,9 +178,9 @@ def test_a_fatal_signal_is_crashed_with_its_name(loop: asyncio.AbstractEventLoop
     assert (r.status, r.term_signal, r.exit_code, r.detail) == ("crashed", signal.SIGSEGV, None, "killed by SIGSEGV")
 
 
-def test_an_unnamed_signal_is_crashed_with_its_number(loop: asyncio.AbstractEventLoop) -> None:
+def test_a_real_time_signal_is_crashed_with_its_number(loop: asyncio.AbstractEventLoop) -> None:
     r = verdict(observed(loop, status=40))
-    assert (r.status, r.term_signal, r.detail) == ("crashed", 40, "killed by 40")
+    assert (r.status, r.term_signal, r.detail) == ("crashed", 40, f"killed by SIGRTMIN+{40 - int(signal.SIGRTMIN)}")
 
 
 def test_the_cpu_time_limit_signal_is_a_timeout(loop: asyncio.AbstractEventLoop) -> None:
@@ -275,4 +300,17 @@ async def test_the_record_is_capped_and_does_not_count_as_output() -> None:
     execution.exited.set_result(0)
     timed_out, kills = await watch(execution, parent)
     assert (timed_out, kills, execution.output_bytes, execution.over_cap) == (False, 0, 0, False)
-    assert len(execution.streams[2]) == 4096
+    assert len(execution.streams[2]) == RECORD_CAP + 1  # one byte past the cap: read no further
+
+
+@pytest.mark.asyncio
+async def test_the_record_pipe_is_closed_once_past_the_cap_so_a_flood_costs_nothing() -> None:
+    execution = _Execution(1, asyncio.get_running_loop())
+    child, parent = open_pipes(b"")
+    os.set_blocking(child[3], False)
+    os.write(child[3], b"r" * (RECORD_CAP + 10))
+    execution.exited.set_result(0)
+    await watch(execution, parent)
+    with pytest.raises(BrokenPipeError):  # the reader is gone: a writer gets EPIPE, not a reader
+        os.write(child[3], b"more")
+    close_all(child)
