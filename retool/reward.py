@@ -23,8 +23,16 @@ Contract:
   but the early-training signal that rewards trying the tool before the policy is ever correct is
   lost (the ReTool recipe keeps it off, which is our default).
 - :func:`reward_func` is the miles/slime ``--custom-rm-path`` entry point:
-  ``async def reward_func(args, sample, **kwargs) -> float``. It reads ``sample.response`` and
-  ``sample.label``; an aborted sample (``status`` ABORTED / "aborted") gets 0.0 and is not scored.
+  ``async def reward_func(args, sample, **kwargs) -> float | dict``. It reads ``sample.response`` and
+  ``sample.label``; an aborted sample (``status`` ABORTED / "aborted") is not scored and gets the
+  zero reward. The value is the shaped total (a float) unless the launch sets ``--reward-key``
+  (``args.reward_key``): then it is :func:`reward_dict`'s dict, whose key the framework selects
+  (miles/slime index ``sample.reward[args.reward_key]``, and ``--eval-reward-key`` in eval):
+  ``score`` (the shaped total), ``acc`` (1.0 iff the answer is correct, else 0.0: what miles's
+  pass@k and zero-std metrics count as ``reward == 1``), ``format`` and ``tool_use`` (1.0 / 0.0),
+  ``num_tool_calls`` and ``pred`` (the extracted answer, "" when none). The recipe's launch is
+  ``--reward-key score --eval-reward-key acc``. A ``reward_key`` that is none of these raises
+  ``ValueError`` naming the keys.
   Scoring runs in a thread (``asyncio.to_thread``), so the event loop never blocks on sympy. The
   breakdown is stored in ``sample.metadata["reward_breakdown"]`` when ``metadata`` is a dict, so
   reward hacking shows up in logs. ``kwargs["reward_config"]`` overrides the default config.
@@ -110,6 +118,34 @@ def score(response: str, label: Any, config: RewardConfig = RewardConfig(), *,
                            num_tool_calls=calls, reason=reason)
 
 
+REWARD_KEYS: tuple[str, ...] = ("score", "acc", "format", "tool_use", "num_tool_calls", "pred")
+_NOT_SCORED = RewardBreakdown(r_ans=0.0, r_fmt=0.0, r_use=0.0, total=0.0, answer=None, correct=False,
+                              format_valid=False, num_tool_calls=0, reason="aborted sample: no reward")
+
+
+def reward_dict(breakdown: RewardBreakdown) -> dict[str, Any]:
+    """The breakdown under the documented keys (see the module docstring)."""
+    return {"score": breakdown.total, "acc": 1.0 if breakdown.correct else 0.0,
+            "format": 1.0 if breakdown.format_valid else 0.0, "tool_use": 1.0 if breakdown.r_use > 0 else 0.0,
+            "num_tool_calls": breakdown.num_tool_calls, "pred": breakdown.answer or ""}
+
+
+def reward_value(breakdown: RewardBreakdown, args: Any = None) -> float | dict[str, Any]:
+    """The float total, or the dict when ``args.reward_key`` is set (checked against :data:`REWARD_KEYS`)."""
+    keys = [k for k in (getattr(args, "reward_key", None), getattr(args, "eval_reward_key", None)) if k]
+    if not getattr(args, "reward_key", None):
+        return breakdown.total
+    unknown = [k for k in keys if k not in REWARD_KEYS]
+    if unknown:
+        raise ValueError(f"--reward-key/--eval-reward-key {unknown} is not a key of retool's reward; use one of {REWARD_KEYS}")
+    return reward_dict(breakdown)
+
+
+def aborted_reward(args: Any = None) -> float | dict[str, Any]:
+    """The zero reward an aborted sample gets, unscored, in the launch's reward shape."""
+    return reward_value(_NOT_SCORED, args)
+
+
 def is_aborted(sample: Any) -> bool:
     """True for a sample whose status is ABORTED (enum member, its value, or the string)."""
     status = getattr(sample, "status", None)
@@ -117,10 +153,9 @@ def is_aborted(sample: Any) -> bool:
     return "aborted" in names or any(n.endswith(".aborted") for n in names)
 
 
-async def _reward_one(sample: Any, config: RewardConfig) -> float:
+async def _reward_one(sample: Any, config: RewardConfig, args: Any = None) -> float | dict[str, Any]:
     if is_aborted(sample):
-        breakdown = RewardBreakdown(r_ans=0.0, r_fmt=0.0, r_use=0.0, total=0.0, answer=None, correct=False,
-                                    format_valid=False, num_tool_calls=0, reason="aborted sample: no reward")
+        breakdown = _NOT_SCORED
     else:
         try:
             response, label = getattr(sample, "response", ""), getattr(sample, "label", None)
@@ -133,16 +168,18 @@ async def _reward_one(sample: Any, config: RewardConfig) -> float:
     metadata = getattr(sample, "metadata", None)
     if isinstance(metadata, dict):
         metadata["reward_breakdown"] = asdict(breakdown)
-    return breakdown.total
+    return reward_value(breakdown, args)
 
 
-async def reward_func(args: Any, sample: Any, **kwargs: Any) -> float | list[float]:
+async def reward_func(args: Any, sample: Any, **kwargs: Any) -> float | dict[str, Any] | list[Any]:
     """miles/slime custom reward: ``--custom-rm-path retool.reward.reward_func``.
 
     Given one sample it returns its reward; given a list (``--group-rm``) it returns one reward per
-    sample, in order, scored concurrently.
+    sample, in order, scored concurrently; an aborted sample in the list is not scored (the zero
+    reward). The value's shape follows ``args.reward_key`` (see the module docstring).
     """
     config = kwargs.get("reward_config") or RewardConfig()
+    reward_value(_NOT_SCORED, args)  # a bad --reward-key is refused before any scoring
     if isinstance(sample, (list, tuple)):
-        return list(await asyncio.gather(*(_reward_one(s, config) for s in sample)))
-    return await _reward_one(sample, config)
+        return list(await asyncio.gather(*(_reward_one(s, config, args) for s in sample)))
+    return await _reward_one(sample, config, args)

@@ -9,6 +9,8 @@ mask 0 and logprob 0.0, and the status (completed, truncated, aborted, failed) i
   and the ``Engine`` / ``Sandbox`` protocols the rollout talks to.
 - :mod:`~retool.rollout.state`: the trajectory and its invariants; :mod:`~retool.rollout.loop`: one
   sample's turn loop; :mod:`~retool.rollout.batch`: ``generate_batch`` (all samples in flight).
+- :mod:`~retool.rollout.prompt`: a prompt already chat-templated by the framework
+  (``--apply-chat-template``) gets the tools block in its system turn, exact ids.
 - :mod:`retool.rollout.engines`: SGLang over HTTP, a local transformers model, a scripted policy
   and a loopback server speaking SGLang's schema.
 
@@ -25,6 +27,7 @@ _EXPORTS = {
     **dict.fromkeys(("RolloutPrompt", "RolloutSample", "RewardFn", "as_prompt", "generate_batch", "render_prompt_ids",
                      "rollout_one"), ".batch"),
     **dict.fromkeys(("FORGED_MARKUP", "SampleRun", "run_sample"), ".loop"),
+    **dict.fromkeys(("is_templated", "templated_prompt_ids", "with_tools_block"), ".prompt"),
     **dict.fromkeys(("RolloutInvariantError", "StatusCell", "Trajectory"), ".state"),
     "generate": "retool.integrations.slime",
 }

@@ -42,6 +42,9 @@ class SamplingParams:
     stop_token_ids: tuple[int, ...] = ()
     seed: int | None = None
     ignore_eos: bool = False
+    # SGLang's ``custom_params`` passed through as given (slime sets ``{"return_top_p_token_ids": True}``
+    # when ``--rollout-top-p`` < 1); None: not sent
+    custom_params: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
@@ -74,7 +77,14 @@ class SamplingParams:
         }
         if self.seed is not None:
             out["sampling_seed"] = self.seed
+        if self.custom_params is not None:
+            out["custom_params"] = dict(self.custom_params)
         return out
+
+    @property
+    def wants_top_p_token_ids(self) -> bool:
+        """slime's request for the kept nucleus of every sampled token (``custom_params``)."""
+        return bool((self.custom_params or {}).get("return_top_p_token_ids"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,6 +95,15 @@ class Generation:
     matched: str | int | None = None
     text: str = ""
     abort_reason: str = ""
+    # from SGLang's meta_info, when the engine reports them (miles's Sample.update_from_meta_info reads
+    # the same keys): the serving weights' version, prompt tokens and how many of them hit the prefix cache
+    weight_version: str | None = None
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    # the kept top-p nucleus per output token, ragged: token i kept
+    # ``top_p_token_ids[top_p_token_offsets[i]:top_p_token_offsets[i + 1]]``; None: not reported
+    top_p_token_ids: tuple[int, ...] | None = None
+    top_p_token_offsets: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.output_ids) != len(self.output_logprobs):
@@ -93,10 +112,18 @@ class Generation:
             )
         if self.finish_reason not in ("stop", "length", "abort"):
             raise ValueError(f"finish_reason must be stop|length|abort, got {self.finish_reason!r}")
+        if (self.top_p_token_ids is None) != (self.top_p_token_offsets is None):
+            raise ValueError("top_p_token_ids and top_p_token_offsets come together")
+        offsets = self.top_p_token_offsets
+        if offsets is not None and (len(offsets) != len(self.output_ids) + 1 or offsets[0] != 0
+                                    or offsets[-1] != len(self.top_p_token_ids or ())
+                                    or any(b < a for a, b in zip(offsets, offsets[1:]))):
+            raise ValueError(f"top_p_token_offsets {list(offsets)[:8]}... do not span {len(self.output_ids)} tokens "
+                             f"over {len(self.top_p_token_ids or ())} ids")
 
     @classmethod
-    def aborted(cls, reason: str) -> Generation:
-        return cls(output_ids=(), output_logprobs=(), finish_reason="abort", abort_reason=reason)
+    def aborted(cls, reason: str, **meta: Any) -> Generation:
+        return cls(output_ids=(), output_logprobs=(), finish_reason="abort", abort_reason=reason, **meta)
 
 
 @runtime_checkable

@@ -249,3 +249,64 @@ def test_score_is_pure() -> None:
     config = RewardConfig()
     assert score(GOOD, "42", config) == score(GOOD, "42", config)
     assert config == RewardConfig()
+
+
+# --- the reward shape miles/slime select with --reward-key (issue 13 point 5) -----------------------
+# miles/slime Sample.get_reward_value: ``reward if not args.reward_key else reward[args.reward_key]``; eval reads
+# ``eval_reward_key or reward_key``; pass@k and the zero-std metrics count ``reward == 1``
+# (miles/utils/metric_utils.py, miles/ray/rollout.py).
+
+from types import SimpleNamespace  # noqa: E402
+
+import retool.reward as reward_module  # noqa: E402
+
+MILES_ARGS = SimpleNamespace(reward_key="score", eval_reward_key="acc", group_rm=False)
+
+
+@pytest.mark.asyncio
+async def test_with_reward_key_score_the_reward_is_a_dict_miles_can_index() -> None:
+    reward = await reward_func(MILES_ARGS, FakeSample(GOOD, "42"))
+    assert reward[MILES_ARGS.reward_key] == pytest.approx(FULL) and reward[MILES_ARGS.eval_reward_key] == 1.0
+
+
+@pytest.mark.asyncio
+async def test_the_dict_holds_the_documented_keys() -> None:
+    reward = await reward_func(MILES_ARGS, FakeSample(GOOD, "41"))
+    assert tuple(reward) == reward_module.REWARD_KEYS
+    assert reward == {"score": pytest.approx(0.15), "acc": 0.0, "format": 1.0, "tool_use": 1.0, "num_tool_calls": 1,
+                      "pred": "42"}
+
+
+@pytest.mark.asyncio
+async def test_acc_is_exactly_one_for_a_correct_answer_so_pass_at_k_counts_it() -> None:
+    rewards = [r["acc"] for r in await reward_func(MILES_ARGS, [FakeSample(GOOD, "42"), FakeSample(GOOD, "41")])]
+    assert sum(r == 1 for r in rewards) == 1
+
+
+@pytest.mark.asyncio
+async def test_without_reward_key_the_reward_stays_the_float_total() -> None:
+    assert await reward_func(SimpleNamespace(reward_key=None), FakeSample(GOOD, "42")) == FULL
+
+
+@pytest.mark.asyncio
+async def test_group_rm_does_not_score_an_aborted_sample() -> None:
+    samples = [FakeSample(GOOD, "42", status=Status.ABORTED), FakeSample(GOOD, "42")]
+    rewards = await reward_func(SimpleNamespace(reward_key="score", group_rm=True), samples)
+    assert rewards[0] == {"score": 0.0, "acc": 0.0, "format": 0.0, "tool_use": 0.0, "num_tool_calls": 0, "pred": ""}
+    assert samples[0].metadata["reward_breakdown"]["reason"] == "aborted sample: no reward"
+    assert rewards[1]["acc"] == 1.0
+
+
+@pytest.mark.asyncio
+async def test_a_reward_key_we_do_not_have_is_refused_naming_ours() -> None:
+    with pytest.raises(ValueError, match="'accuracy'.*score"):
+        await reward_func(SimpleNamespace(reward_key="accuracy"), FakeSample(GOOD, "42"))
+
+
+def test_the_aborted_reward_follows_the_launch_shape() -> None:
+    assert reward_module.aborted_reward(None) == 0.0 and reward_module.aborted_reward(MILES_ARGS)["score"] == 0.0
+
+
+def test_reward_dict_of_a_breakdown_is_pure() -> None:
+    b = score(GOOD, "42")
+    assert reward_module.reward_dict(b) == reward_module.reward_dict(b) and reward_module.reward_dict(b)["pred"] == b.answer

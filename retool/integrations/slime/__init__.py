@@ -2,28 +2,40 @@
 
 (``retool.rollout.generate`` is the same function; ``reward_func`` here is ``retool.reward.reward_func``.)
 
-Contract: ``await generate_for_sample(args, sample, sampling_params)`` (what ``generate`` calls) runs one sample of the multi-turn tool rollout against the
-SGLang router at ``http://{args.sglang_router_ip}:{args.sglang_router_port}`` with the tokenizer
-of ``args.hf_checkpoint`` and a module-level sandbox built lazily from
-``retool.sandbox.TOOL_CONFIGS`` (one per event loop). It starts from clean state (a retried or
-aborted sample's old tokens are dropped) and fills ``tokens`` (prompt + response ids),
-``response`` (decoded response), ``response_length``, ``loss_mask`` and ``rollout_log_probs``
-(response only, 0 / 0.0 on tool tokens), ``status`` (the sample class's ``Status`` enum member
-when it has one, else the lowercase string) and ``metadata["retool"]`` (turns, tool calls,
-malformed calls, tool statuses, code lengths, tool tokens, the status reason, timings) plus
-``metadata["tool_call_count"]``. It never sets ``reward``: the reward is ``--custom-rm-path
-retool.reward.reward_func``, which gives aborted samples nothing.
-It does not raise for one sample's failure (see :func:`retool.rollout.rollout_one`): a sample
-whose rollout broke comes back FAILED (ABORTED on a ``Status`` enum without FAILED) with its loss
-mask all 0 and the error in ``metadata["retool"]["status_reason"]``; the other samples of the
-batch are untouched.
+Contract: ``await generate(args, sample, sampling_params, evaluation=False)`` (what the frameworks
+call; :func:`generate_for_sample` is the same with a ``sandbox=`` override) runs one sample of the
+multi-turn tool rollout against the SGLang router at ``http://{args.sglang_router_ip}:
+{args.sglang_router_port}`` with the tokenizer of ``args.hf_checkpoint`` and a module-level sandbox
+built lazily from ``retool.sandbox.TOOL_CONFIGS`` (one per event loop). It starts from clean state
+(:func:`~retool.integrations.slime.sample.reset`) and fills ``tokens`` (prompt + response ids),
+``response``, ``response_length``, ``loss_mask`` and ``rollout_log_probs`` (response only, 0 / 0.0
+on tool tokens), ``status`` (the sample class's ``Status`` member, else the lowercase string),
+``weight_versions`` and ``prefix_cache_info`` per engine call (as miles's
+``Sample.update_from_meta_info``), ``rollout_top_p_token_ids`` / ``rollout_top_p_token_offsets``
+when the sampling params ask for them (slime with ``--rollout-top-p`` < 1; empty spans on tool
+tokens), ``tool_call_count``, ``non_generation_time`` (seconds outside generation: tools, parsing),
+``metadata["round_number"]`` (model turns), ``metadata["tool_call_count"]`` and
+``metadata["retool"]`` (turns, tool calls, malformed calls, tool statuses, code lengths, tool
+tokens, the status reason, attempts, timings).
 
-``sample.prompt`` must be the raw question (a string) or a message list, not a chat-templated
-string (run without ``--apply-chat-template``): the tools block is rendered here, once.
-Read from ``args`` when present: ``rollout_max_response_len`` (the budget; default the
-sampling params' ``max_new_tokens``), ``rollout_max_context_len`` (default 9216),
-``retool_max_turns`` / ``retool_max_tool_calls`` (default 16 / 16), ``retool_system_prompt``,
-``retool_sandbox_allow_weaker`` and ``retool_max_abort_retries`` (default 0).
+Prompts: a raw question or message list is rendered with the tools block once; a chat-templated
+string (``--apply-chat-template``) is used as it is, the tools block added to its system turn when
+absent (:mod:`retool.rollout.prompt`). Requests carry the sample's routing key and ``lora_path``
+(:mod:`~retool.integrations.slime.transport`); settings come from ``args``
+(:mod:`~retool.integrations.slime.settings`; ``retool_*`` via ``--custom-config-path``).
+
+Failures, as the frameworks expect them:
+- An engine that stays unreachable or answers 5xx past the retries (by default miles's own 60
+  attempts 1 s apart) raises ``EngineError`` naming the URL, as miles's HTTP helper does: miles drops
+  that group and goes on.
+- An engine abort (``finish_reason`` abort, after ``retool_max_abort_retries`` reruns) comes back
+  ABORTED with its loss mask all 0; without ``--group-rm`` it also gets the zero reward
+  (:func:`retool.reward.aborted_reward`), because the frameworks score no aborted sample and an
+  unscored one in the batch breaks their metrics (``round(None)``) and train-data conversion
+  (``torch.tensor([None])``). A rerun of such a sample drops that reward first.
+- A sample whose rollout broke otherwise comes back FAILED (ABORTED on a ``Status`` enum without
+  FAILED), loss mask all 0, the error in ``metadata["retool"]["status_reason"]``.
+It never sets ``reward`` otherwise: that is ``--custom-rm-path retool.reward.reward_func``.
 """
 
 from __future__ import annotations
@@ -33,13 +45,19 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
+from retool.integrations.slime.sample import OUR_ABORT_REWARD, record_turns, reset, status_for, top_p_spans
+from retool.integrations.slime.settings import check_retool_args, config_from_args, engine_retries, sampling_from_dict
+from retool.integrations.slime.transport import TurnRecorder, engine_for, request_payload, routing_headers
+from retool.reward import aborted_reward, reward_func
 from retool.rollout.batch import as_prompt, render_prompt_ids, rollout_one
-from retool.rollout.config import RolloutConfig, SamplingParams, Sandbox
-from retool.rollout.engines.sglang import SGLangEngine
-from retool.reward import reward_func
+from retool.rollout.config import EngineError, Sandbox
+from retool.rollout.prompt import is_templated, templated_prompt_ids
 
-_ENGINES: dict[str, SGLangEngine] = {}
+__all__ = ["close_default_sandbox", "config_from_args", "default_sandbox", "generate", "generate_for_sample",
+           "reward_func", "sampling_from_dict"]
+
 _SANDBOXES: dict[int, tuple[asyncio.AbstractEventLoop, Sandbox]] = {}
+_status = status_for  # the older private name
 
 
 @functools.lru_cache(maxsize=4)
@@ -47,13 +65,6 @@ def _tokenizer(path: str) -> Any:
     from retool.embedded.tokenizer import load_tokenizer
 
     return load_tokenizer(path)
-
-
-def _engine(args: Any) -> SGLangEngine:
-    url = f"http://{args.sglang_router_ip}:{args.sglang_router_port}"
-    if url not in _ENGINES:
-        _ENGINES[url] = SGLangEngine(url, max_retries=int(getattr(args, "retool_engine_retries", 3)))
-    return _ENGINES[url]
 
 
 def default_sandbox(args: Any = None) -> Sandbox:
@@ -76,80 +87,58 @@ async def close_default_sandbox() -> None:
         await entry[1].close()
 
 
-def sampling_from_dict(params: Mapping[str, Any]) -> SamplingParams:
-    """slime's ``sampling_params`` dict (SGLang's names) as our SamplingParams."""
-    stop = params.get("stop") or ()
-    return SamplingParams(
-        temperature=float(params.get("temperature", 1.0)),
-        top_p=float(params.get("top_p", 1.0)),
-        top_k=int(params.get("top_k", -1)),
-        max_new_tokens=int(params.get("max_new_tokens", 8192)),
-        stop=(stop,) if isinstance(stop, str) else tuple(stop),
-        stop_token_ids=tuple(params.get("stop_token_ids") or ()),
-        seed=params.get("sampling_seed"),
-    )
+def _prompt_ids(tokenizer: Any, prompt: Any, config: Any) -> list[int]:
+    if is_templated(prompt):
+        return templated_prompt_ids(tokenizer, prompt, config)
+    return render_prompt_ids(tokenizer, as_prompt(prompt).messages, config)
 
 
-def config_from_args(args: Any, sampling_params: Mapping[str, Any]) -> RolloutConfig:
-    sampling = sampling_from_dict(sampling_params)
-    return RolloutConfig(
-        max_turns=int(getattr(args, "retool_max_turns", None) or 16),
-        max_tool_calls=int(getattr(args, "retool_max_tool_calls", None) or 16),
-        rollout_max_response_len=int(getattr(args, "rollout_max_response_len", None) or sampling.max_new_tokens),
-        max_context_len=int(getattr(args, "rollout_max_context_len", None) or 9216),
-        sampling=sampling,
-        n_samples_per_prompt=1,
-        system_prompt=getattr(args, "retool_system_prompt", None),
-        max_abort_retries=int(getattr(args, "retool_max_abort_retries", None) or 0),
-    )
-
-
-def _status(sample: Any, value: str) -> Any:
-    """The sample class's own Status member for ``value``; an older enum without FAILED gets ABORTED
-    (a failed sample, like an aborted one, must not be trained on as if it were complete)."""
-    enum = getattr(type(sample), "Status", None)
-    if enum is None:
-        return value
-    members = getattr(enum, "__members__", {})
-    if value.upper() in members:
-        return members[value.upper()]
-    if value == "failed" and "ABORTED" in members:
-        return members["ABORTED"]
-    raise ValueError(f"{type(sample).__name__}.Status has no member for rollout status {value!r}: {sorted(members)}")
-
-
-async def generate_for_sample(args: Any, sample: Any, sampling_params: Mapping[str, Any], *,
+async def generate_for_sample(args: Any, sample: Any, sampling_params: Mapping[str, Any], *, evaluation: bool = False,
                               sandbox: Sandbox | None = None) -> Any:
-    # a retried sample arrives with the old attempt's state: start clean
-    sample.tokens, sample.response, sample.response_length = [], "", 0
-    sample.loss_mask, sample.rollout_log_probs = [], []
-    config = config_from_args(args, sampling_params)
+    check_retool_args(args)
+    reset(sample)
     tokenizer = _tokenizer(str(args.hf_checkpoint))
-    prompt = as_prompt(sample.prompt)
-    prompt_ids = render_prompt_ids(tokenizer, prompt.messages, config)
+    prompt_ids = _prompt_ids(tokenizer, sample.prompt, config_from_args(args, sampling_params, evaluation=evaluation))
+    config = config_from_args(args, sampling_params, evaluation=evaluation, prompt_len=len(prompt_ids))
+    client = engine_for(args, *engine_retries(args))
+    engine = TurnRecorder(client.bind(headers=routing_headers(args, sample), payload=request_payload(args)),
+                          len(prompt_ids))
     out = await rollout_one(
-        prompt_ids, _engine(args), sandbox or default_sandbox(args), tokenizer, config,
+        prompt_ids, engine, sandbox or default_sandbox(args), tokenizer, config,
         group_id=int(getattr(sample, "group_index", None) or 0), sample_index=int(getattr(sample, "index", None) or 0),
     )
+    if out.status == "aborted" and engine.engine_error is not None:
+        raise EngineError(f"{out.status_reason} (the sample is not returned: miles drops its group)")
+    aborted = out.status == "aborted"
     sample.tokens = list(out.tokens)
     sample.response = out.response
     sample.response_length = out.response_length
-    sample.loss_mask = list(out.loss_mask)
+    sample.loss_mask = [0] * out.response_length if aborted else list(out.loss_mask)
     sample.rollout_log_probs = list(out.rollout_log_probs)
-    sample.status = _status(sample, out.status)
+    sample.status = status_for(sample, out.status)
+    record_turns(sample, engine.turns)
+    if config.sampling.wants_top_p_token_ids:
+        spans = top_p_spans(engine.turns, sample.loss_mask)
+        sample.rollout_top_p_token_ids, sample.rollout_top_p_token_offsets = spans if spans else (None, None)
+    sample.tool_call_count = out.tool_calls
+    sample.non_generation_time = max(out.wall_time_s - out.generation_time_s, 0.0)
     if not isinstance(getattr(sample, "metadata", None), dict):
         sample.metadata = {}
     sample.metadata["tool_call_count"] = out.tool_calls
+    sample.metadata["round_number"] = out.turns
     sample.metadata["retool"] = {
         "turns": out.turns, "tool_calls": out.tool_calls, "malformed_calls": out.malformed_calls,
         "tool_statuses": list(out.tool_statuses), "code_lengths_chars": list(out.code_lengths_chars),
         "tool_tokens": out.tool_tokens, "status_reason": out.status_reason, "attempts": out.attempts,
         "generation_time_s": out.generation_time_s, "tool_time_s": out.tool_time_s, "wall_time_s": out.wall_time_s,
     }
+    if aborted and not getattr(args, "group_rm", False):
+        sample.reward = aborted_reward(args)
+        sample.metadata["retool"][OUR_ABORT_REWARD] = True
     return sample
 
 
-async def generate(args: Any, sample: Any, sampling_params: Mapping[str, Any]) -> Any:
-    """miles/slime ``--custom-generate-function-path retool.integrations.slime.generate``
-    (the legacy three-argument signature; also reachable as ``retool.rollout.generate``)."""
-    return await generate_for_sample(args, sample, sampling_params)
+async def generate(args: Any, sample: Any, sampling_params: Mapping[str, Any], evaluation: bool = False) -> Any:
+    """miles/slime ``--custom-generate-function-path retool.integrations.slime.generate`` (also reachable as
+    ``retool.rollout.generate``); the frameworks pass ``evaluation=`` because the signature has it."""
+    return await generate_for_sample(args, sample, sampling_params, evaluation=evaluation)

@@ -14,10 +14,12 @@ from retool import lazy_exports
 
 _EXPORTS = {
     **dict.fromkeys(("Engine", "EngineError", "FinishReason", "Generation", "SamplingParams"), "retool.rollout.config"),
-    **dict.fromkeys(("SGLangEngine", "generation_from_sglang", "http_client_module"), ".sglang"),
+    **dict.fromkeys(("RETRIED_4XX", "BoundEngine", "SGLangEngine", "generation_from_sglang", "http_client_module"),
+                    ".sglang"),
     "HFEngine": ".hf",
     "ForcedPolicyEngine": ".forced", "tool_heavy_turns": ".forced",
-    **dict.fromkeys(("BadRequest", "GenerateServer", "parse_sampling_params", "sglang_response"), ".server"),
+    **dict.fromkeys(("SGLANG_SAMPLING_KEYS", "BadRequest", "GenerateServer", "ServerFaults", "parse_sampling_params",
+                     "sglang_response"), ".server"),
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -42,3 +42,26 @@ def test_a_bad_argument_exits_2_naming_it(argv: list[str], bad: str, capsys) -> 
 def test_a_missing_model_dir_exits_2_naming_it(tmp_path, capsys) -> None:
     assert main(["serve", "--model", str(tmp_path / "nomodel")]) == 2
     assert "nomodel" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_retool_serve_refuses_an_unknown_sampling_key_with_400() -> None:
+    """SGLang refuses a sampling key its SamplingParams does not take with HTTP 400; ``retool serve`` too."""
+    import re
+    import subprocess
+    import sys
+
+    from retool.rollout.engines import http_client_module
+
+    httpx = http_client_module()
+    proc = subprocess.Popen([sys.executable, "-m", "retool.cli", "serve", "--model", "tiny", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        match = re.search(r"http://127\.0\.0\.1:\d+", proc.stdout.readline())
+        assert match
+        reply = httpx.post(f"{match.group(0)}/generate", timeout=60,
+                           json={"input_ids": [1, 2], "sampling_params": {"max_new_tokens": 1, "return_top_p": True}})
+        assert reply.status_code == 400 and "'return_top_p'" in reply.json()["error"]["message"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)

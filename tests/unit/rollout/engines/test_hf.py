@@ -223,3 +223,24 @@ def test_long_stop_string_completed_by_the_last_token_is_found(engine: HFEngine,
 async def test_async_generate_equals_generate_sync(engine: HFEngine, prompt: list[int]) -> None:
     params = SamplingParams(max_new_tokens=8, ignore_eos=True, seed=21)
     assert await engine.generate(prompt, params) == engine.generate_sync(prompt, params)
+
+
+def test_the_reported_nucleus_is_what_top_p_keeps_and_holds_the_sampled_token(engine: HFEngine, prompt: list[int]) -> None:
+    import torch
+
+    params = SamplingParams(temperature=1.0, top_p=0.3, max_new_tokens=3, ignore_eos=True, seed=2,
+                            custom_params={"return_top_p_token_ids": True})
+    gen = engine.generate_sync(prompt, params)
+    ids, offsets = gen.top_p_token_ids, gen.top_p_token_offsets
+    assert len(offsets) == len(gen.output_ids) + 1
+    with torch.inference_mode():
+        logits = engine.model(input_ids=torch.tensor([prompt])).logits[0, -1].float()  # (V,)
+    probs, order = torch.sort(torch.softmax(logits, dim=-1), descending=True)  # (V,), (V,)
+    kept = order[(torch.cumsum(probs, 0) - probs) < 0.3].tolist()
+    assert list(ids[offsets[0]:offsets[1]]) == sorted(kept)
+    assert all(tok in ids[offsets[i]:offsets[i + 1]] for i, tok in enumerate(gen.output_ids))
+
+
+def test_no_nucleus_is_reported_unless_asked(engine: HFEngine, prompt: list[int]) -> None:
+    gen = engine.generate_sync(prompt, SamplingParams(temperature=1.0, top_p=0.3, max_new_tokens=2, seed=2))
+    assert gen.top_p_token_ids is None and gen.top_p_token_offsets is None

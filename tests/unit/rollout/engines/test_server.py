@@ -158,3 +158,64 @@ def test_retool_serve_command_serves_and_stops_on_sigterm() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("key", ["bogus", "return_top_p", "max_tokens"])
+def test_an_unknown_sampling_key_is_http_400_naming_it(server: GenerateServer, prompt: list[int], key: str) -> None:
+    """SGLang builds ``SamplingParams(**sampling_params)`` and refuses a key it does not know; so do we."""
+    response = httpx.post(f"{server.url}/generate", json={"input_ids": prompt, "sampling_params": {key: 1}})
+    assert response.status_code == 400 and repr(key) in response.json()["error"]["message"]
+
+
+def test_a_known_sglang_key_we_cannot_honour_is_http_400(server: GenerateServer, prompt: list[int]) -> None:
+    response = httpx.post(f"{server.url}/generate", json={"input_ids": prompt, "sampling_params": {"min_p": 0.1}})
+    assert response.status_code == 400 and "min_p" in response.json()["error"]["message"]
+
+
+def test_the_sampling_params_miles_sends_are_accepted(server: GenerateServer, prompt: list[int]) -> None:
+    params = {"temperature": 1.0, "top_p": 1.0, "top_k": -1, "max_new_tokens": 2, "stop": None, "stop_token_ids": None,
+              "skip_special_tokens": False, "no_stop_trim": True, "spaces_between_special_tokens": False}
+    response = httpx.post(f"{server.url}/generate", json={"input_ids": prompt, "sampling_params": params})
+    assert response.status_code == 200
+
+
+def test_meta_info_carries_the_weight_version(engine: HFEngine, prompt: list[int]) -> None:
+    with GenerateServer(engine, weight_version="3") as srv:
+        first = httpx.post(f"{srv.url}/generate", json={"input_ids": prompt, "sampling_params": {"max_new_tokens": 1}})
+        srv.weight_version = "4"
+        second = httpx.post(f"{srv.url}/generate", json={"input_ids": prompt, "sampling_params": {"max_new_tokens": 1}})
+    assert (first.json()["meta_info"]["weight_version"], second.json()["meta_info"]["weight_version"]) == ("3", "4")
+
+
+def test_cached_tokens_count_the_prefix_served_before(engine: HFEngine, prompt: list[int]) -> None:
+    with GenerateServer(engine) as srv:
+        body = {"input_ids": prompt, "sampling_params": {"max_new_tokens": 2, "ignore_eos": True}, "return_logprob": True}
+        first = httpx.post(f"{srv.url}/generate", json=body).json()
+        longer = prompt + first["output_ids"] + [5]
+        second = httpx.post(f"{srv.url}/generate", json={**body, "input_ids": longer}).json()
+    assert first["meta_info"]["cached_tokens"] == 0
+    assert second["meta_info"]["cached_tokens"] == len(prompt) + 2 and second["meta_info"]["prompt_tokens"] == len(longer)
+
+
+def test_faults_inject_5xx_then_an_abort_then_serve(engine: HFEngine, prompt: list[int]) -> None:
+    from retool.rollout.engines.server import ServerFaults
+
+    faults = ServerFaults(http_5xx=1, aborts=1)
+    with GenerateServer(engine, faults=faults) as srv:
+        body = {"input_ids": prompt, "sampling_params": {"max_new_tokens": 1}}
+        replies = [httpx.post(f"{srv.url}/generate", json=body, headers={"X-SMG-Routing-Key": "k"}) for _ in range(3)]
+    assert [r.status_code for r in replies] == [503, 200, 200]
+    assert replies[1].json()["meta_info"]["finish_reason"]["type"] == "abort"
+    assert replies[2].json()["meta_info"]["finish_reason"]["type"] in ("stop", "length")
+    assert len(faults.requests) == 3 and faults.requests[0]["headers"]["x-smg-routing-key"] == "k"
+
+
+def test_top_p_token_ids_are_returned_when_custom_params_ask(server: GenerateServer, prompt: list[int]) -> None:
+    params = {"max_new_tokens": 4, "ignore_eos": True, "temperature": 1.0, "top_p": 0.5, "sampling_seed": 1,
+              "custom_params": {"return_top_p_token_ids": True}}
+    meta = httpx.post(f"{server.url}/generate", json={"input_ids": prompt, "sampling_params": params,
+                                                      "return_logprob": True}).json()["meta_info"]
+    ids, offsets = meta["top_p_token_ids"], meta["top_p_token_offsets"]
+    sampled = [entry[1] for entry in meta["output_token_logprobs"]]
+    assert len(offsets) == len(sampled) + 1 and offsets[-1] == len(ids)
+    assert all(tok in ids[offsets[i]:offsets[i + 1]] for i, tok in enumerate(sampled))

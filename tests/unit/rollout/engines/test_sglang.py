@@ -134,3 +134,56 @@ async def test_missing_logprobs_over_http_is_an_abort(scripted_server) -> None:
     gen = await client.generate([1], SamplingParams(max_new_tokens=1))
     await client.aclose()
     assert gen.finish_reason == "abort" and "output_token_logprobs" in gen.abort_reason
+
+
+@pytest.mark.asyncio
+async def test_a_rate_limit_429_is_retried_then_succeeds(scripted_server) -> None:
+    """Issue 13 point 1: miles's HTTP helper (miles/utils/http_utils.py ``_post``) retries every error;
+    we retry the transient 4xx (408, 429) with the 5xx, never a 400."""
+    handler, url = scripted_server
+    handler.replies.extend([(429, {"error": {"message": "too many requests"}}), (408, {}), (200, _OK)])
+    client = SGLangEngine(url, max_retries=2, backoff_s=0.0)
+    gen = await client.generate([1], SamplingParams(max_new_tokens=1))
+    await client.aclose()
+    assert gen.output_ids == (42,) and len(handler.seen) == 3
+
+
+@pytest.mark.asyncio
+async def test_bound_extras_reach_the_request(scripted_server) -> None:
+    handler, url = scripted_server
+    handler.replies.append((200, _OK))
+    client = SGLangEngine(url, max_retries=0)
+    bound = client.bind(payload={"lora_path": "miles_lora"})
+    await bound.generate([1], SamplingParams(max_new_tokens=1, custom_params={"return_top_p_token_ids": True}))
+    await client.aclose()
+    request = handler.seen[-1]
+    assert request["lora_path"] == "miles_lora"
+    assert request["sampling_params"]["custom_params"] == {"return_top_p_token_ids": True}
+
+
+def test_meta_info_weight_version_and_cache_counts_are_read() -> None:
+    body = {"text": "a", "meta_info": {"finish_reason": {"type": "stop", "matched": 2}, "weight_version": 3,
+                                       "prompt_tokens": 9, "cached_tokens": 4, "output_token_logprobs": [[-0.1, 2, None]]}}
+    gen = generation_from_sglang(body)
+    assert (gen.weight_version, gen.prompt_tokens, gen.cached_tokens) == ("3", 9, 4)
+
+
+def test_an_abort_keeps_the_weight_version() -> None:
+    gen = generation_from_sglang({"meta_info": {"finish_reason": {"type": "abort"}, "weight_version": "5"}})
+    assert gen.finish_reason == "abort" and gen.weight_version == "5"
+
+
+@pytest.mark.parametrize("encode", [list, lambda xs: __import__("base64").b64encode(
+    __import__("struct").pack(f"<{len(xs)}i", *xs)).decode()])
+def test_top_p_token_ids_are_read_from_lists_or_base64_int32(encode) -> None:
+    meta = {"finish_reason": {"type": "length", "length": 2}, "output_token_logprobs": [[-0.1, 5, None], [-0.2, 6, None]],
+            "top_p_token_ids": encode([5, 9, 6]), "top_p_token_offsets": encode([0, 2, 3])}
+    gen = generation_from_sglang({"text": "", "meta_info": meta})
+    assert gen.top_p_token_ids == (5, 9, 6) and gen.top_p_token_offsets == (0, 2, 3)
+
+
+def test_top_p_offsets_that_do_not_span_the_tokens_are_an_abort() -> None:
+    meta = {"finish_reason": {"type": "length", "length": 1}, "output_token_logprobs": [[-0.1, 5, None]],
+            "top_p_token_ids": [5, 9], "top_p_token_offsets": [0, 1, 2]}
+    gen = generation_from_sglang({"text": "", "meta_info": meta})
+    assert gen.finish_reason == "abort" and "top_p_token_offsets" in gen.abort_reason
