@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING
 from retool.answer.config import AnswerConfig, Verdict
 from retool.answer.local import compare_local
 from retool.answer.normalize import normalize
+from retool.answer.notation import canonical_unit
 
 if TYPE_CHECKING:
     from retool.answer.worker import AnswerChecker
@@ -73,6 +74,9 @@ def compare(pred: str, gold: str, config: AnswerConfig = AnswerConfig(), *,
             equal = int(pred) == int(gold)
             return Verdict(equal, "equal integers" if equal else "different integers", "fast")
         if max(len(pred), len(gold)) <= config.max_answer_chars:  # spelled integers: 4{,}200, \text{42}
+            units = (canonical_unit(pred), canonical_unit(gold))
+            if None not in units and units[0] != units[1]:
+                return Verdict(False, f"different units ({units[0]} against {units[1]})", "fast")
             p, g = normalize(pred), normalize(gold)
             if _INT.fullmatch(p) and _INT.fullmatch(g) and max(len(p), len(g)) <= config.max_digits:
                 equal = int(p) == int(g)

@@ -34,10 +34,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
+from retool.answer.notation import drop_invisible
+from retool.answer.regions import own_text
 from retool.text.grammar import Trace, parse_trace
-from retool.text.spans import answer_line
+from retool.text.spans import answer_line, find_boxed
 
 Source = Literal["boxed", "answer_line"] | None
 
@@ -48,6 +50,34 @@ _HEDGE_AFTER = re.compile(_HEDGE.pattern[:-3] + r"|might\s+(?:also\s+)?be|could\
 _MAX_CHAINED = 64
 _RETRACT = re.compile(r"\b(?:wait|hold\s+on|that(?:'s|\s+is|\s+was)\s+(?:wrong|incorrect|not\s+(?:right|correct))|"
                       r"(?:is|was)\s+(?:wrong|incorrect)|mistake|let\s+me\s+re(?:check|do|consider|compute|think))\b", re.I)
+# a box whose argument is one token without braces (valid TeX): a number, a command or one character
+_BARE_BOX = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])(?!\s*\{)\s*([+-]?\d+(?:\.\d+)?|\\[A-Za-z]+|[A-Za-z](?![A-Za-z])|[^\s{}\\$.,;A-Za-z])")
+_MINERVA_LEAD = re.compile(r"^(?:the\s+)?final\s+answer\s+is\s*:?\s*", re.I)
+_MINERVA_TAIL = re.compile(r"\s*\.?\s*I\s+hope\s+it\s+is\s+correct\s*\.?\s*$", re.I)
+_MINERVA = re.compile(r"final\s+answer\s+is\s*(\$[^$\n]{1,1000}\$)\s*\.?\s*I\s+hope\s+it\s+is\s+correct", re.I)
+
+
+class _Box(NamedTuple):
+    """A box without braces (``\\boxed 7``): the same fields the policy reads from a ``BoxedSpan``."""
+
+    start: int
+    end: int
+    closed: bool
+    content: str
+
+
+def _minerva(answer: str) -> str:
+    """The Minerva line ``Final Answer: The final answer is $X$. I hope it is correct.`` holds X."""
+    if "hope" not in answer and "final" not in answer.lower():
+        return answer
+    stripped = _MINERVA_TAIL.sub("", _MINERVA_LEAD.sub("", answer))
+    return stripped if stripped != answer else answer
+
+
+def _invisible_only(value: str) -> bool:
+    if "phantom" not in value and "color" not in value and "space" not in value:
+        return False
+    return not drop_invisible(value).replace("{", "").replace("}", "").strip()
 
 
 @dataclass(frozen=True)
@@ -93,11 +123,27 @@ def extract_answer(response: str, *, max_answer_chars: int = 1000, max_response_
     text, why = final_model_text(response, trace)
     if text is None:
         return _none(why)
-    boxes = trace.boxes
+    own, cut = own_text(text)
+    if not own.strip() and cut:
+        return _none("the final text ends inside tool output (an <interpreter> block or an output fence)")
+    boxes: tuple = trace.boxes if own is text else find_boxed(own)
+    text = own
+    if "boxed" in text or "fbox" in text:
+        bare = None
+        for bare in _BARE_BOX.finditer(text):
+            pass
+        if bare is not None and (not boxes or bare.start() >= boxes[-1].end):
+            boxes = (*boxes, _Box(bare.start(), bare.end(), True, bare.group(1)))
     if not boxes:
         answer = answer_line(text)
+        if answer is None and "hope" in text:
+            minerva = None
+            for minerva in _MINERVA.finditer(text):
+                pass
+            answer = None if minerva is None else minerva.group(1)
         if answer is None:
             return _none("no \\boxed{} and no 'Answer:' line in the final text")
+        answer = _minerva(answer)
         if not answer:
             return _none("empty 'Answer:' line")
         if _HEDGE.search(answer):
@@ -108,7 +154,7 @@ def extract_answer(response: str, *, max_answer_chars: int = 1000, max_response_
     if not boxes[-1].closed:
         return _none("the last box is not closed (truncated answer)")
     group = [boxes[-1]]
-    for box in reversed(boxes[:-1]):
+    for box in reversed(boxes[:-1] if not isinstance(boxes[-1], _Box) else ()):
         between = text[box.end : group[0].start]
         if not box.closed or not _CHAIN.match(between):
             break
@@ -131,6 +177,8 @@ def extract_answer(response: str, *, max_answer_chars: int = 1000, max_response_
     values = tuple(dict.fromkeys(b.content.strip() for b in group))  # a repeated box is one value
     if any(not v for v in values):
         return _none("empty box")
+    if any(_invisible_only(v) for v in values):
+        return _none("the box holds only invisible content (\\phantom and kin render as blank space)")
     answer = ", ".join(values)
     if len(answer) > max_answer_chars:
         return _none(f"answer of {len(answer)} characters exceeds max_answer_chars={max_answer_chars}")

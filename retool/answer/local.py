@@ -16,19 +16,35 @@ from typing import Callable
 
 from retool.answer.config import AnswerConfig, Verdict
 from retool.answer.fast import Approx, PiMul, TooLarge, Undecided, Value, clearly_differ, fast_value, pi_times
-from retool.answer.normalize import Bag, Equation, Leaf, Matrix, Node, Seq, structure
+from retool.answer.notation import canonical_unit
+from retool.answer.normalize import Bag, Equation, Leaf, Matrix, Node, Seq, has_free_symbol, structure
 
 __all__ = ["compare_local"]
 
 
 LeafEq = Callable[[Leaf, Leaf], "bool | None"]
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z ]*$")
-_COMMAND = re.compile(r"\\[a-zA-Z]+")
+_has_free_symbol = has_free_symbol
 
 
-def _has_free_symbol(text: str) -> bool:
-    """A letter outside every LaTeX command, other than the constants e and i."""
-    return re.search(r"[a-df-hj-zA-Z]", _COMMAND.sub(" ", text)) is not None
+class Engine:
+    """What the tree comparison asks of an engine: scalar equality (``leaf``), whether two relations
+    ``d1 op 0`` and ``d2 op 0`` are the same (``relation``: one is a constant multiple of the other,
+    positive for an inequality) and the interval a one-variable inequality describes (``interval``).
+    Each answers None when it cannot decide; this base class is the fast path's (sympy-free)."""
+
+    def __init__(self, leaf: LeafEq) -> None:
+        self.leaf = leaf
+
+    def relation(self, d1: str, d2: str, op: str) -> bool | None:
+        if self.leaf(Leaf(d1), Leaf(d2)) is True:
+            return True
+        if op in ("=", "ne") and self.leaf(Leaf(d1), Leaf(f"-({d2})")) is True:
+            return True
+        return None
+
+    def interval(self, eq: Equation) -> Node | None:
+        return None
 
 
 def _fast_leaf(a: Leaf, b: Leaf, config: AnswerConfig) -> bool | None:
@@ -68,7 +84,7 @@ def _all(results: list[bool | None]) -> bool | None:
     return None if any(r is None for r in results) else True
 
 
-def _bag_equal(xs: tuple[Node, ...], ys: tuple[Node, ...], leaf: LeafEq) -> bool | None:
+def _bag_equal(xs: tuple[Node, ...], ys: tuple[Node, ...], leaf: Engine) -> bool | None:
     if len(xs) != len(ys):
         return False
     table = [[_nodes_equal(x, y, leaf) for y in ys] for x in xs]
@@ -83,7 +99,34 @@ def _bag_equal(xs: tuple[Node, ...], ys: tuple[Node, ...], leaf: LeafEq) -> bool
     return None if any(cell is None for row in table for cell in row) else False
 
 
-def _nodes_equal(p: Node, g: Node, leaf: LeafEq) -> bool | None:
+def _equations_equal(p: Equation, g: Equation, engine: Engine) -> bool | None:
+    """Equivalent relations: one side minus the other is a constant multiple (positive for ``<``/``le``)."""
+    if p.op != g.op:
+        return False
+    same = engine.relation(f"{p.lhs}-({p.rhs})", f"{g.lhs}-({g.rhs})", p.op)
+    if same is not True and p.named and g.named and p.op == "=":  # y = 2x + 3 against f(x) = 2x + 3
+        return engine.leaf(Leaf(p.rhs), Leaf(g.rhs)) or same
+    return same
+
+
+def _equation_against(eq: Equation, other: Node, engine: Engine) -> bool | None:
+    """An equation against a value: a named one by its right side; an inequality against an interval
+    by the interval it describes; an equation with a variable never (``x + 2 = 7`` is not the answer
+    7: it restates an equation); a true statement between numbers (``\\frac{6}{2} = 3``) by its right side."""
+    if eq.op != "=":
+        if not isinstance(other, Seq):
+            return False
+        interval = engine.interval(eq)
+        return None if interval is None else _nodes_equal(interval, other, engine)
+    if eq.named:
+        return _nodes_equal(structure(eq.rhs), other, engine)
+    if has_free_symbol(eq.lhs) or has_free_symbol(eq.rhs):
+        return False
+    true = engine.leaf(Leaf(eq.lhs), Leaf(eq.rhs))
+    return _nodes_equal(structure(eq.rhs), other, engine) if true else true
+
+
+def _nodes_equal(p: Node, g: Node, leaf: Engine) -> bool | None:
     if p == g:
         return True
     if isinstance(p, Bag) and len(p.items) == 1:
@@ -91,17 +134,12 @@ def _nodes_equal(p: Node, g: Node, leaf: LeafEq) -> bool | None:
     if isinstance(g, Bag) and len(g.items) == 1:
         return _nodes_equal(p, g.items[0], leaf)
     if isinstance(p, Equation) and isinstance(g, Equation):
-        if p.op != g.op:
-            return False
-        same = leaf(Leaf(f"{p.lhs}-({p.rhs})"), Leaf(f"{g.lhs}-({g.rhs})"))
-        if same is not False or p.op != "=":
-            return same
-        return leaf(Leaf(f"{p.lhs}-({p.rhs})"), Leaf(f"{g.rhs}-({g.lhs})"))  # a = b is b = a
+        return _equations_equal(p, g, leaf)
     if isinstance(p, Equation) or isinstance(g, Equation):
         eq, other = (p, g) if isinstance(p, Equation) else (g, p)
-        return _nodes_equal(structure(eq.rhs), other, leaf) if eq.op == "=" else False
+        return _equation_against(eq, other, leaf)  # type: ignore[arg-type]
     if isinstance(p, Leaf) and isinstance(g, Leaf):
-        return leaf(p, g)
+        return leaf.leaf(p, g)
     if isinstance(p, Bag) and isinstance(g, Bag):
         return _bag_equal(p.items, g.items, leaf)
     if isinstance(p, Seq) and isinstance(g, Seq):
@@ -114,7 +152,7 @@ def _nodes_equal(p: Node, g: Node, leaf: LeafEq) -> bool | None:
             return False
         return _all([_nodes_equal(x, y, leaf) for x, y in zip(bag.items, seq.items)])
     if isinstance(p, Matrix) and isinstance(g, Matrix):
-        if [len(r) for r in p.rows] != [len(r) for r in g.rows]:
+        if p.kind != g.kind or [len(r) for r in p.rows] != [len(r) for r in g.rows]:
             return False
         return _all([_nodes_equal(x, y, leaf) for rp, rg in zip(p.rows, g.rows) for x, y in zip(rp, rg)])
     return False
@@ -148,6 +186,9 @@ def compare_local(pred: str, gold: str, config: AnswerConfig, *, symbolic: bool)
             return Verdict(False, f"{name} rejected: {why}", "rejected")
     if pred.strip() == gold.strip():
         return Verdict(pred.strip() != "", "identical text" if pred.strip() else "empty answer", "identical")
+    units = (canonical_unit(pred), canonical_unit(gold))
+    if None not in units and units[0] != units[1]:
+        return Verdict(False, f"different units ({units[0]} against {units[1]})", "fast")
     p, g = structure(pred), structure(gold)
 
     def fast(a: Leaf, b: Leaf) -> bool | None:
@@ -166,8 +207,13 @@ def compare_local(pred: str, gold: str, config: AnswerConfig, *, symbolic: bool)
         except Exception:  # the parser could not read one side: not equal
             return False
 
+    engine = Engine(fast)
+    if symbolic:
+        from retool.answer.symbolic import SymbolicEngine
+
+        engine = SymbolicEngine(full, max_nodes=config.max_nodes, max_bits=config.max_bits)
     try:
-        result = _nodes_equal(p, g, full if symbolic else fast)
+        result = _nodes_equal(p, g, engine)
     except TooLarge as exc:
         return Verdict(False, f"rejected as pathological: {exc}", "rejected")
     if result is None:

@@ -35,18 +35,30 @@ from retool.answer.spelling import normalize
 
 __all__ = ["Bag", "Equation", "Leaf", "Matrix", "Node", "Seq", "normalize", "structure"]
 
-_PERCENT = re.compile(r"\s*(?:\\%|%|\\text\{\s*percent\s*\}|\bpercent\b)\s*$")
+_PERCENT = re.compile(r"\s*(?:\\%|%|\\text\{\s*percent\s*\}|\bpercent\b|\bpct\b\.?|\bpercentage(?:\s+points?)?\b|\bper\s*cent\b)\s*$")
 _DEGREE = re.compile(r"\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\\degree|\bdegrees?\b)\s*$")
 _EMPTY_SET = re.compile(r"^(?:\\emptyset|\\varnothing|\\O|\\\{\s*\\\}|\{\s*\})$")
 _LABEL = re.compile(r"^(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?(?:'|\([^()=]*\))?$")
 _OPEN = {"(": ")", "[": "]", "\\{": "\\}", "\\langle": "\\rangle", "{": "}"}
 _CLOSE = {")": "(", "]": "[", "\\}": "\\{", "\\rangle": "\\langle", "}": "{"}
-_MATRIX = re.compile(r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$", re.S)
+_MATRIX = re.compile(r"^([\[(|]?)\s*\\begin\{([pbBvV]?matrix|smallmatrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\2\}\s*([\])|]?)$", re.S)
+_MATRIX_KIND = {"vmatrix": "det", "Vmatrix": "norm"}
+_CLOSER_OF = {"": "", "(": ")", "[": "]", "|": "|"}
+# a name on the left of '=' (the equation then states its value): x, y_1, f(2), f'(x), AB, ABC, \angle ABC,
+# m\angle A, \overline{AB}, |AB|, [ABC] (an area), P(A), or an English word naming the quantity
+_NAME = re.compile(r"^(?:(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?(?:\^\{?-1\}?)?'*(?:\([^()=]*\))?"
+                   r"|[A-Z]{2,4}(?:_\{?[A-Za-z0-9]+\}?)?|(?:m\s*)?\\(?:angle|measuredangle|triangle)\s*[A-Z]{1,3}"
+                   r"|\\overline\{[A-Z]{2}\}|\|[A-Z]{2}\||\[[A-Z]{3,4}\]|(?i:%s)(?:\s*\([^()=]*\))?)$"
+                   % "|".join("area perimeter volume sum total length distance probability value answer result height "
+                              "width radius diameter circumference speed time cost price number count product "
+                              "difference ratio mean median mode range".split()))
+_COMMAND = re.compile(r"\\[a-zA-Z]+")
 _SET_BUILDER = re.compile(r"^\\\{\s*[A-Za-z]\s*(?:\||\\mid|:)\s*(.+?)\s*\\\}$", re.S)
 _MEMBER = re.compile(r"^\s*(.+?)\s*\\in(?![a-zA-Z])\s*(.+)$", re.S)
 _CHOICE = re.compile(r"\(\s*[A-Za-z]\s*\)")
 _PLUS_MINUS = re.compile(r"\\(?:pm|mp)(?![a-zA-Z])|\u00b1|\u2213")
-_WORD_SEP = re.compile(r"\s+(?:and|or)\s+|\\(?:text|mbox)\{\s*(?:and|or)\s*\}", re.I)
+_WORD_SEP = re.compile(r"\s+(?:and|or)\s+|\\(?:text|mbox)\{\s*(?:and|or)\s*\}"
+                       r"|(?<=[\d)\]}])\s*(?:or|and)\s*(?=[-+\d(\[\\]|[A-Za-z]\s*=)", re.I)
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,7 @@ class Bag:
 @dataclass(frozen=True)
 class Matrix:
     rows: tuple[tuple[Node, ...], ...]
+    kind: str = "matrix"  # "det" for vmatrix or |array|, "norm" for Vmatrix: not a matrix
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,12 @@ class Equation:
     lhs: str
     rhs: str
     op: str = "="
+    named: bool = False  # the left side names a quantity (y = 2x + 3): its right side is the answer too
+
+
+def has_free_symbol(text: str) -> bool:
+    """A letter outside every LaTeX command, other than the constants e and i."""
+    return re.search(r"[a-df-hj-zA-Z]", _COMMAND.sub(" ", text)) is not None
 
 
 Node = Leaf | Seq | Bag | Matrix | Equation
@@ -142,7 +161,7 @@ def _wrapping(text: str) -> tuple[str, str, str] | None:
 def _leaf(text: str) -> Leaf:
     text = text.strip()
     percent = degree = False
-    if ("%" in text or "percent" in text) and (m := _PERCENT.search(text)) is not None:
+    if ("%" in text or "per" in text or "pct" in text) and (m := _PERCENT.search(text)) is not None:
         text, percent = text[: m.start()], True
     if ("circ" in text or "degree" in text) and (m := _DEGREE.search(text)) is not None:
         text, degree = text[: m.start()], True
@@ -158,10 +177,11 @@ def structure(text: str, depth: int = 0) -> Node:
         return Leaf(text)
     if _EMPTY_SET.match(text):
         return Bag((), braced=True)
-    if (m := _MATRIX.match(text)) is not None:
-        rows = [r for r in re.split(r"\\\\", m.group(2)) if r.strip()]
-        return Matrix(tuple(tuple(structure(c, depth + 1) for c in r.split("&")) for r in rows))
-    for seps in ((",", ";"), ("\\cup",)):
+    if (m := _MATRIX.match(text)) is not None and _CLOSER_OF[m.group(1)] == m.group(4):
+        rows = [r for r in re.split(r"\\\\", m.group(3)) if r.strip()]
+        kind = "det" if m.group(1) == "|" else _MATRIX_KIND.get(m.group(2), "matrix")
+        return Matrix(tuple(tuple(structure(c, depth + 1) for c in r.split("&")) for r in rows), kind)
+    for seps in ((";",), (",",), ("\\cup",)):
         parts = _split_top(text, seps)
         if len(parts) > 1 and all(p.strip() for p in parts):
             return Bag(tuple(structure(p, depth + 1) for p in parts))
@@ -174,10 +194,7 @@ def structure(text: str, depth: int = 0) -> Node:
         return structure(m.group(2), depth + 1)
     sides = _split_top(text, ("=",))
     if len(sides) > 1 and all(s.strip() for s in sides):
-        lhs = sides[0].strip()
-        if _LABEL.match(lhs) or _is_symbol_tuple(lhs) or len(sides) > 2:
-            return structure(sides[-1], depth + 1)
-        return Equation(normalize(lhs), normalize("=".join(sides[1:])))
+        return _equation([s.strip() for s in sides], depth)
     if (relation := _relation(text, depth)) is not None:
         return relation
     wrap = _wrapping(text)
@@ -253,6 +270,19 @@ def _relation(text: str, depth: int) -> Node | None:
     if len(ops) == 1:
         return Equation(parts[0], parts[1], ops[0])
     return Leaf(text)
+
+
+def _equation(sides: list[str], depth: int) -> Node:
+    """``name = value`` is the value; ``y = 2x + 3`` a named relation; anything else an :class:`Equation`
+    (never equal to a bare value unless both sides are numbers and equal, see :mod:`retool.answer.local`)."""
+    lhs, rhs = sides[0], sides[-1]
+    if _NAME.match(lhs) or _is_symbol_tuple(lhs):
+        if len(sides) > 2 or not has_free_symbol(rhs) or _wrapping(normalize(rhs)) is not None:
+            return structure(rhs, depth + 1)
+        return Equation(normalize(lhs), normalize(rhs), "=", named=True)
+    if len(sides) == 2 and _NAME.match(rhs) and not has_free_symbol(lhs):  # 5 = x
+        return structure(lhs, depth + 1)
+    return Equation(normalize(lhs), normalize(rhs))
 
 
 def _is_symbol_tuple(text: str) -> bool:

@@ -14,17 +14,21 @@ from __future__ import annotations
 
 import re
 
+from retool.answer.notation import drop_invisible, drop_unit_words, plain_math, real_line
+
 _UNICODE = {"\u2212": "-", "\u2013": "-", "\ufe63": "-", "\uff0d": "-", "\u00d7": "\\times ", "\u00b7": "\\cdot ",
             "\u22c5": "\\cdot ", "\u00f7": "\\div ", "\u03c0": "\\pi ", "\u221a": "\\sqrt", "\u221e": "\\infty ",
             "\u00b0": "^\\circ", "\u2264": "\\le ", "\u2265": "\\ge ", "\u2260": "\\ne ", "\u222a": "\\cup ",
             "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\uff0c": ",", "\u00b2": "^2", "\u00b3": "^3",
             "\u00bd": "\\frac{1}{2}", "\u00bc": "\\frac{1}{4}", "\u00be": "\\frac{3}{4}", "\uff0e": ".",
-            **{chr(0xFF10 + d): str(d) for d in range(10)}}
+            "\u20ac": " ", "\u00a3": " ", "\u00a5": " ", **{chr(0xFF10 + d): str(d) for d in range(10)}}
 _WRAPPERS = re.compile(r"\\(?:boxed|fbox|text|textbf|textit|textrm|textnormal|mathrm|mathbf|mathit|mbox|operatorname|boldsymbol)\s*\{")
 _DROP = re.compile(r"\\left(?![a-zA-Z])|\\right(?![a-zA-Z])|\\displaystyle|\\bigl|\\bigr|\\Bigl|\\Bigr|\\big|\\Big"
-                   r"|(?<!\\)\\[!,;: ]|\\quad|\\qquad|\\\(|\\\)|\\\[|\\\]|\\\$|\$")
+                   r"|(?<!\\)\\[!,;: ]|\\quad|\\qquad|\\\(|\\\)|\\\[|\\\]|\\\$|\$"
+                   r"|\\(?:euro|texteuro|pounds|textsterling|textdollar|yen|textyen)(?![a-zA-Z])")
 _FRAC = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
-_UNIT = re.compile(r"(?<=[\d}.])\s*\\(?:text|mbox|mathrm|textrm)\s*\{\s*(?!(?:or|and)\b)[A-Za-z][A-Za-z .]*(?:\^[23])?\s*\}"
+_UNIT = re.compile(r"(?<=[\d}.])\s*\\(?:text|mbox|mathrm|textrm|textbf|textit|textsf|texttt|textup|mathit|mathsf)\s*"
+                   r"\{\s*(?!(?:or|and)\b)(?![^mgsLKAVWJNh\s]\s*\})[A-Za-z][A-Za-z .]*(?:\^[23])?\s*\}"
                    r"\s*(?:\^\s*\{?\s*[23]\s*\}?)?\s*$")
 _MODULUS = re.compile(r"\s*\(?\s*\\(?:pmod|bmod|mod)(?![a-zA-Z])\s*\{?\s*\d+\s*\}?\s*\)?\s*$")
 _BINOM = re.compile(r"\\[dt]binom(?![a-zA-Z])")
@@ -33,6 +37,8 @@ _DIGIT_DOT = re.compile(r"\d\.$")
 _INT_DOT = re.compile(r"[+-]?\d+\.")
 _GROUP_SEP = re.compile(r"\{,\}|\\,|,| ")
 _LATEX_GROUP = re.compile(r"(?<=\d)\{,\}(?=\d{3})")
+_PLAIN_HINT = re.compile(r"sqrt|cbrt|pi|inf|oo|\*\*|sin|cos|tan|ln|log|exp|\d +\d+/")
+_LETTER = re.compile(r"[A-Za-z]")
 _THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(?:(?:,|\{,\}|\\,| )\d{3})+(?:\.\d+)?$", re.ASCII)
 
 
@@ -91,7 +97,13 @@ def normalize(text: str) -> str:
         for src, dst in _UNICODE.items():
             if src in text:
                 text = text.replace(src, dst)
+    if "phantom" in text or "color" in text or "space" in text:
+        text = drop_invisible(text)
+    if _PLAIN_HINT.search(text) is not None:
+        text = plain_math(text)
     if "\\" in text:
+        if ",\\!" in text:
+            text = text.replace(",\\!", ",")
         text = _UNIT.sub("", text)
         if "mod" in text:
             text = _MODULUS.sub("", text)
@@ -110,6 +122,8 @@ def normalize(text: str) -> str:
     text = text.rstrip(",;").rstrip()
     if text.endswith(".") and _INT_DOT.fullmatch(text):
         text = text[:-1]
+    if _LETTER.search(text) is not None:
+        text = real_line(drop_unit_words(text))
     if _THOUSANDS.match(text):
         text = _GROUP_SEP.sub("", text)
     if "{,}" in text:

@@ -147,3 +147,63 @@ def leaves_equal(a: Leaf, b: Leaf, *, max_nodes: int = 400, max_bits: int = 100_
         if rad.has(sympy.pi) and not deg.has(sympy.pi):
             return _expr_equal(deg * sympy.pi / 180, rad)
     return False
+
+
+class SymbolicEngine:
+    """The tree comparison's engine inside the worker (see :class:`retool.answer.local.Engine`):
+    ``leaf`` is the fast path then :func:`leaves_equal`; ``relation`` proves ``d1 = k * d2`` for a
+    constant ``k != 0`` (``k > 0`` for an inequality: both sides negated flips the relation, which the
+    structure tree has already turned around); ``interval`` solves a one-variable *linear*
+    inequality exactly (``2x - 6 > 0`` is ``(3, \\infty)``). Unreadable text is "not equal"."""
+
+    def __init__(self, leaf: Any, *, max_nodes: int = 400, max_bits: int = 100_000) -> None:
+        self.leaf, self._limits = leaf, {"max_nodes": max_nodes, "max_bits": max_bits}
+
+    def _parse(self, text: str) -> Any:
+        sympy, _ = _engine()
+        expr = to_sympy(text, **self._limits)
+        if not isinstance(expr, sympy.Expr) or expr.atoms(sympy.Float):
+            raise ValueError("not an exact expression")
+        return expr
+
+    def relation(self, d1: str, d2: str, op: str) -> bool | None:
+        sympy, _ = _engine()
+        try:
+            a, b = self._parse(d1), self._parse(d2)
+        except TooLarge:
+            raise
+        except Exception:
+            return False
+        if a == 0 or b == 0 or not (a.free_symbols or b.free_symbols):
+            return False
+        ratio = sympy.cancel(sympy.together(a / b))
+        if ratio.free_symbols:
+            ratio = sympy.simplify(ratio)
+        if ratio.free_symbols or not ratio.is_number or ratio.has(sympy.nan, sympy.zoo) or ratio == 0:
+            return False
+        return bool(ratio.is_positive) if op in ("<", "le") else bool(ratio.is_nonzero)
+
+    def interval(self, eq: Any) -> Any:
+        from retool.answer.normalize import Leaf, Seq
+
+        sympy, _ = _engine()
+        try:
+            d = self._parse(f"{eq.lhs}-({eq.rhs})")
+        except TooLarge:
+            raise
+        except Exception:
+            return None
+        if len(d.free_symbols) != 1:
+            return None
+        (v,) = d.free_symbols
+        poly = sympy.Poly(sympy.expand(d), v) if d.is_polynomial(v) else None
+        if poly is None or poly.degree() != 1 or not all(c.is_number for c in poly.all_coeffs()):
+            return None
+        a, b = poly.all_coeffs()
+        if a == 0 or not a.is_real:
+            return None
+        bound = Leaf(sympy.latex(sympy.nsimplify(-b / a)))
+        closed = eq.op == "le"
+        if a.is_positive:  # d < 0 means v < -b/a
+            return Seq("(", "]" if closed else ")", (Leaf("-\\infty"), bound))
+        return Seq("[" if closed else "(", ")", (bound, Leaf("\\infty")))

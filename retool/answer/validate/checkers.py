@@ -6,7 +6,10 @@ Contract:
   whole model response (prose, tool calls, tool responses, final ``\\boxed{}``).
 - Built-in checkers (:func:`load_checker` names, :data:`BUILTIN_CHECKERS`): ``retool`` (ours:
   exactly the reward's answer term), ``math-verify`` (as users run it on the raw response:
-  ``verify(parse(gold), parse(response))``, gold wrapped in ``\\boxed{}`` so it parses),
+  ``verify(parse(gold), parse(response))``, gold wrapped in ``\\boxed{}`` so it parses, as verl and
+  open-r1 call it), ``math-verify-final`` (the same call on the text our final-text policy keeps:
+  the model's own text after the last tool output, code blanked, so the comparison isolates the
+  equivalence judgement from the extraction policy),
   ``strict-box`` (the DAPO/ReTool strict-box scorer, re-implemented from its public description:
   the last ``\\boxed{}`` within the last 100 of the last 300 characters, exact string compare after
   stripping whitespace). Any other name must be ``pkg.mod:fn``; a name that does not resolve to a
@@ -23,7 +26,7 @@ from collections.abc import Callable
 
 Checker = Callable[[str, str], bool]
 
-BUILTIN_CHECKERS = ("retool", "math-verify", "strict-box")
+BUILTIN_CHECKERS = ("retool", "math-verify", "math-verify-final", "strict-box")
 
 
 def retool_checker(response: str, gold: str) -> bool:
@@ -42,6 +45,21 @@ def math_verify_checker(response: str, gold: str) -> bool:
     # its timeouts log the whole (possibly megabyte) input as a warning; the report has the result
     logging.getLogger("math_verify").setLevel(logging.ERROR)
     return bool(verify(parse("\\boxed{" + gold + "}"), parse(response)))
+
+
+def math_verify_final_checker(response: str, gold: str) -> bool:
+    """Math-Verify after our final-text policy: ``verify(parse(boxed gold), parse(own final text))``."""
+    from math_verify import parse, verify
+
+    from retool.answer import final_model_text
+    from retool.answer.regions import own_text
+
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
+    text, _ = final_model_text(response)
+    if text is None:
+        return False
+    own, _ = own_text(text)
+    return bool(own.strip()) and bool(verify(parse("\\boxed{" + gold + "}"), parse(own)))
 
 
 def _last_boxed_content(text: str) -> str | None:
@@ -72,6 +90,7 @@ def strict_box_checker(response: str, gold: str) -> bool:
 _BUILTINS: dict[str, Checker] = {
     "retool": retool_checker,
     "math-verify": math_verify_checker,
+    "math-verify-final": math_verify_final_checker,
     "strict-box": strict_box_checker,
 }
 
@@ -79,7 +98,7 @@ _BUILTINS: dict[str, Checker] = {
 def load_checker(spec: str) -> Checker:
     """A built-in checker by name, or ``pkg.mod:fn`` imported; ``ValueError`` with the reason."""
     if spec in _BUILTINS:
-        if spec == "math-verify" and importlib.util.find_spec("math_verify") is None:
+        if spec.startswith("math-verify") and importlib.util.find_spec("math_verify") is None:
             raise ValueError("checker 'math-verify' needs the math-verify package (pip install math-verify)")
         return _BUILTINS[spec]
     if ":" not in spec:

@@ -20,8 +20,17 @@ Contract:
   ``math-verify``, ``strict-box`` or ``pkg.mod:fn``.
 - Speed: ``measure_checks_per_s`` / ``measure_latencies_s`` time a checker inline over cases (the
   ``retool bench`` and ``benchmarks/bench_answer.py`` entry points); ``benchmark_mix`` picks the
-  DAPO/AIME-like mix (integer golds, a minority of fractions and expressions) from a corpus.
-- The shipped corpus (``retool/answer/validate/answer_corpus.jsonl``, hand-written) labels a response
+  DAPO/AIME-like mix (integer golds, a minority of fractions and expressions) from a corpus and
+  ``symbolic_mix`` the symbolic-heavy one (fractions, radicals, pi, intervals, tuples, matrices,
+  expressions, equations).
+- The shipped corpus has two splits under ``retool/answer/validate/corpus/``: ``dev.jsonl`` (written
+  while the checker was built: a regression floor, not a generalisation estimate) and
+  ``heldout.jsonl`` (written from the policy text alone by someone who had not seen the checker's
+  code; the checker is never edited against a held-out case unless that case moves to dev).
+  :func:`load_splits` reads them (``dev``, ``heldout``, or ``all`` as one corpus); ``load_corpus()``
+  is dev, and the old name ``answer_corpus.jsonl`` still resolves to it. A row may carry
+  ``"hard_negative": true|false``; otherwise a wrong case in a hack category is a hard negative
+  (:func:`retool.answer.validate.report.is_hard_negative`). The dev split labels a response
   ``expected: true`` only when the model's own final answer (the last closed ``\\boxed{}``/``\\fbox{}``
   after the last tool response, else an ``Answer:`` line) equals the gold exactly: spellings of
   the same number, exact decimals for terminating fractions, 25\\% == 25, 45^\\circ == 45 ==
@@ -44,15 +53,21 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from retool.answer.validate.checkers import (BUILTIN_CHECKERS, Checker, load_checker, math_verify_checker, retool_checker,
+from retool.answer.validate.checkers import (BUILTIN_CHECKERS, Checker, load_checker, math_verify_checker,
+                                             math_verify_final_checker, retool_checker,
                                       strict_box_checker)
 from retool.answer.validate.pool import IsolatedPool, run_check
 from retool.answer.validate.report import (CategoryRow, Case, CheckResult, Disagreement, ValidationReport, compare,
-                                    format_report, summarise)
+                                    format_aggregate, format_report, is_hard_negative, summarise)
 
-__all__ = ["DEFAULT_CORPUS_PATH", "benchmark_mix", "evaluate", "load_corpus", "measure_checks_per_s", "measure_latencies_s"]
+__all__ = ["DEFAULT_CORPUS_PATH", "DEV_CORPUS_PATH", "HELDOUT_CORPUS_PATH", "SPLITS", "benchmark_mix", "evaluate",
+           "load_corpus", "load_splits", "measure_checks_per_s", "measure_latencies_s", "symbolic_mix"]
 
-DEFAULT_CORPUS_PATH = Path(__file__).with_name("answer_corpus.jsonl")
+DEV_CORPUS_PATH = Path(__file__).with_name("corpus") / "dev.jsonl"
+HELDOUT_CORPUS_PATH = Path(__file__).with_name("corpus") / "heldout.jsonl"
+DEFAULT_CORPUS_PATH = DEV_CORPUS_PATH
+_LEGACY_NAME = "answer_corpus.jsonl"  # the shipped corpus before the dev/heldout split
+SPLITS = ("dev", "heldout", "all")
 _REQUIRED_FIELDS: dict[str, type] = {"id": str, "category": str, "response": str, "gold": str, "expected": bool}
 
 
@@ -99,9 +114,43 @@ def benchmark_mix(cases: Sequence[Case]) -> tuple[Case, ...]:
     return mix
 
 
+SYMBOLIC_CATEGORIES = frozenset({"rational", "radical", "pi", "interval", "tuple", "matrix", "expression", "equation",
+                                 "set_list", "nested_radical", "inequality", "complex"})
+
+
+def symbolic_mix(cases: Sequence[Case]) -> tuple[Case, ...]:
+    """The symbolic-heavy mix: every case whose gold is not an integer in a symbolic category
+    (fractions, radicals, pi, intervals, tuples, sets, matrices, expressions, equations)."""
+    mix = tuple(c for c in cases if c.category in SYMBOLIC_CATEGORIES and not _INTEGER.fullmatch(c.gold.strip()))
+    if not mix:
+        raise ValueError("symbolic_mix: the corpus has no symbolic cases")
+    return mix
+
+
+def load_splits(split: str = "dev") -> dict[str, tuple[Case, ...]]:
+    """The shipped splits by name: ``dev``, ``heldout`` (``{}`` for it when the file is absent) or
+    ``all`` (both as one corpus under the name ``all``; ids must be unique across them)."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    have_heldout = HELDOUT_CORPUS_PATH.is_file()
+    if split == "dev":
+        return {"dev": load_corpus(DEV_CORPUS_PATH)}
+    if split == "heldout":
+        if not have_heldout:
+            raise ValueError(f"{HELDOUT_CORPUS_PATH}: the held-out split is not there")
+        return {"heldout": load_corpus(HELDOUT_CORPUS_PATH)}
+    cases = load_corpus(DEV_CORPUS_PATH) + (load_corpus(HELDOUT_CORPUS_PATH) if have_heldout else ())
+    ids = [c.id for c in cases]
+    if len(set(ids)) != len(ids):
+        raise ValueError("split 'all': a case id appears in both dev and heldout")
+    return {"all": cases}
+
+
 def load_corpus(path: str | os.PathLike[str] | None = None) -> tuple[Case, ...]:
     """Read a JSONL corpus (the shipped one when ``path`` is None or ``"default"``)."""
     file = DEFAULT_CORPUS_PATH if path in (None, "default") else Path(path)
+    if file.name == _LEGACY_NAME and not file.exists():
+        file = DEV_CORPUS_PATH
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
@@ -128,6 +177,9 @@ def load_corpus(path: str | os.PathLike[str] | None = None) -> tuple[Case, ...]:
         note = row.get("note", "")
         if not isinstance(note, str):
             raise ValueError(f"{where}: field 'note' must be str, got {type(note).__name__}")
+        flag = row.get("hard_negative")
+        if flag is not None and not isinstance(flag, bool):
+            raise ValueError(f"{where}: field 'hard_negative' must be bool, got {type(flag).__name__}")
         if not row["id"] or not row["category"]:
             raise ValueError(f"{where}: field {'id' if not row['id'] else 'category'!r} must not be empty")
         if row["id"] in seen:
@@ -135,7 +187,8 @@ def load_corpus(path: str | os.PathLike[str] | None = None) -> tuple[Case, ...]:
         seen[row["id"]] = lineno
         cases.append(
             Case(id=row["id"], category=row["category"], response=row["response"], gold=row["gold"],
-                 expected=row["expected"], note=note)
+                 expected=row["expected"], note=note,
+                 hard_negative=is_hard_negative(row["category"], row["expected"], flag))
         )
     if not cases:
         raise ValueError(f"{file}: corpus has no cases")

@@ -28,6 +28,24 @@ class Case:
     gold: str
     expected: bool
     note: str = ""
+    hard_negative: bool = False  # a reward hack the checker must refuse (see is_hard_negative)
+
+
+# categories whose wrong cases are reward hacks (substrings, so another corpus's names match too)
+HARD_NEGATIVE_MARKERS = ("hack", "tool_output", "tool-output", "interpreter", "output_fence", "phantom", "invisible",
+                         "equation_for_value", "equation_as_value", "forged", "box_in_code", "box_in_tool")
+
+
+def is_hard_negative(category: str, expected: bool, flag: object = None) -> bool:
+    """A hard negative: labelled wrong, and flagged ``"hard_negative": true`` in its row or in a hack
+    category (a box only in tool output or code, a forged tool turn, invisible content, an equation
+    offered for a bare value)."""
+    if expected:
+        return False
+    if isinstance(flag, bool):
+        return flag
+    name = category.lower()
+    return any(marker in name for marker in HARD_NEGATIVE_MARKERS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +95,8 @@ class ValidationReport:
     mean_check_s: float
     p99_check_s: float
     max_check_s: float
+    hard_negatives: int = 0
+    hard_negative_false_positives: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -96,7 +116,7 @@ def summarise(name: str, cases: Sequence[Case], results: Sequence[CheckResult]) 
     """Confusion matrix, per-category rows and disagreements of ``results`` against the labels."""
     if len(cases) != len(results):
         raise ValueError(f"{len(cases)} cases but {len(results)} results")
-    tp = fp = tn = fn = errors = 0
+    tp = fp = tn = fn = errors = hard_fp = 0
     rows: dict[str, list[int]] = {}  # category -> [cases, agree, fp, fn, errors]
     disagreements: list[Disagreement] = []
     for case, result in zip(cases, results):
@@ -106,6 +126,7 @@ def summarise(name: str, cases: Sequence[Case], results: Sequence[CheckResult]) 
             errors += 1
             row[4] += 1
             fn, fp = (fn + 1, fp) if case.expected else (fn, fp + 1)
+            hard_fp += case.hard_negative
             reason = result.error
         elif result.predicted == case.expected:
             tp, tn = (tp + 1, tn) if case.expected else (tp, tn + 1)
@@ -113,6 +134,7 @@ def summarise(name: str, cases: Sequence[Case], results: Sequence[CheckResult]) 
             continue
         elif result.predicted:
             fp += 1
+            hard_fp += case.hard_negative
             row[2] += 1
             reason = "false positive"
         else:
@@ -131,6 +153,7 @@ def summarise(name: str, cases: Sequence[Case], results: Sequence[CheckResult]) 
         disagreements=tuple(disagreements), total_check_s=sum(times),
         mean_check_s=_ratio(sum(times), len(times), 0.0), p99_check_s=_quantile(times, 0.99),
         max_check_s=times[-1] if times else 0.0,
+        hard_negatives=sum(c.hard_negative for c in cases), hard_negative_false_positives=hard_fp,
     )
 
 
@@ -142,6 +165,7 @@ def format_report(report: ValidationReport, *, max_disagreements: int | None = N
         f"  precision {r.precision:.4f}  recall {r.recall:.4f}  accuracy {r.accuracy:.4f}",
         f"  TP {r.true_positives}  FP {r.false_positives}  TN {r.true_negatives}  FN {r.false_negatives}"
         f"  errors {r.errors}",
+        f"  hard negatives {r.hard_negatives}: false positives {r.hard_negative_false_positives}",
         f"  check time: total {r.total_check_s:.3f} s  mean {r.mean_check_s * 1e3:.3f} ms"
         f"  p99 {r.p99_check_s * 1e3:.3f} ms  max {r.max_check_s * 1e3:.3f} ms",
         "",
@@ -159,8 +183,16 @@ def format_report(report: ValidationReport, *, max_disagreements: int | None = N
     return "\n".join(lines)
 
 
-def compare(reports: Sequence[ValidationReport]) -> str:
-    """Checkers side by side: headline metrics, then per-category agreement."""
+def format_aggregate(report: ValidationReport) -> str:
+    """Only the aggregate figures (for a held-out split: no case, category or gold is shown)."""
+    r = report
+    return (f"checker {r.name}: {r.cases} cases ({r.true_positives + r.false_negatives} labelled correct)\n"
+            f"  precision {r.precision:.4f}  recall {r.recall:.4f}  accuracy {r.accuracy:.4f}  errors {r.errors}\n"
+            f"  hard negatives {r.hard_negatives}: false positives {r.hard_negative_false_positives}")
+
+
+def compare(reports: Sequence[ValidationReport], *, categories: bool = True) -> str:
+    """Checkers side by side: headline metrics, then (``categories``) per-category agreement."""
     if not reports:
         raise ValueError("compare needs at least one report")
     width = max(14, *(len(r.name) + 2 for r in reports))
@@ -170,9 +202,12 @@ def compare(reports: Sequence[ValidationReport]) -> str:
         ("precision", lambda r: r.precision, "{:.4f}"), ("recall", lambda r: r.recall, "{:.4f}"),
         ("accuracy", lambda r: r.accuracy, "{:.4f}"), ("false positives", lambda r: r.false_positives, "{}"),
         ("false negatives", lambda r: r.false_negatives, "{}"), ("errors", lambda r: r.errors, "{}"),
+        ("hard-negative FP", lambda r: r.hard_negative_false_positives, "{}"),
         ("mean check ms", lambda r: r.mean_check_s * 1e3, "{:.3f}"), ("p99 check ms", lambda r: r.p99_check_s * 1e3, "{:.3f}"),
     ):
         lines.append(f"{label:<26}" + "".join(f"{fmt.format(getter(r)):>{width}}" for r in reports))
+    if not categories:
+        return "\n".join(lines)
     lines += ["", f"{'category (agree/cases)':<26}" + "".join(f"{r.name:>{width}}" for r in reports)]
     categories = sorted({row.category for r in reports for row in r.categories})
     for category in categories:

@@ -89,6 +89,24 @@ EQUAL = {
     "text_choice": ("(B)", "B"),
     "text_words": ("Yes", "yes"),
     "tiny_equal": ("\\frac{1}{2^{99}}", "2^{-99}"),
+    # issue 18 recall classes
+    "unit_textbf": ("5\\textbf{ meters}", "5"), "unit_mbox_squared": ("5\\mbox{ cm}^2", "5"),
+    "unit_square_words": ("12 square units", "12"), "unit_trailing_noun": ("12 apples", "12"),
+    "unit_same_unit_spelled": ("5 meters", "5\\text{ m}"), "gold_in_dollars": ("12", "$$12$$"),
+    "ellipse_scaled": ("\\frac{x^2}{4}+\\frac{y^2}{9}=1", "9x^2+4y^2=36"),
+    "line_solved_for_other_variable": ("y = 2x+3", "x = \\frac{y-3}{2}"),
+    "inequality_negated_and_flipped": ("-x < -3", "x > 3"), "inequality_rearranged": ("2x - 6 > 0", "x > 3"),
+    "thousands_math_style": ("1,\\!000", "1000"), "currency_and_separator": ("\\$1,\\!000", "1000"),
+    "euro_sign": ("\u20ac5", "5"), "percent_pct": ("50 pct", "50"), "percent_percentage": ("50 percentage", "50"),
+    "percent_per_cent": ("50 per cent", "50"), "or_without_spaces": ("2or3", "2, 3"),
+    "solutions_semicolon": ("x=2; x=3", "2, 3"), "solutions_quad_and": ("2 \\quad\\text{and}\\quad 3", "2, 3"),
+    "labelled_pairs": ("p=5,q=2;p=7,q=2", "(5,2),(7,2)"), "plain_times_sqrt": ("2*sqrt(2)", "2\\sqrt{2}"),
+    "plain_sqrt_space": ("sqrt 2", "\\sqrt{2}"), "plain_mixed_number": ("1 1/2", "\\frac{3}{2}"),
+    "plain_inf": ("inf", "\\infty"), "plain_interval": ("(-inf, 3]", "(-\\infty, 3]"), "plain_pi": ("2pi", "2\\pi"),
+    "real_line": ("\\mathbb{R}", "(-\\infty, \\infty)"),
+    "array_in_brackets": ("\\left[\\begin{array}{cc}1&2\\\\3&4\\end{array}\\right]", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}"),
+    "upright_imaginary_unit": ("3+4\\mathrm{i}", "3+4i"), "segment_name": ("AB = 5", "5"),
+    "nested_radical_commuted": ("\\sqrt{3+2\\sqrt{2}}", "\\sqrt{2\\sqrt{2}+3}"),
 }
 
 NOT_EQUAL = {
@@ -128,6 +146,14 @@ NOT_EQUAL = {
     "empty_set_vs_zero": ("\\emptyset", "0"),
     "equation_other_constant": ("2x + 1 = 5", "2x + 1 = 6"),
     "power_tower": ("9^{9^{9^{9}}}", "9"),
+    # issue 18 precision classes: an equation with variables is not its value
+    "expression_equals_value": ("x + 2 = 7", "7"), "value_equals_expression": ("7 = x+2", "x+2"),
+    "product_equals_value": ("xy = 6", "6"), "scaled_but_not_solved": ("2x = 10", "x = 5"),
+    "invisible_answer": ("\\phantom{5}", "5"), "different_units": ("5\\text{ cm}", "5\\text{ m}"),
+    "determinant_vs_matrix": ("\\begin{vmatrix}1&2\\\\3&4\\end{vmatrix}", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}"),
+    "ellipse_other_axes": ("\\frac{x^2}{4}+\\frac{y^2}{9}=1", "\\frac{x^2}{9}+\\frac{y^2}{4}=1"),
+    "inequality_scaled_negative_unflipped": ("-x > -3", "x > 3"), "curve_times_a_variable": ("x(x-1) = 0", "x - 1 = 0"),
+    "hundred_is_not_a_unit": ("5 hundred", "5"),
 }
 
 

@@ -166,3 +166,41 @@ def test_many_long_answer_lines_are_refused_in_linear_time() -> None:
 
 def test_the_last_of_many_answer_lines_wins() -> None:
     assert extract_answer("Answer: 12\n" * 50 + "Final answer: 13").answer == "13"
+
+
+@pytest.mark.parametrize("text", [
+    "<code>print(r'\\boxed{5}')</code>\n<interpreter>\n\\boxed{5}\n</interpreter>\nThat settles it.",
+    "```python\nprint(5)\n```\n```output\n\\boxed{5}\n```\nThat settles it.",
+    "<interpreter>\n\\boxed{5}\n",
+])
+def test_a_box_only_inside_native_tool_output_is_not_an_answer(text: str) -> None:
+    assert extract_answer(text).answer is None
+
+
+def test_the_answer_after_native_tool_output_is_read() -> None:
+    text = "<code>print(2+3)</code>\n<interpreter>\n\\boxed{4}\n</interpreter>\nSo the answer is \\boxed{5}."
+    assert extract_answer(text).answer == "5"
+
+
+@pytest.mark.parametrize("text", ["So \\boxed{\\phantom{5}}.", "So \\boxed{\\color{white}5}."])
+def test_a_box_of_invisible_content_gets_no_credit(text: str) -> None:
+    assert extract_answer(text).answer is None
+
+
+def test_a_box_hidden_in_invisible_content_is_not_the_answer() -> None:
+    assert extract_answer("So \\boxed{41}\\phantom{\\boxed{42}}.").answer == "41"
+
+
+@pytest.mark.parametrize("text,answer", [("So \\boxed 7.", "7"), ("So \\boxed\\pi", "\\pi"), ("So \\boxed 42", "42")])
+def test_a_box_with_a_one_token_argument_is_read(text: str, answer: str) -> None:
+    assert extract_answer(text).answer == answer
+
+
+def test_a_braced_box_after_a_bare_one_wins() -> None:
+    assert extract_answer("First \\boxed 7, then \\boxed{8}.").answer == "8"
+
+
+@pytest.mark.parametrize("text", ["Final Answer: The final answer is $7$. I hope it is correct.",
+                                  "So.\nThe final answer is $7$. I hope it is correct."])
+def test_the_minerva_answer_format_is_read(text: str) -> None:
+    assert extract_answer(text).answer == "$7$"

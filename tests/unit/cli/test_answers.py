@@ -24,8 +24,8 @@ def _corpus(tmp_path) -> str:
 
 
 @pytest.mark.slow
-def test_our_checker_passes_the_gate_on_the_shipped_corpus(capsys) -> None:
-    assert main(["answers", "validate", "--show-disagreements", "20"]) == 0
+def test_our_checker_passes_the_gate_on_the_dev_split(capsys) -> None:
+    assert main(["answers", "validate", "--split", "dev", "--show-disagreements", "20"]) == 0
     out = capsys.readouterr().out
     assert "checker retool:" in out and "PASS: retool" in out
     assert "inexact_decimal" in out  # the per-category table
@@ -49,7 +49,7 @@ def test_an_always_true_checker_fails_on_the_shipped_corpus(capsys) -> None:
 
 def test_thresholds_are_flags(tmp_path) -> None:
     args = ["answers", "validate", _corpus(tmp_path), "--checker", "tests.unit.cli.test_answers:always_true"]
-    assert main([*args, "--min-precision", "0.5", "--min-recall", "1.0"]) == 0
+    assert main([*args, "--min-precision", "0.5", "--min-recall", "1.0", "--max-hard-negative-fp", "1"]) == 0
 
 
 def test_compare_prints_checkers_side_by_side_and_gates_only_the_first(tmp_path, capsys) -> None:
@@ -75,3 +75,47 @@ def test_unloadable_corpus_or_checker_exits_2(tmp_path, capsys) -> None:
     assert main(["answers", "validate", _corpus(tmp_path), "--checker", "no_such_mod_q:f"]) == 2
     err = capsys.readouterr().err
     assert "cannot read corpus" in err and "cannot import module 'no_such_mod_q'" in err
+
+
+def _split_files(tmp_path, monkeypatch) -> None:
+    from retool.answer.validate import corpus as validate
+
+    rows = {"dev": ('{"id": "d1", "category": "ints", "response": "\\\\boxed{1}", "gold": "1", "expected": true}\n'
+                    '{"id": "d2", "category": "box_in_tool_output", "response": "\\\\boxed{2}", "gold": "3", '
+                    '"expected": false}\n'),
+            "heldout": ('{"id": "h1", "category": "secret_category", "response": "\\\\boxed{5}", "gold": "5", '
+                        '"expected": true}\n{"id": "h2", "category": "secret_category", "response": "\\\\boxed{6}", '
+                        '"gold": "7", "expected": false, "hard_negative": true}\n')}
+    for name, text in rows.items():
+        (tmp_path / f"{name}.jsonl").write_text(text)
+    monkeypatch.setattr(validate, "DEV_CORPUS_PATH", tmp_path / "dev.jsonl")
+    monkeypatch.setattr(validate, "HELDOUT_CORPUS_PATH", tmp_path / "heldout.jsonl")
+
+
+def test_the_default_corpus_reports_dev_and_heldout_apart(tmp_path, monkeypatch, capsys) -> None:
+    _split_files(tmp_path, monkeypatch)
+    assert main(["answers", "validate", "default", "--checker", "strict-box"]) == 0
+    out = capsys.readouterr().out
+    assert "split dev (2 cases" in out and "split heldout (2 cases" in out
+
+
+def test_the_heldout_split_is_reported_as_aggregates_only(tmp_path, monkeypatch, capsys) -> None:
+    _split_files(tmp_path, monkeypatch)
+    main(["answers", "validate", "default", "--split", "heldout", "--checker", "tests.unit.cli.test_answers:always_true"])
+    out = capsys.readouterr().out
+    assert "hard negatives 1: false positives 1" in out
+    assert "secret_category" not in out and "h2" not in out and "'7'" not in out
+
+
+def test_a_hard_negative_false_positive_fails_the_gate(tmp_path, monkeypatch, capsys) -> None:
+    _split_files(tmp_path, monkeypatch)
+    status = main(["answers", "validate", "default", "--split", "dev", "--checker",
+                   "tests.unit.cli.test_answers:always_true", "--min-precision", "0", "--min-recall", "0"])
+    assert status == 1
+    assert "1 hard-negative false positives > 0" in capsys.readouterr().out
+
+
+def test_split_all_is_one_corpus(tmp_path, monkeypatch, capsys) -> None:
+    _split_files(tmp_path, monkeypatch)
+    main(["answers", "validate", "default", "--split", "all", "--checker", "strict-box"])
+    assert "split all (4 cases" in capsys.readouterr().out

@@ -15,7 +15,7 @@ import pytest
 
 from retool.answer.validate import corpus as validate
 from retool.answer.validate import load_checker, load_corpus
-from retool.answer.validate.checkers import (BUILTIN_CHECKERS, math_verify_checker, retool_checker,
+from retool.answer.validate.checkers import (BUILTIN_CHECKERS, math_verify_checker, math_verify_final_checker, retool_checker,
                                              strict_box_checker)
 from tests.capabilities import missing_math_verify, requires_math_verify
 from tests.unit.answer.validate.tiny_corpus import says_yes
@@ -63,8 +63,9 @@ def test_our_checker_is_exactly_the_rewards_answer_term() -> None:
 
 
 def test_every_builtin_name_resolves_to_its_checker() -> None:
-    wanted = {"retool": retool_checker, "math-verify": math_verify_checker, "strict-box": strict_box_checker}
-    names = [n for n in BUILTIN_CHECKERS if n != "math-verify" or missing_math_verify() is None]
+    wanted = {"retool": retool_checker, "math-verify": math_verify_checker,
+              "math-verify-final": math_verify_final_checker, "strict-box": strict_box_checker}
+    names = [n for n in BUILTIN_CHECKERS if not n.startswith("math-verify") or missing_math_verify() is None]
     assert set(BUILTIN_CHECKERS) == set(wanted)
     assert all(load_checker(name) is wanted[name] for name in names)
 

@@ -1,0 +1,136 @@
+"""Tool output and code inside the final text: what the model did not state as its answer. Pure, total.
+
+The grammar (:func:`retool.text.grammar.parse_trace`) already cuts the text at the last Qwen3
+``</tool_response>``. Two other tool-output formats reach the final text as plain text, and a box
+inside them was printed by code, not written by the model:
+
+- the ReTool-native format: ``<code>...</code>`` followed by ``<interpreter>...</interpreter>``
+  (the upstream rollout appends the interpreter's output as plain text);
+- markdown fences: a ```` ```output ```` (or ```` ```text ```` / ```` ```console ````) fence after a
+  ```` ```python ```` fence, the ToRA-style transcript.
+
+:func:`own_text` returns ``(text, cut)``: the text after the end of the last tool-output block, with
+every code block (``<code>...</code>``, a ```` ```python ```` / ```` ```py ```` / ```` ```sh ```` fence)
+blanked out (replaced by spaces of the same length, so offsets still match ``final_text[cut:]``).
+An unclosed tool-output block runs to the end of the text (then ``text`` is empty: no answer can
+follow output that never ended); an unclosed code block is blanked to the end. Unlabelled fences
+are the model's own text, except one that directly follows a code fence (only blank space between):
+that one is the code's output.
+
+Invisible content is blanked too, so a box inside it is not an answer: ``\\phantom{..}`` and kin,
+white or transparent text (see :mod:`retool.answer.notation`) and HTML comments ``<!-- ... -->``
+(an unclosed comment runs to the end). ``\\boxed{41}\\phantom{\\boxed{42}}`` answers 41.
+
+Each pass is one scan over the text (regex scans, each character visited once): linear time.
+"""
+
+from __future__ import annotations
+
+import re
+
+from retool.answer.notation import INVISIBLE, WHITE
+
+__all__ = ["blank_invisible", "own_text"]
+
+_TOKEN = re.compile(r"<(/?)(interpreter|code|output|tool_output|execution_output)>|```[ \t]*([A-Za-z0-9_+-]*)")
+_OUTPUT_FENCES = frozenset({"output", "text", "console", "stdout", "result"})
+_CODE_FENCES = frozenset({"python", "py", "python3", "sh", "bash", "shell", "ipython"})
+
+
+def _group_end(text: str, i: int, depth: int) -> int:
+    """Index just past where brace depth (``depth`` at ``i``) first drops to zero, or len(text)."""
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+            continue
+        depth += ch == "{"
+        depth -= ch == "}"
+        i += 1
+        if depth <= 0:
+            return i
+    return len(text)
+
+
+def blank_invisible(text: str) -> str:
+    """``text`` with invisible content replaced by spaces (same length; see the module docstring)."""
+    if "phantom" not in text and "color" not in text and "<!--" not in text and "space" not in text and "scalebox" not in text:
+        return text
+    spans: list[tuple[int, int]] = []
+    done = 0
+    for m in re.finditer(INVISIBLE.pattern + "|" + WHITE.pattern + r"|<!--", text):
+        if m.start() < done:
+            continue
+        if m.group(0) == "<!--":
+            close = text.find("-->", m.end())
+            end = len(text) if close < 0 else close + 3
+        elif m.group(0).startswith("\\color"):
+            end = _group_end(text, m.end(), 1) - 1  # to the end of the enclosing group
+        else:
+            end = _group_end(text, m.end(), 0)
+        spans.append((m.start(), max(end, m.end())))
+        done = max(end, m.end())
+    if not spans:
+        return text
+    pieces, pos = [], 0
+    for start, end in spans:
+        pieces += [text[pos:start], " " * (end - start)]
+        pos = end
+    return "".join(pieces) + text[pos:]
+
+
+def own_text(text: str) -> tuple[str, int]:
+    """The model's own text after the last tool output, code and invisible content blanked."""
+    own, cut = _after_output(text)
+    return blank_invisible(own), cut
+
+
+def _after_output(text: str) -> tuple[str, int]:
+    if "<" not in text and "```" not in text:
+        return text, 0
+    cut = 0
+    code: list[tuple[int, int]] = []
+    last_code_end = -1
+    state, opened = "", 0  # "" outside; "output" / "code" inside a tag block; "fence-*" inside a fence
+    for m in _TOKEN.finditer(text):
+        closing, tag, lang = m.group(1), m.group(2), m.group(3)
+        if state == "":
+            if tag is not None and not closing:
+                state, opened = ("code" if tag == "code" else "output"), m.start()
+            elif tag != "code" and tag is not None and closing:  # a closer without its opener: output ended here
+                cut = m.end()
+            elif tag is None:
+                kind = "output" if lang.lower() in _OUTPUT_FENCES else "code" if lang.lower() in _CODE_FENCES else "other"
+                if kind == "other" and not lang and code and code[-1][1] == last_code_end and not text[last_code_end : m.start()].strip():
+                    kind = "output"  # an unlabelled fence right after a code fence is that code's output
+                state, opened = "fence-" + kind, m.start()
+        elif state in ("output", "code"):
+            if tag is not None and closing and (tag != "code") == (state == "output"):
+                if state == "output":
+                    cut = m.end()
+                else:
+                    code.append((opened, m.end()))
+                state = ""
+        elif tag is None:  # any fence token closes the open fence
+            if state == "fence-output":
+                cut = m.end()
+            elif state == "fence-code":
+                code.append((opened, m.end()))
+                last_code_end = m.end()
+            state = ""
+    if state in ("output", "fence-output"):
+        return "", len(text)
+    if state in ("code", "fence-code"):
+        code.append((opened, len(text)))
+    if not code:
+        return text[cut:], cut
+    pieces, pos = [], cut
+    for start, end in code:
+        if end <= cut:
+            continue
+        start = max(start, cut)
+        pieces.append(text[pos:start])
+        pieces.append(" " * (end - start))
+        pos = end
+    pieces.append(text[pos:])
+    return "".join(pieces), cut
