@@ -252,7 +252,8 @@ def te_sharded_state_dict(model: Any) -> dict[str, Any]:
         template = sharded[name]  # same per-layer offsets and replica id as the objects to add
         layer_prefix = name.removesuffix("self_attention.linear_qkv._extra_state")
         for suffix in TE_ONLY_EXTRA_STATES:
-            sharded[layer_prefix + suffix] = replace(template, key="decoder.layers." + suffix, data=None)
+            if layer_prefix + suffix.replace("_extra_state", "weight") in sharded:  # the norm exists (qk_layernorm)
+                sharded[layer_prefix + suffix] = replace(template, key="decoder.layers." + suffix, data=None)
     return sharded
 
 

@@ -1,4 +1,4 @@
-"""CUDA twin of tests/unit/checkpoint/: conversion parity and the rotary-base check on a GPU.
+"""CUDA twin of tests/unit/checkpoint/: conversion parity, the rotary-base check and the way back on a GPU.
 
 Skipped with a reason where CUDA (the repository's conftest.py) or megatron-core is missing. The converted checkpoint is written
 from CPU tensors as on any host; both models then run on the CUDA device in float32.
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from retool.checkpoint import CheckReport, check, convert
+from retool.checkpoint import CheckReport, check, convert, export
 from retool.checkpoint.megatron_cpu import CPU_REDIRECTED_MODULES, ensure_cpu_compat
 from retool.embedded.models import tiny_qwen3_config
 from tests.capabilities import requires_megatron
@@ -78,3 +78,14 @@ def test_bf16_weights_keep_parity_on_cuda(workdir):
     assert report.args.params_dtype == "bfloat16"
     result = check(hf, workdir / "megatron-bf16", device="cuda")
     assert result.ok, result.failures
+
+
+def test_a_cuda_host_writes_the_release_layout_and_exports_back_bit_for_bit(workdir, hf_dir, good_report):
+    from safetensors.torch import load_file
+
+    root = workdir / "megatron"  # written by the good_report fixture with the real CUDA save path
+    assert (root / "latest_checkpointed_iteration.txt").read_text() == "release"
+    export(root, workdir / "hf-back", like=hf_dir)
+    original, back = load_file(str(hf_dir / "model.safetensors")), load_file(str(workdir / "hf-back" / "model.safetensors"))
+    assert set(original) == set(back)
+    assert all(original[k].dtype == back[k].dtype and torch.equal(original[k], back[k]) for k in original)

@@ -182,7 +182,8 @@ def _save_random_bf16(folder: Path, config) -> Path:
     tensors = {}
     for name, shape in shapes.items():
         tensor = torch.empty(shape, dtype=torch.bfloat16)
-        tensor.normal_(1.0 if name.endswith("norm.weight") else 0.0, 0.02, generator=generator)
+        centre = 1.0 if name.endswith("norm.weight") else 0.0
+        tensor.uniform_(centre - 0.04, centre + 0.04, generator=generator)  # uniform_: 1.5x faster than normal_
         tensors[name] = tensor
     folder.mkdir(parents=True)
     config.save_pretrained(folder)

@@ -112,3 +112,15 @@ def test_a_request_with_each_specs_keys_loads_under_megatron_lms_default_strictn
         loaded = dist_checkpointing.load({"model": request}, str(resolve_torch_dist_dir(good_dir)),
                                          strict="assume_ok_unexpected")  # Megatron-LM's --dist-ckpt-strictness default
     assert set(loaded["model"]) == set(request)
+
+
+def test_no_norm_extra_state_is_added_where_the_model_has_no_qk_norms(workdir: Path) -> None:
+    from retool.checkpoint import build_gpt_model, megatron_args_from_hf
+    from retool.checkpoint.conversion import te_sharded_state_dict
+    from retool.checkpoint.megatron_cpu import megatron_session
+    from retool.embedded.models import tiny_qwen3_config
+
+    args = dataclasses.replace(megatron_args_from_hf(tiny_qwen3_config(1000)), qk_layernorm=False)
+    with megatron_session():
+        model = build_gpt_model(args)
+        assert set(te_sharded_state_dict(model)) == set(model.sharded_state_dict())

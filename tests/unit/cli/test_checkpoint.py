@@ -1,6 +1,8 @@
 """``retool checkpoint`` (retool.cli.checkpoint): convert the tiny model (exit 0), an override
 disagreeing with rope_theta refused (exit 2 naming both), check with --args-only (0 on a match,
-1 on a mismatch), and bad paths or arguments exit 2 naming the value."""
+1 on a mismatch, the layout line), export (exit 0), check-args on miles's qwen3-4B model script against
+Qwen3-4B-Instruct-2507's config (1 on the 1e6 default, 0 with the fix after ``--``, 2 on an unreadable
+line), and bad paths or arguments exit 2 naming the value."""
 
 from __future__ import annotations
 
