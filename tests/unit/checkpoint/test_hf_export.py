@@ -91,6 +91,47 @@ def test_shards_past_the_limit_load_with_their_index(hf_dir: Path, good_dir: Pat
     assert torch.equal(_logits(hf_dir, ids), _logits(workdir / "hf-sharded", ids))
 
 
+@pytest.fixture(scope="module")
+def trained_layout(workdir: Path, good_dir: Path) -> Path:
+    """The good checkpoint re-saved as a training run leaves it: ``iter_0000012/`` + tracker ``12``, with an
+    optimizer-state tensor and an RNG object beside the model (Megatron-LM's ``generate_state_dict`` keys)."""
+    from megatron.core import dist_checkpointing
+    from megatron.core.dist_checkpointing.mapping import ShardedObject, ShardedTensor
+
+    from retool.checkpoint import load_megatron
+    from retool.checkpoint.conversion import te_sharded_state_dict
+    from retool.checkpoint.megatron_cpu import megatron_session, synchronous_save_queue
+
+    root = workdir / "trained-run"
+    (root / "iter_0000012").mkdir(parents=True)
+    with megatron_session():
+        model, args = load_megatron(good_dir)
+        exp_avg = torch.zeros(args.padded_vocab_size, args.hidden_size)  # (V_padded, h)
+        state = {"model": te_sharded_state_dict(model), "args": args.to_namespace(), "iteration": 12,
+                 "checkpoint_version": 3.0,
+                 "optimizer": {"exp_avg": ShardedTensor.from_rank_offsets(
+                     "optimizer.state.exp_avg.embedding.word_embeddings.weight", exp_avg)},
+                 "rng_state": ShardedObject("rng_state", {"seed": 0}, (1,), (0,), replica_id=0)}
+        with synchronous_save_queue():
+            dist_checkpointing.save(state, str(root / "iter_0000012"))
+    (root / "latest_checkpointed_iteration.txt").write_text("12")
+    return root
+
+
+@pytest.mark.parametrize("where", ["root", "iteration_dir"])
+def test_a_training_runs_checkpoint_exports_skipping_optimizer_and_rng_state(hf_dir: Path, trained_layout: Path,
+                                                                             tmp_path: Path, where: str) -> None:
+    from torch.distributed.checkpoint import FileSystemReader
+
+    stored = FileSystemReader(str(trained_layout / "iter_0000012")).read_metadata().state_dict_metadata
+    assert "optimizer.state.exp_avg.embedding.word_embeddings.weight" in stored
+    assert any(name.startswith("rng_state") for name in stored)
+    source = trained_layout if where == "root" else trained_layout / "iter_0000012"
+    report = export(source, tmp_path / "hf", like=hf_dir)
+    assert report.megatron_dir == str(trained_layout / "iter_0000012")
+    assert _bit_identical(_weights(hf_dir), _weights(tmp_path / "hf")) == []
+
+
 def test_a_like_config_with_another_rotary_base_is_refused_before_writing(hf_dir: Path, good_dir: Path,
                                                                           workdir: Path) -> None:
     like = workdir / "hf-like-1e6"
