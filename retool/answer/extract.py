@@ -49,9 +49,15 @@ _HEDGE = re.compile(r"\b(?:not\s+(?:entirely\s+|completely\s+|fully\s+|100%\s+)?
 _HEDGE_AFTER = re.compile(_HEDGE.pattern[:-3] + r"|might\s+(?:also\s+)?be|could\s+(?:also\s+)?be|or\s+(?:else\s+)?\$?\\?\w)\b", re.I)
 _MAX_CHAINED = 64
 _RETRACT = re.compile(r"\b(?:wait|hold\s+on|that(?:'s|\s+is|\s+was)\s+(?:wrong|incorrect|not\s+(?:right|correct))|"
-                      r"(?:is|was)\s+(?:wrong|incorrect)|mistake|let\s+me\s+re(?:check|do|consider|compute|think))\b", re.I)
+                      r"(?:is|was)\s+(?:wrong|incorrect)|mistake|let\s+me\s+re(?:check|do|consider|compute|think)|actually|"
+                      r"(?:does|do)(?:n't|\s+not)\s+(?:look|seem|sound)\s+right|is\s+not\s+(?:right|correct)|"
+                      r"not\s+the\s+(?:right\s+|correct\s+|final\s+)?answer)\b|\(\s*wrong\s*\)", re.I)
+_QUESTION = re.compile(r"[\s$)\]}*]*\?")
 # a box whose argument is one token without braces (valid TeX): a number, a command or one character
-_BARE_BOX = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])(?!\s*\{)\s*([+-]?\d+(?:\.\d+)?|\\[A-Za-z]+|[A-Za-z](?![A-Za-z])|[^\s{}\\$.,;A-Za-z])")
+# (TeX boxes one token: \\boxed 12 boxes only the 1, so a digit followed by more is no box at all)
+_BARE_BOX = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])(?!\s*\{)\s*(\d(?![\dA-Za-z]|\.\d)|[A-Za-z](?![A-Za-z\d])|"
+                       r"\\(?:pi|infty|emptyset|varnothing|alpha|beta|gamma|theta)(?![A-Za-z]))")
+_NEGATED = re.compile(r"(?:\bnot|\bisn't|\bnever|\bcannot\s+be|\bcan't\s+be|\\neq?)[\s$(]*$", re.I)
 _MINERVA_LEAD = re.compile(r"^(?:the\s+)?final\s+answer\s+is\s*:?\s*", re.I)
 _MINERVA_TAIL = re.compile(r"\s*\.?\s*I\s+hope\s+it\s+is\s+correct\s*\.?\s*$", re.I)
 _MINERVA = re.compile(r"final\s+answer\s+is\s*(\$[^$\n]{1,1000}\$)\s*\.?\s*I\s+hope\s+it\s+is\s+correct", re.I)
@@ -172,6 +178,10 @@ def extract_answer(response: str, *, max_answer_chars: int = 1000, max_response_
     after = re.split(r"\n|[.!?](?:\s|$)", text[group[-1].end :], maxsplit=1)[0]
     if (hedge := _HEDGE.search(sentence)) is not None or (hedge := _HEDGE_AFTER.search(after)) is not None:
         return _none(f"hedged answer ({hedge.group(0)!r} near the box)")
+    if _NEGATED.search(text, max(0, group[0].start - 40), group[0].start) is not None:
+        return _none("the box is negated ('not', 'never', '\\ne' before it)")
+    if _QUESTION.match(text, group[-1].end) is not None:
+        return _none("the box ends a question, not an answer")
     if (retract := _RETRACT.search(text[group[-1].end :])) is not None:
         return _none(f"retracted after the box ({retract.group(0)!r})")
     values = tuple(dict.fromkeys(b.content.strip() for b in group))  # a repeated box is one value

@@ -46,12 +46,17 @@ _MATRIX_KIND = {"vmatrix": "det", "Vmatrix": "norm"}
 _CLOSER_OF = {"": "", "(": ")", "[": "]", "|": "|"}
 # a name on the left of '=' (the equation then states its value): x, y_1, f(2), f'(x), AB, ABC, \angle ABC,
 # m\angle A, \overline{AB}, |AB|, [ABC] (an area), P(A), or an English word naming the quantity
-_NAME = re.compile(r"^(?:(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?(?:\^\{?-1\}?)?'*(?:\([^()=]*\))?"
+_FUNCTIONS = ("sin|cos|tan|cot|sec|csc|arcsin|arccos|arctan|sinh|cosh|tanh|log|ln|lg|exp|sqrt|frac|dfrac|tfrac|lim|sum|prod|int|"
+              "det|max|min|binom|gcd|lcm|operatorname|left|right|cdot|times|pm|mp")
+# a function's arguments are plain tokens (f(x), f(2), P(A), g(1, 2)): x(x+1) is a product, not a name
+_ARGUMENTS = r"\(\s*(?:[A-Za-z]|\\[A-Za-z]+|[+-]?\d+(?:\.\d+)?)(?:\s*,\s*(?:[A-Za-z]|\\[A-Za-z]+|[+-]?\d+(?:\.\d+)?))*\s*\)"
+_QUANTITIES = "|".join("area perimeter volume sum total length distance probability value answer result height width "
+                       "radius diameter circumference speed time cost price number count product difference ratio "
+                       "mean median mode range".split())
+_NAME = re.compile(r"^(?:(?:[A-Za-z]|\\(?!(?:" + _FUNCTIONS + r")(?![A-Za-z]))[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?"
+                   r"(?:\^\{?-1\}?)?'*(?:" + _ARGUMENTS + r")?"
                    r"|[A-Z]{2,4}(?:_\{?[A-Za-z0-9]+\}?)?|(?:m\s*)?\\(?:angle|measuredangle|triangle)\s*[A-Z]{1,3}"
-                   r"|\\overline\{[A-Z]{2}\}|\|[A-Z]{2}\||\[[A-Z]{3,4}\]|(?i:%s)(?:\s*\([^()=]*\))?)$"
-                   % "|".join("area perimeter volume sum total length distance probability value answer result height "
-                              "width radius diameter circumference speed time cost price number count product "
-                              "difference ratio mean median mode range".split()))
+                   r"|\\overline\{[A-Z]{2}\}|\|[A-Z]{2}\||\[[A-Z]{3,4}\]|(?i:" + _QUANTITIES + r")(?:\s*" + _ARGUMENTS + r")?)$")
 _COMMAND = re.compile(r"\\[a-zA-Z]+")
 _SET_BUILDER = re.compile(r"^\\\{\s*[A-Za-z]\s*(?:\||\\mid|:)\s*(.+?)\s*\\\}$", re.S)
 _MEMBER = re.compile(r"^\s*(.+?)\s*\\in(?![a-zA-Z])\s*(.+)$", re.S)

@@ -4,9 +4,11 @@ Contract: every function is pure and total on strings (never raises) and only re
 is a no-op on text it does not concern, and each is called by :func:`retool.answer.spelling.normalize`
 behind a cheap substring test, so the integer fast path never pays for it.
 
-- :func:`drop_invisible`: ``\\phantom{..}``, ``\\hphantom{..}``, ``\\vphantom{..}``, ``\\hspace{..}``,
-  ``\\vspace{..}``, ``\\textcolor{white}{..}`` and everything after ``\\color{white}`` in its group are
-  removed *with their content*. They render as blank space, so what they hold was never shown:
+- :func:`drop_invisible`: ``\\phantom{..}``, ``\\hphantom{..}``, ``\\vphantom{..}`` (and their one-token
+  forms ``\\phantom5``), ``\\hspace{..}``, ``\\vspace{..}``, ``\\scalebox{0}{..}``, white or transparent
+  text (``\\textcolor{white}{..}``, everything after ``\\color{white}`` in its group) and struck-out
+  text (``\\cancel{..}``, ``\\sout{..}`` and kin) are removed *with their content*. They render as blank
+  space or as withdrawn, so what they hold was never stated:
   ``\\boxed{\\phantom{5}}`` is an empty answer, ``\\boxed{4\\phantom{2}}`` is 4.
 - :func:`plain_math`: plain-text notation (what models write on ``Answer:`` lines) becomes LaTeX:
   ``sqrt(2)``/``sqrt 2`` -> ``\\sqrt{2}``, ``cbrt(x)`` -> ``\\sqrt[3]{x}``, ``pi`` -> ``\\pi``,
@@ -42,8 +44,8 @@ def _group_end(text: str, i: int) -> int:
 
 
 _BLANK_COLOUR = r"(?:\[[a-zA-Z]+\]\s*\{\s*(?:1\s*,\s*1\s*,\s*1|1|255\s*,\s*255\s*,\s*255|FFFFFF|ffffff)\s*\}|\{\s*(?:white|transparent|#?[fF]{3}(?:[fF]{3})?)\s*\})"
-INVISIBLE = re.compile(r"\\(?:phantom|hphantom|vphantom|hspace\*?|vspace\*?)\s*(?=\{)|\\textcolor\s*" + _BLANK_COLOUR + r"\s*(?=\{)"
-                       r"|\\scalebox\s*\{\s*0*\.?0*\s*\}\s*(?=\{)")
+INVISIBLE = re.compile(r"\\(?:phantom|hphantom|vphantom|hspace\*?|vspace\*?)\s*(?=\{)|\\[hv]?phantom\s*(?:\\[a-zA-Z]+|[^\s{\\])|\\textcolor\s*" + _BLANK_COLOUR + r"\s*(?=\{)"
+                       r"|\\scalebox\s*\{\s*0*\.?0*\s*\}\s*(?=\{)|\\(?:cancel|bcancel|xcancel|sout|st|xout)\s*(?=\{)")
 WHITE = re.compile(r"\\color\s*" + _BLANK_COLOUR)
 _INVISIBLE, _WHITE = INVISIBLE, WHITE
 
@@ -51,7 +53,8 @@ _INVISIBLE, _WHITE = INVISIBLE, WHITE
 def drop_invisible(text: str) -> str:
     """Remove content that renders as blank space (see the module docstring)."""
     while (m := _INVISIBLE.search(text)) is not None:
-        text = text[: m.start()] + " " + text[_group_end(text, m.end()) :]
+        end = _group_end(text, m.end()) if text.startswith("{", m.end()) else m.end()
+        text = text[: m.start()] + " " + text[end:]
     while (m := _WHITE.search(text)) is not None:  # to the end of the enclosing group
         depth, j = 0, m.end()
         while j < len(text) and depth >= 0:

@@ -1,7 +1,8 @@
 """Tool output and code inside the final text: what the model did not state as its answer. Pure, total.
 
 The grammar (:func:`retool.text.grammar.parse_trace`) already cuts the text at the last Qwen3
-``</tool_response>``. Two other tool-output formats reach the final text as plain text, and a box
+``</tool_response>``. Reasoning closed by ``</think>`` is not the answer either: only the text after
+the last ``</think>`` counts (a response without ``</think>`` is read whole). Two other tool-output formats reach the final text as plain text, and a box
 inside them was printed by code, not written by the model:
 
 - the ReTool-native format: ``<code>...</code>`` followed by ``<interpreter>...</interpreter>``
@@ -10,16 +11,16 @@ inside them was printed by code, not written by the model:
   ```` ```python ```` fence, the ToRA-style transcript.
 
 :func:`own_text` returns ``(text, cut)``: the text after the end of the last tool-output block, with
-every code block (``<code>...</code>``, a ```` ```python ```` / ```` ```py ```` / ```` ```sh ```` fence)
-blanked out (replaced by spaces of the same length, so offsets still match ``final_text[cut:]``).
+every code block (``<code>...</code>``, any other fence: ```` ```python ````, ```` ```latex ```` or
+unlabelled, and inline code in backticks; verbatim text is not a rendered answer) blanked out (replaced by spaces of the same length, so offsets still match ``final_text[cut:]``).
 An unclosed tool-output block runs to the end of the text (then ``text`` is empty: no answer can
-follow output that never ended); an unclosed code block is blanked to the end. Unlabelled fences
-are the model's own text, except one that directly follows a code fence (only blank space between):
-that one is the code's output.
+follow output that never ended); an unclosed code block is blanked to the end. An unlabelled
+fence that directly follows a code fence (only blank space between) is that code's output.
 
-Invisible content is blanked too, so a box inside it is not an answer: ``\\phantom{..}`` and kin,
-white or transparent text (see :mod:`retool.answer.notation`) and HTML comments ``<!-- ... -->``
-(an unclosed comment runs to the end). ``\\boxed{41}\\phantom{\\boxed{42}}`` answers 41.
+Invisible or withdrawn content is blanked too, so a box inside it is not an answer: ``\\phantom{..}``
+and kin, white or transparent text, struck-out text (see :mod:`retool.answer.notation`), markdown
+strike-through ``~~...~~`` (one line), HTML comments ``<!-- ... -->`` (an unclosed comment runs to the
+end) and HTML elements hidden by ``display:none``, ``visibility:hidden`` or ``hidden``. ``\\boxed{41}\\phantom{\\boxed{42}}`` answers 41.
 
 Each pass is one scan over the text (regex scans, each character visited once): linear time.
 """
@@ -33,8 +34,14 @@ from retool.answer.notation import INVISIBLE, WHITE
 __all__ = ["blank_invisible", "own_text"]
 
 _TOKEN = re.compile(r"<(/?)(interpreter|code|output|tool_output|execution_output)>|```[ \t]*([A-Za-z0-9_+-]*)")
+_INLINE_CODE = re.compile(r"`[^`\n]*`")
 _OUTPUT_FENCES = frozenset({"output", "text", "console", "stdout", "result"})
 _CODE_FENCES = frozenset({"python", "py", "python3", "sh", "bash", "shell", "ipython"})
+
+
+_HIDDEN_TAG = r"<(?P<tag>[a-zA-Z]+)\b[^>\n]*(?:display\s*:\s*none|visibility\s*:\s*hidden|\bhidden\b)[^>\n]*>"
+_BLANK = re.compile(INVISIBLE.pattern + "|" + WHITE.pattern + r"|<!--|~~|" + _HIDDEN_TAG)
+_INVISIBLE_HINT = re.compile(r"phantom|color|space|scalebox|cancel|sout|\\st\b|xout|<!--|~~|hidden|none")
 
 
 def _group_end(text: str, i: int, depth: int) -> int:
@@ -54,20 +61,28 @@ def _group_end(text: str, i: int, depth: int) -> int:
 
 def blank_invisible(text: str) -> str:
     """``text`` with invisible content replaced by spaces (same length; see the module docstring)."""
-    if "phantom" not in text and "color" not in text and "<!--" not in text and "space" not in text and "scalebox" not in text:
+    if not _INVISIBLE_HINT.search(text):
         return text
     spans: list[tuple[int, int]] = []
     done = 0
-    for m in re.finditer(INVISIBLE.pattern + "|" + WHITE.pattern + r"|<!--", text):
+    for m in _BLANK.finditer(text):
         if m.start() < done:
             continue
         if m.group(0) == "<!--":
             close = text.find("-->", m.end())
             end = len(text) if close < 0 else close + 3
+        elif m.group(0) == "~~":
+            close = text.find("~~", m.end(), text.find("\n", m.end()) % (len(text) + 1))
+            end = m.end() if close < 0 else close + 2
+        elif m.group(0).startswith("<"):  # a hidden HTML element, to its closing tag
+            close = text.find("</" + m.group("tag"), m.end())
+            end = len(text) if close < 0 else close
         elif m.group(0).startswith("\\color"):
             end = _group_end(text, m.end(), 1) - 1  # to the end of the enclosing group
-        else:
+        elif text.startswith("{", m.end()):
             end = _group_end(text, m.end(), 0)
+        else:  # a one-token argument: \phantom5
+            end = m.end()
         spans.append((m.start(), max(end, m.end())))
         done = max(end, m.end())
     if not spans:
@@ -82,6 +97,10 @@ def blank_invisible(text: str) -> str:
 def own_text(text: str) -> tuple[str, int]:
     """The model's own text after the last tool output, code and invisible content blanked."""
     own, cut = _after_output(text)
+    if (think := own.rfind("</think>")) >= 0:  # reasoning is not the answer: what follows it is
+        own, cut = own[think + len("</think>") :], cut + think + len("</think>")
+    if "`" in own:
+        own = _INLINE_CODE.sub(lambda m: " " * len(m.group(0)), own)
     return blank_invisible(own), cut
 
 
@@ -100,8 +119,8 @@ def _after_output(text: str) -> tuple[str, int]:
             elif tag != "code" and tag is not None and closing:  # a closer without its opener: output ended here
                 cut = m.end()
             elif tag is None:
-                kind = "output" if lang.lower() in _OUTPUT_FENCES else "code" if lang.lower() in _CODE_FENCES else "other"
-                if kind == "other" and not lang and code and code[-1][1] == last_code_end and not text[last_code_end : m.start()].strip():
+                kind = "output" if lang.lower() in _OUTPUT_FENCES else "code"
+                if not lang and code and code[-1][1] == last_code_end and not text[last_code_end : m.start()].strip():
                     kind = "output"  # an unlabelled fence right after a code fence is that code's output
                 state, opened = "fence-" + kind, m.start()
         elif state in ("output", "code"):

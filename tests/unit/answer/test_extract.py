@@ -191,7 +191,7 @@ def test_a_box_hidden_in_invisible_content_is_not_the_answer() -> None:
     assert extract_answer("So \\boxed{41}\\phantom{\\boxed{42}}.").answer == "41"
 
 
-@pytest.mark.parametrize("text,answer", [("So \\boxed 7.", "7"), ("So \\boxed\\pi", "\\pi"), ("So \\boxed 42", "42")])
+@pytest.mark.parametrize("text,answer", [("So \\boxed 7.", "7"), ("So \\boxed\\pi", "\\pi"), ("So \\boxed x", "x")])
 def test_a_box_with_a_one_token_argument_is_read(text: str, answer: str) -> None:
     assert extract_answer(text).answer == answer
 
@@ -204,3 +204,23 @@ def test_a_braced_box_after_a_bare_one_wins() -> None:
                                   "So.\nThe final answer is $7$. I hope it is correct."])
 def test_the_minerva_answer_format_is_read(text: str) -> None:
     assert extract_answer(text).answer == "$7$"
+
+
+def test_a_bare_box_before_more_digits_is_no_box() -> None:
+    assert extract_answer("So \\boxed 12.").answer is None  # TeX boxes only the 1
+
+
+@pytest.mark.parametrize("text", ["The answer is not \\boxed{5}.", "Is it \\boxed{5}?", "So \\boxed{5}. Actually, it is 6.",
+                                  "<think>So \\boxed{5}.</think>\nI could not finish."])
+def test_negated_questioned_retracted_or_thought_boxes_get_no_credit(text: str) -> None:
+    assert extract_answer(text).answer is None
+
+
+def test_the_answer_after_the_reasoning_is_read() -> None:
+    assert extract_answer("<think>Maybe \\boxed{4}?</think>\nSo \\boxed{5}.").answer == "5"
+
+
+@pytest.mark.parametrize("text", ["~~\\boxed{5}~~ So \\boxed{6}.", "\\cancel{\\boxed{5}} So \\boxed{6}.",
+                                  "<span style=\"display:none\">\\boxed{5}</span> So \\boxed{6}."])
+def test_a_struck_out_or_hidden_box_is_not_the_answer(text: str) -> None:
+    assert extract_answer(text).answer == "6"
