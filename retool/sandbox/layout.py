@@ -1,8 +1,7 @@
 """Where sandboxed code lives: scratch dirs, slot uids and each zygote's start-up config.
 
-Contract: ``make_scratch(config, chown)`` creates ``<tmp>/retool-sandbox-XXXX`` (mode 0711) with
-one ``slot-N`` dir per slot (mode 0700, owned by uid/gid ``uid_base + N`` when ``chown``);
-``slot_is_dirty``/``clean_slot(root, slot)`` test and empty one slot dir (no symlink is followed); ``zygote_config``
+Contract: ``make_scratch``, ``slot_is_dirty`` and ``clean_slot`` are re-exported from
+:mod:`retool.sandbox.scratch` (the host scratch dirs); ``zygote_config``
 builds the JSON the zygote starts from: extra ``sys.path`` entries for allowed third-party
 packages, modules to pre-import, active layers, rlimits, Landlock read-only paths (the stdlib,
 lib-dynload, the system library dirs and the loader cache) and the zygote's slots.
@@ -15,13 +14,12 @@ import importlib.util
 import math
 import os
 import resource
-import shutil
 import sys
 import sysconfig
-import tempfile
 from typing import Any
 
 from retool.sandbox.config import SandboxConfig
+from retool.sandbox.scratch import clean_slot, make_scratch, slot_is_dirty  # noqa: F401 (re-exported)
 
 ZYGOTE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zygote.py")
 # Shared libraries that extension modules load lazily (libz for zlib/binascii, libcrypto for
@@ -29,39 +27,6 @@ ZYGOTE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zygote.p
 SYSTEM_LIBRARY_PATHS = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib", "/etc/ld.so.cache")
 # The zygote's whole environment: nothing secret, numerical libraries kept single-threaded.
 ZYGOTE_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-def make_scratch(config: SandboxConfig, *, chown: bool) -> str:
-    root = tempfile.mkdtemp(prefix="retool-sandbox-", dir=config.scratch_root)
-    os.chmod(root, 0o711)
-    for slot in range(config.concurrency):
-        path = os.path.join(root, f"slot-{slot}")
-        os.mkdir(path, 0o700)
-        if chown:
-            os.chown(path, config.uid_base + slot, config.uid_base + slot)
-    return root
-
-
-def slot_is_dirty(root: str, slot: int) -> bool:
-    """Whether the slot dir holds anything (one getdents; the common case is empty)."""
-    try:
-        with os.scandir(os.path.join(root, f"slot-{slot}")) as entries:
-            return next(entries, None) is not None
-    except OSError:
-        return False
-
-
-def clean_slot(root: str, slot: int) -> None:
-    path = os.path.join(root, f"slot-{slot}")
-    try:
-        with os.scandir(path) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                else:
-                    os.unlink(entry.path)
-    except OSError:
-        pass
 
 
 def _extension_dir() -> str | None:

@@ -18,17 +18,16 @@ import json
 import os
 import pwd
 import resource
-import shutil
 import socket
-import subprocess
 import sys
 import time
 from typing import Any
 
 from retool.sandbox import isolation
 from retool.sandbox.config import ExecutionResult, SandboxConfig, format_result, parse_size
-from retool.sandbox.layout import ZYGOTE_ENV, ZYGOTE_PATH, clean_slot, make_scratch, slot_is_dirty, zygote_config
+from retool.sandbox.scratch import make_scratch, remove_tree, reset_slot, slot_is_fresh
 from retool.sandbox.verdict import judge, open_pipes, watch_streams
+from retool.sandbox.zygotes import ZygotePool, _Execution, _Zygote  # noqa: F401 (_Zygote re-exported)
 
 
 _SEND_RETRIES = 5000  # x 2 ms: how long a request may wait for room in a zygote's queue
@@ -36,27 +35,6 @@ _SEND_RETRIES = 5000  # x 2 ms: how long a request may wait for room in a zygote
 
 class SandboxUnavailableError(RuntimeError):
     """A requested isolation layer is not available on this host (and weaker was not allowed)."""
-
-
-class _Execution:
-    def __init__(self, exec_id: int, loop: asyncio.AbstractEventLoop) -> None:
-        self.id = exec_id
-        self.exited: asyncio.Future[int | None] = loop.create_future()  # wait status; None = zygote died
-        self.streams: dict[int, bytearray] = {}
-        self.eof: dict[int, asyncio.Event] = {}
-        self.output_bytes = 0
-        self.over_cap = False
-
-
-class _Zygote:
-    def __init__(self, index: int, loop: asyncio.AbstractEventLoop) -> None:
-        self.index = index
-        self.ready: asyncio.Future[dict[str, Any]] = loop.create_future()
-        self.executions: dict[int, _Execution] = {}
-        self.dead = False
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.sock: socket.socket | None = None
-        self.pidfd: int | None = None
 
 
 class PythonSandbox:
@@ -93,10 +71,11 @@ class PythonSandbox:
                 raise ValueError(f"uid {uid} (uid_base {cfg.uid_base} + slot) belongs to account {taken!r}")
         self._n_zygotes = cfg.zygotes or max(1, min(cfg.concurrency, os.cpu_count() or 1))
         self._ids = itertools.count(1)
-        self._zygotes: list[_Zygote | None] = [None] * self._n_zygotes
-        self._locks: list[asyncio.Lock] | None = None
+        self._pool: ZygotePool | None = None
         self._slots: asyncio.Queue[int] | None = None
         self._scratch: str | None = None
+        self._dirty: set[int] = set()  # slots whose reset did not finish: reset before the next run
+        self._jobs: set[asyncio.Task[ExecutionResult]] = set()
         self._closed = False
 
     # -- public -------------------------------------------------------------------------------
@@ -115,19 +94,26 @@ class PythonSandbox:
         return out
 
     def zygote_pids(self) -> list[int]:
-        return [z.proc.pid for z in self._zygotes if z is not None and not z.dead and z.proc is not None]
+        return self._pool.pids() if self._pool is not None else []
+
+    def free_slots(self) -> int:
+        """Slots free right now (``concurrency`` when idle: a slot is never lost)."""
+        return self._slots.qsize() if self._slots is not None else self.config.concurrency
 
     async def start(self) -> None:
         """Start every zygote now (otherwise each starts on its first call)."""
         if self._closed:
             raise RuntimeError("PythonSandbox.start() called after close()")
-        self._init_loop_state()
-        await asyncio.gather(*(self._zygote_for(index) for index in range(self._n_zygotes)))
+        pool = self._init_loop_state()
+        await asyncio.gather(*(pool.get(index) for index in range(self._n_zygotes)))
 
     async def execute_code(self, code: str) -> str:
         return format_result(await self.run(code), self.config)
 
     async def run(self, code: str) -> ExecutionResult:
+        """One execution; see the contract. Cancel-safe: a cancelled call kills the child's
+        process group (and, if its zygote does not answer, the zygote), waits for it to be gone,
+        resets the slot and returns it before the ``CancelledError`` propagates."""
         if self._closed:
             raise RuntimeError("PythonSandbox.run() called after close()")
         data = code.encode("utf-8", "replace") if isinstance(code, str) else b""
@@ -137,25 +123,63 @@ class PythonSandbox:
         self._init_loop_state()
         assert self._slots is not None
         slot = await self._slots.get()  # waiting for a slot does not count against the timeout
+        loop = asyncio.get_running_loop()
+        abort: asyncio.Future[None] = loop.create_future()
+        job = loop.create_task(self._serve(slot, data, abort))  # owns the slot until it is back
+        self._jobs.add(job)
+        job.add_done_callback(self._jobs.discard)
         try:
-            return await self._execute(slot, data)
+            return await asyncio.shield(job)
+        except asyncio.CancelledError:
+            if not abort.done():
+                abort.set_result(None)
+            while not job.done():  # the child is killed and the slot returned before we go
+                try:
+                    await asyncio.wait((job,))
+                except asyncio.CancelledError:
+                    continue
+            if not job.cancelled() and job.exception() is not None:
+                pass  # retrieved: the cancel is what the caller sees
+            raise
+
+    async def _serve(self, slot: int, data: bytes, abort: asyncio.Future[None]) -> ExecutionResult:
+        """Run in a slot this task owns; the slot goes back in a finally nothing skips."""
+        assert self._slots is not None
+        try:
+            if slot in self._dirty:
+                await self._reset(slot)
+            return await self._execute(slot, data, abort)
         except OSError as exc:  # our side ran out of something (fds, memory): a result, not a raise
             return ExecutionResult(status="crashed", stdout="", stderr="", duration_s=0.0,
                                    detail=f"the supervisor could not run the code: {exc}")
         finally:
-            if self._scratch is not None and slot_is_dirty(self._scratch, slot):
-                await asyncio.to_thread(clean_slot, self._scratch, slot)  # may be many files
-            self._slots.put_nowait(slot)
+            try:
+                await self._reset(slot)
+            finally:
+                self._slots.put_nowait(slot)
+
+    async def _reset(self, slot: int) -> None:
+        """Wipe and recreate the slot's host dir when anything is left on it; a reset that does
+        not finish (cancelled, failed) marks the slot for a reset before its next run."""
+        self._dirty.add(slot)
+        if self._scratch is None:
+            return
+        owner = self.config.uid_base + slot if "uid" in self._active else os.geteuid()
+        if slot_is_fresh(self._scratch, slot, owner) or await asyncio.to_thread(reset_slot, self._scratch, slot, owner):
+            self._dirty.discard(slot)
 
     async def close(self) -> None:
-        """Stop every zygote (children die with them) and remove the scratch dirs."""
+        """Stop every zygote (children die with them) and remove the scratch dirs. Always completes."""
         self._closed = True
-        for zygote in self._zygotes:
-            if zygote is not None and zygote.proc is not None:
-                await self._stop_zygote(zygote)
-        if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
-            self._scratch = None
+        try:
+            if self._pool is not None:
+                await self._pool.stop_all()  # children die with their zygotes: calls in flight end
+            if self._jobs:
+                await asyncio.wait(tuple(self._jobs), timeout=self.config.kill_grace_s)
+        finally:
+            if self._scratch is not None:
+                scratch, self._scratch = self._scratch, None
+                remove_tree(scratch)
 
     async def __aenter__(self) -> PythonSandbox:
         return self
@@ -163,107 +187,26 @@ class PythonSandbox:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    # -- zygotes ------------------------------------------------------------------------------
-    def _init_loop_state(self) -> None:
-        if self._slots is not None:
-            return
+    def _init_loop_state(self) -> ZygotePool:
+        if self._pool is not None:
+            return self._pool
         self._slots = asyncio.Queue()
         for slot in range(self.config.concurrency):
             self._slots.put_nowait(slot)
-        self._locks = [asyncio.Lock() for _ in range(self._n_zygotes)]
         self._scratch = make_scratch(self.config, chown="uid" in self._active)
+        self._pool = ZygotePool(self.config, self._active, self._scratch, self._n_zygotes)
         # Each execution in flight holds three pipe ends here: make room (soft limit only).
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         wanted = 3 * self.config.concurrency + 256
         if soft != resource.RLIM_INFINITY and soft < wanted:
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard), hard))
-
-    async def _zygote_for(self, slot: int) -> _Zygote:
-        index = slot % self._n_zygotes
-        assert self._locks is not None
-        async with self._locks[index]:
-            zygote = self._zygotes[index]
-            if zygote is None or zygote.dead:
-                zygote = self._spawn(index)
-                self._zygotes[index] = zygote
-        await asyncio.wait_for(asyncio.shield(zygote.ready), 60)
-        return zygote
-
-    def _spawn(self, index: int) -> _Zygote:
-        loop = asyncio.get_running_loop()
-        zygote = _Zygote(index, loop)
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            argv = [self.config.python or sys.executable, "-I", "-S", ZYGOTE_PATH,
-                    json.dumps(zygote_config(self.config, self._active, self._scratch, index, self._n_zygotes)), str(child.fileno())]
-            zygote.proc = subprocess.Popen(argv, env=ZYGOTE_ENV, cwd="/", stdin=subprocess.DEVNULL,
-                                           stdout=subprocess.DEVNULL, pass_fds=[child.fileno()])
-        finally:
-            child.close()
-        parent.setblocking(False)
-        zygote.sock = parent
-        zygote.pidfd = os.pidfd_open(zygote.proc.pid)
-        loop.add_reader(parent, self._on_message, zygote)
-        loop.add_reader(zygote.pidfd, self._on_dead, zygote)
-        return zygote
-
-    def _on_message(self, zygote: _Zygote) -> None:
-        assert zygote.sock is not None
-        while not zygote.dead:
-            try:
-                raw = zygote.sock.recv(65536)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                raw = b""
-            if not raw:
-                self._on_dead(zygote)
-                return
-            msg = json.loads(raw)
-            execution = zygote.executions.get(msg.get("id", -1))
-            if msg["ev"] == "ready" and not zygote.ready.done():
-                zygote.ready.set_result(msg)
-            elif msg["ev"] == "exited" and execution is not None and not execution.exited.done():
-                execution.exited.set_result(int(msg["status"]))
-
-    def _on_dead(self, zygote: _Zygote) -> None:
-        if zygote.dead:
-            return
-        zygote.dead = True
-        loop = asyncio.get_running_loop()
-        for fd in (zygote.sock, zygote.pidfd):
-            if fd is not None:
-                loop.remove_reader(fd)
-        if zygote.sock is not None:
-            zygote.sock.close()
-        if zygote.pidfd is not None:
-            os.close(zygote.pidfd)
-        if zygote.proc is not None:
-            zygote.proc.poll()
-        if not zygote.ready.done():
-            zygote.ready.set_exception(RuntimeError(f"zygote {zygote.index} died during start-up"))
-            zygote.ready.exception()  # mark retrieved: callers see it through wait_for
-        for execution in zygote.executions.values():
-            if not execution.exited.done():
-                execution.exited.set_result(None)
-
-    async def _stop_zygote(self, zygote: _Zygote) -> None:
-        assert zygote.proc is not None
-        if zygote.sock is not None and not zygote.dead:
-            asyncio.get_running_loop().remove_reader(zygote.sock)
-            zygote.sock.shutdown(socket.SHUT_RDWR)
-        deadline = time.monotonic() + self.config.kill_grace_s
-        while zygote.proc.poll() is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)
-        if zygote.proc.poll() is None:
-            zygote.proc.kill()
-            await asyncio.to_thread(zygote.proc.wait)
-        self._on_dead(zygote)
+        return self._pool
 
     # -- one execution ------------------------------------------------------------------------
-    async def _execute(self, slot: int, data: bytes) -> ExecutionResult:
+    async def _execute(self, slot: int, data: bytes, abort: asyncio.Future[None]) -> ExecutionResult:
+        pool = self._init_loop_state()
         try:
-            zygote = await self._zygote_for(slot)
+            zygote = await pool.get(slot)
         except (RuntimeError, OSError, asyncio.TimeoutError) as exc:
             return ExecutionResult(status="crashed", stdout="", stderr="", duration_s=0.0,
                                    detail=f"the sandbox could not start: {exc}")
@@ -275,13 +218,13 @@ class PythonSandbox:
         try:
             msg = json.dumps({"op": "run", "id": execution.id, "slot": slot}).encode()
             for _ in range(_SEND_RETRIES):  # a zygote busy forking may have a full queue
-                if zygote.dead or zygote.sock is None:
-                    raise ConnectionError("zygote gone")
+                if zygote.dead or zygote.sock is None or abort.done():
+                    raise ConnectionError("zygote gone or call cancelled")
                 try:
                     socket.send_fds(zygote.sock, [msg], child_fds)
                     break
                 except BlockingIOError:
-                    await asyncio.sleep(0.002)
+                    await asyncio.wait((abort,), timeout=0.002)
             else:
                 raise BlockingIOError("zygote request queue stayed full")
         except OSError:
@@ -290,23 +233,13 @@ class PythonSandbox:
         finally:
             for fd in child_fds:
                 os.close(fd)
-        kill = self._killer(zygote, execution)
-        timed_out = await watch_streams(loop, execution, read_fds, self.config, kill, start)
-        zygote.executions.pop(execution.id, None)
+        try:
+            timed_out = await watch_streams(loop, execution, read_fds, self.config,
+                                            lambda: pool.kill_child(zygote, execution), start,
+                                            abort=abort, kill_hard=lambda: pool.kill_zygote(zygote))
+        finally:
+            zygote.executions.pop(execution.id, None)
         return judge(execution, timed_out, self.config, time.monotonic() - start)
-
-    def _killer(self, zygote: _Zygote, execution: _Execution):  # noqa: ANN202
-        def kill() -> None:
-            if zygote.dead or zygote.sock is None:
-                return
-            try:
-                zygote.sock.send(json.dumps({"op": "kill", "id": execution.id}).encode())
-            except BlockingIOError:
-                asyncio.get_running_loop().call_later(0.002, kill)  # retry until sent or gone
-            except OSError:
-                pass
-
-        return kill
 
 
 __all__ = ["PythonSandbox", "SandboxUnavailableError"]

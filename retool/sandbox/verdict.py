@@ -50,8 +50,14 @@ def open_pipes(code: bytes) -> tuple[list[int], list[int]]:
 
 
 async def watch_streams(loop: asyncio.AbstractEventLoop, execution: Any, read_fds: list[int],
-                        config: SandboxConfig, kill: Callable[[], None], start: float) -> bool:
-    """Collect output until the child exited and every pipe hit EOF; True when it timed out."""
+                        config: SandboxConfig, kill: Callable[[], None], start: float, *,
+                        abort: asyncio.Future[None] | None = None,
+                        kill_hard: Callable[[], None] | None = None) -> bool:
+    """Collect output until the child exited and every pipe hit EOF; True when it timed out.
+
+    ``abort`` done (the call was cancelled) or the deadline: ``kill`` the child's group, wait up
+    to ``kill_grace_s`` for its exit, then ``kill_hard`` (its zygote) and wait again. Every pipe
+    is closed on return, whatever happened."""
     cap = config.max_output_bytes
     open_fds = set(read_fds)
     all_eof = loop.create_future()
@@ -94,21 +100,20 @@ async def watch_streams(loop: asyncio.AbstractEventLoop, execution: Any, read_fd
         loop.add_reader(fd, on_readable, index, fd)
     timed_out = False
     deadline = start + config.timeout_s
+    stop = abort if abort is not None else loop.create_future()
     try:
-        try:
-            await asyncio.wait_for(asyncio.shield(execution.exited), max(0.0, deadline - time.monotonic()))
-        except asyncio.TimeoutError:
-            timed_out = True
-            kill()
-            try:
-                await asyncio.wait_for(asyncio.shield(execution.exited), config.kill_grace_s)
-            except asyncio.TimeoutError:
-                pass
+        await asyncio.wait((execution.exited, stop), timeout=max(0.0, deadline - time.monotonic()),
+                           return_when=asyncio.FIRST_COMPLETED)
+        if not execution.exited.done():
+            timed_out = not stop.done()
+            kill()  # the deadline passed or the call was cancelled: the child's group goes first
+            await asyncio.wait((execution.exited,), timeout=config.kill_grace_s)
+            if not execution.exited.done() and kill_hard is not None:
+                kill_hard()  # the zygote did not answer: it goes, and its children with it
+                await asyncio.wait((execution.exited,), timeout=config.kill_grace_s)
         # The child is gone; its pipes reach EOF at once unless a descendant holds them.
-        try:
-            await asyncio.wait_for(asyncio.shield(all_eof), 0.5 if not timed_out else 0.05)
-        except asyncio.TimeoutError:
-            pass
+        if not stop.done():
+            await asyncio.wait((all_eof,), timeout=0.5 if not timed_out else 0.05)
     finally:
         for fd in list(open_fds):
             close(fd)

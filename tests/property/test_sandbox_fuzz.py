@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 
 from retool.sandbox import PythonSandbox
 from retool.sandbox.audit import audit, format_report
+from retool.sandbox.scratch import MARKER
 from tests.capabilities import sandbox_options, skip_unless_escape_layers
 from tests.strategies.audit import as_techniques, programs
 
@@ -65,9 +66,9 @@ class _Harness:
         assert report.ok, format_report(report) + "\n\nprograms:\n" + "\n-----\n".join(codes)
         assert all(f.duration_s <= TIMEOUT_S + SLACK_S for f in report.findings)
         assert len(os.listdir("/proc/self/fd")) == fds_before
-        for root, dirs, files in os.walk(self.scratch_root):  # <root>/retool-sandbox-*/slot-*, all empty
+        for root, dirs, files in os.walk(self.scratch_root):  # <root>/retool-sandbox-*/{owner.json,slot-*}, slots empty
             depth = root[len(self.scratch_root):].count(os.sep)
-            assert files == [] and (depth < 2 or dirs == []), (root, dirs, files)
+            assert files == ([MARKER] if depth == 1 else []) and (depth < 2 or dirs == []), (root, dirs, files)
         zygotes = set(self.sandbox.zygote_pids())
         others = [p for p in self._children() if p.pid not in zygotes]
         assert others == [], others

@@ -41,7 +41,7 @@ def test_scratch_root_is_private_but_traversable_with_one_dir_per_slot(tmp_path:
     root = make_scratch(SandboxConfig(concurrency=3, scratch_root=str(tmp_path)), chown=False)
     assert os.path.dirname(root) == str(tmp_path) and os.path.basename(root).startswith("retool-sandbox-")
     assert mode(root) == 0o711
-    assert sorted(os.listdir(root)) == ["slot-0", "slot-1", "slot-2"]
+    assert sorted(os.listdir(root)) == ["owner.json", "slot-0", "slot-1", "slot-2"]
     assert all(mode(os.path.join(root, f"slot-{s}")) == 0o700 for s in range(3))
 
 

@@ -345,3 +345,47 @@ def test_bad_configuration_fails_at_construction(overrides: dict[str, object]) -
 async def test_a_child_killed_by_an_unnamed_signal_does_not_make_execute_code_raise() -> None:
     text = await text_of("import os\nos.kill(os.getpid(), 40)", allowed_modules=("os",))
     assert text.startswith("[crashed")
+
+
+# --- totality: what a snippet leaves or writes never makes the supervisor raise ------------------
+@pytest.mark.asyncio
+async def test_a_deep_directory_tree_is_cleaned_and_close_removes_the_scratch() -> None:
+    code = "import os\nfor _ in range(1200):\n    os.mkdir('d')\n    os.chdir('d')\nopen('leaf', 'w').write('x')"
+    sandbox = make(concurrency=1, allowed_modules=("os",))
+    first = await sandbox.run(code)
+    second = await sandbox.run("import os\nprint(os.listdir('.'))")
+    scratch = sandbox._scratch
+    await sandbox.close()
+    assert first.status == "ok" and second.stdout == "[]\n" and scratch and not os.path.exists(scratch)
+
+
+@pytest.mark.asyncio
+async def test_nested_json_on_the_record_pipe_is_an_error_result() -> None:
+    code = "import os\nos.write(3, b'{\"status\": ' + b'[' * 100000 + b']' * 100000 + b'}')\nos._exit(0)"
+    result = await run_one(code, allowed_modules=("os",))
+    assert result.status == "error" and result.exception is None
+
+
+@pytest.mark.asyncio
+async def test_a_forged_record_cannot_put_an_object_into_the_exception() -> None:
+    code = "import os\nos.write(3, b'{\"status\": \"error\", \"exception\": {\"x\": 1}}')\nos._exit(0)"
+    result = await run_one(code, allowed_modules=("os",))
+    assert result.status == "error" and result.exception is None
+
+
+@pytest.mark.asyncio
+async def test_a_flood_on_the_record_pipe_ends_quickly_without_costing_the_supervisor() -> None:
+    code = "import os\nchunk = b' ' * (1 << 20)\nfor _ in range(4096):\n    os.write(3, chunk)"
+    async with make(allowed_modules=("os",)) as sandbox:
+        await sandbox.run("1")
+        cpu = time.process_time()
+        result = await sandbox.run(code)
+        cpu = time.process_time() - cpu
+    assert result.status in ("error", "crashed") and result.duration_s < 5 and cpu < 0.5
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("signum", [34, 40, 64])
+async def test_any_signal_a_child_dies_of_becomes_crashed_text(signum: int) -> None:
+    text = await text_of(f"import os\nos.kill(os.getpid(), {signum})", allowed_modules=("os",))
+    assert text.startswith("[crashed: the interpreter died (SIGRTM")

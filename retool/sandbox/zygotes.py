@@ -1,0 +1,185 @@
+"""The supervisor's view of its zygotes: start, messages, death, stop, and killing one child.
+
+Contract: everything runs in the caller's event loop and never blocks it (the control sockets are
+non-blocking and watched with ``loop.add_reader``; a zygote's death is seen through its pidfd).
+``ZygotePool(config, active, scratch, n)``: ``get(slot)`` starts (or restarts) and returns the
+zygote serving ``slot`` (``slot % n``), raising ``RuntimeError``/``OSError``/``TimeoutError``
+when it cannot start; ``kill_child(zygote, execution)`` asks the zygote to SIGKILL that child's
+process group (retried until sent or the zygote is gone); ``kill_zygote(zygote)`` SIGKILLs the
+zygote itself (its children die with it: a pid namespace, else their parent-death signal);
+``stop_all()`` always completes (graceful EOF, then SIGKILL after ``kill_grace_s``). A message
+that is not one the zygote sends is ignored, never raised on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+from retool.sandbox.config import SandboxConfig
+from retool.sandbox.layout import ZYGOTE_ENV, ZYGOTE_PATH, zygote_config
+
+
+class _Execution:
+    def __init__(self, exec_id: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.id = exec_id
+        self.exited: asyncio.Future[int | None] = loop.create_future()  # wait status; None = zygote died
+        self.streams: dict[int, bytearray] = {}
+        self.eof: dict[int, asyncio.Event] = {}
+        self.output_bytes = 0
+        self.over_cap = False
+
+
+class _Zygote:
+    def __init__(self, index: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.index = index
+        self.ready: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self.executions: dict[int, _Execution] = {}
+        self.dead = False
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.sock: socket.socket | None = None
+        self.pidfd: int | None = None
+
+
+class ZygotePool:
+    """The zygotes of one sandbox (see the module contract)."""
+
+    def __init__(self, config: SandboxConfig, active: frozenset[str], scratch: str, n: int) -> None:
+        self.config, self.active, self.scratch, self.n = config, active, scratch, n
+        self.zygotes: list[_Zygote | None] = [None] * n
+        self.locks = [asyncio.Lock() for _ in range(n)]
+
+    def pids(self) -> list[int]:
+        return [z.proc.pid for z in self.zygotes if z is not None and not z.dead and z.proc is not None]
+
+    async def get(self, slot: int) -> _Zygote:
+        index = slot % self.n
+        async with self.locks[index]:
+            zygote = self.zygotes[index]
+            if zygote is None or zygote.dead:
+                zygote = self._spawn(index)
+                self.zygotes[index] = zygote
+        await asyncio.wait_for(asyncio.shield(zygote.ready), 60)
+        return zygote
+
+    def _spawn(self, index: int) -> _Zygote:
+        loop = asyncio.get_running_loop()
+        zygote = _Zygote(index, loop)
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            cfg = zygote_config(self.config, self.active, self.scratch, index, self.n)
+            argv = [self.config.python or sys.executable, "-I", "-S", ZYGOTE_PATH, json.dumps(cfg), str(child.fileno())]
+            zygote.proc = subprocess.Popen(argv, env=ZYGOTE_ENV, cwd="/", stdin=subprocess.DEVNULL,
+                                           stdout=subprocess.DEVNULL, pass_fds=[child.fileno()])
+        except BaseException:
+            parent.close()
+            raise
+        finally:
+            child.close()
+        parent.setblocking(False)
+        zygote.sock = parent
+        try:
+            zygote.pidfd = os.pidfd_open(zygote.proc.pid)
+        except OSError:
+            zygote.proc.kill()
+            zygote.proc.wait()
+            parent.close()
+            raise
+        loop.add_reader(parent, self._on_message, zygote)
+        loop.add_reader(zygote.pidfd, self._on_dead, zygote)
+        return zygote
+
+    def _on_message(self, zygote: _Zygote) -> None:
+        assert zygote.sock is not None
+        while not zygote.dead:
+            try:
+                raw = zygote.sock.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                raw = b""
+            if not raw:
+                self._on_dead(zygote)
+                return
+            try:
+                msg = json.loads(raw)
+                event, exec_id = msg.get("ev"), msg.get("id", -1)
+                execution = zygote.executions.get(exec_id) if isinstance(exec_id, int) else None
+                if event == "ready" and not zygote.ready.done():
+                    zygote.ready.set_result(msg)
+                elif event == "exited" and execution is not None and not execution.exited.done():
+                    execution.exited.set_result(int(msg["status"]))
+            except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+                continue  # not a message of ours: ignored
+
+    def _on_dead(self, zygote: _Zygote) -> None:
+        if zygote.dead:
+            return
+        zygote.dead = True
+        loop = asyncio.get_running_loop()
+        for fd in (zygote.sock, zygote.pidfd):
+            if fd is not None:
+                loop.remove_reader(fd)
+        if zygote.sock is not None:
+            zygote.sock.close()
+        if zygote.pidfd is not None:
+            os.close(zygote.pidfd)
+        if zygote.proc is not None:
+            zygote.proc.poll()
+        if not zygote.ready.done():
+            zygote.ready.set_exception(RuntimeError(f"zygote {zygote.index} died during start-up"))
+            zygote.ready.exception()  # mark retrieved: callers see it through wait_for
+        for execution in zygote.executions.values():
+            if not execution.exited.done():
+                execution.exited.set_result(None)
+
+    def kill_child(self, zygote: _Zygote, execution: _Execution) -> None:
+        if zygote.dead or zygote.sock is None or execution.exited.done():
+            return
+        try:
+            zygote.sock.send(json.dumps({"op": "kill", "id": execution.id}).encode())
+        except BlockingIOError:
+            asyncio.get_running_loop().call_later(0.002, self.kill_child, zygote, execution)  # until sent or gone
+        except OSError:
+            pass
+
+    def kill_zygote(self, zygote: _Zygote) -> None:
+        if zygote.proc is not None and zygote.proc.poll() is None:
+            try:
+                zygote.proc.kill()
+            except OSError:
+                pass
+
+    async def stop(self, zygote: _Zygote) -> None:
+        if zygote.proc is None:
+            return
+        try:
+            if zygote.sock is not None and not zygote.dead:
+                asyncio.get_running_loop().remove_reader(zygote.sock)
+                zygote.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        deadline = time.monotonic() + self.config.kill_grace_s
+        while zygote.proc.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        if zygote.proc.poll() is None:
+            self.kill_zygote(zygote)
+            await asyncio.to_thread(zygote.proc.wait)
+        self._on_dead(zygote)
+
+    async def stop_all(self) -> None:
+        for zygote in self.zygotes:
+            if zygote is not None:
+                try:
+                    await asyncio.shield(self.stop(zygote))
+                except asyncio.CancelledError:
+                    self.kill_zygote(zygote)
+                    raise
+                except Exception:  # noqa: BLE001 (close() always completes)
+                    self.kill_zygote(zygote)
