@@ -46,7 +46,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from retool.integrations.slime.sample import OUR_ABORT_REWARD, record_turns, reset, status_for, top_p_spans
-from retool.integrations.slime.settings import check_retool_args, config_from_args, engine_retries, sampling_from_dict
+from retool.integrations.slime.settings import (check_retool_args, config_from_args, engine_retries, engine_timeout_s,
+                                                sampling_from_dict)
 from retool.integrations.slime.transport import TurnRecorder, engine_for, request_payload, routing_headers
 from retool.reward import aborted_reward, reward_func
 from retool.rollout.batch import as_prompt, render_prompt_ids, rollout_one
@@ -100,7 +101,7 @@ async def generate_for_sample(args: Any, sample: Any, sampling_params: Mapping[s
     tokenizer = _tokenizer(str(args.hf_checkpoint))
     prompt_ids = _prompt_ids(tokenizer, sample.prompt, config_from_args(args, sampling_params, evaluation=evaluation))
     config = config_from_args(args, sampling_params, evaluation=evaluation, prompt_len=len(prompt_ids))
-    client = engine_for(args, *engine_retries(args))
+    client = engine_for(args, *engine_retries(args), engine_timeout_s(args))
     engine = TurnRecorder(client.bind(headers=routing_headers(args, sample), payload=request_payload(args)),
                           len(prompt_ids))
     out = await rollout_one(

@@ -18,7 +18,8 @@ Contract:
   ``eval_temperature`` / ``eval_top_p`` / ``eval_top_k``. ``apply_chat_template_kwargs`` (the
   frameworks' ``--apply-chat-template-kwargs``) reach our chat template rendering too.
 - :func:`engine_retries` ``(args) -> (max_retries, interval_s)``: by default miles's own HTTP
-  helper's schedule, 60 attempts 1 s apart.
+  helper's schedule, 60 attempts 1 s apart; :func:`engine_timeout_s`: one request's time limit
+  (default an hour: a 16k-token eval turn must not time out and be generated again).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from typing import Any
 
 from retool.rollout.config import RolloutConfig, SamplingParams
 
-__all__ = ["RETOOL_ARGS", "check_retool_args", "config_from_args", "context_cap", "engine_retries", "sampling_from_dict"]
+__all__ = ["RETOOL_ARGS", "check_retool_args", "config_from_args", "context_cap", "engine_retries", "engine_timeout_s",
+           "sampling_from_dict"]
 
 # name -> (default, what it sets); the README's --custom-config-path example lists the same keys
 RETOOL_ARGS: dict[str, tuple[Any, str]] = {
@@ -38,6 +40,7 @@ RETOOL_ARGS: dict[str, tuple[Any, str]] = {
     "retool_max_abort_retries": (0, "reruns from clean state of a sample the engine aborted"),
     "retool_engine_retries": (59, "HTTP retries of one request (transport errors, 5xx, 408, 429)"),
     "retool_engine_retry_interval_s": (1.0, "seconds between HTTP retries"),
+    "retool_engine_timeout_s": (3600.0, "seconds one generate request may take (miles's client waits without limit)"),
     "retool_sandbox_allow_weaker": (False, "run the sandbox without the kernel layers this host lacks"),
 }
 
@@ -122,3 +125,8 @@ def config_from_args(args: Any, sampling_params: Mapping[str, Any], *, evaluatio
 def engine_retries(args: Any) -> tuple[int, float]:
     """(HTTP retries, seconds between them) for the engine client (see the module docstring)."""
     return int(_arg(args, "retool_engine_retries")), float(_arg(args, "retool_engine_retry_interval_s"))
+
+
+def engine_timeout_s(args: Any) -> float:
+    """Seconds one request may take before it counts as a transport error (and is retried)."""
+    return float(_arg(args, "retool_engine_timeout_s"))

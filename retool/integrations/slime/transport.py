@@ -2,7 +2,7 @@
 
 Contract:
 - :func:`engine_for` is one :class:`~retool.rollout.engines.sglang.SGLangEngine` per router URL
-  (``http://{sglang_router_ip}:{sglang_router_port}``) and retry schedule (see
+  (``http://{sglang_router_ip}:{sglang_router_port}``), time limit and retry schedule (see
   :func:`retool.integrations.slime.settings.engine_retries`).
 - :func:`routing_headers` is miles's ``X-SMG-Routing-Key`` header, so every turn of one sample
   reaches the same worker under consistent-hash routing: the sample's ``routing_key`` (miles) or,
@@ -29,14 +29,15 @@ __all__ = ["LORA_ADAPTER_NAME", "ROUTING_HEADER", "TurnRecorder", "engine_for", 
 ROUTING_HEADER = "X-SMG-Routing-Key"
 LORA_ADAPTER_NAME = "miles_lora"
 _KEYED_POLICIES = ("consistent_hashing", "manual")
-_ENGINES: dict[tuple[str, int, float], SGLangEngine] = {}
+_ENGINES: dict[tuple[str, int, float, float], SGLangEngine] = {}
 
 
-def engine_for(args: Any, retries: int, interval_s: float) -> SGLangEngine:
+def engine_for(args: Any, retries: int, interval_s: float, timeout_s: float = 3600.0) -> SGLangEngine:
     url = f"http://{args.sglang_router_ip}:{args.sglang_router_port}"
-    key = (url, retries, interval_s)
+    key = (url, retries, interval_s, timeout_s)
     if key not in _ENGINES:
-        _ENGINES[key] = SGLangEngine(url, max_retries=retries, backoff_s=interval_s, backoff_factor=1.0)
+        _ENGINES[key] = SGLangEngine(url, timeout_s=timeout_s, max_retries=retries, backoff_s=interval_s,
+                                     backoff_factor=1.0)
     return _ENGINES[key]
 
 

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from retool.integrations.slime.settings import (RETOOL_ARGS, check_retool_args, config_from_args, context_cap,
-                                                engine_retries)
+                                                engine_retries, engine_timeout_s)
 from tests.unit.integrations import frameworks as fw
 
 README = Path(__file__).resolve().parents[4] / "README.md"
@@ -44,6 +44,7 @@ def test_the_readme_custom_config_sets_every_retool_setting(tmp_path) -> None:
     assert (config.max_turns, config.max_tool_calls, config.max_abort_retries) == (
         args.retool_max_turns, args.retool_max_tool_calls, args.retool_max_abort_retries)
     assert engine_retries(args) == (args.retool_engine_retries, args.retool_engine_retry_interval_s)
+    assert engine_timeout_s(args) == args.retool_engine_timeout_s
 
 
 def test_custom_config_values_reach_the_rollout_config(tmp_path) -> None:
