@@ -94,6 +94,13 @@ class FrameworkSample:
     def effective_response_length(self) -> int:
         return sum(self.loss_mask) if self.loss_mask is not None else self.response_length
 
+    def validate(self) -> None:  # miles's Sample.validate
+        assert self.response_length >= 0 and len(self.tokens) >= self.response_length
+        if self.loss_mask is not None:
+            assert len(self.loss_mask) == self.response_length, "loss_mask length != response_length"
+        if self.rollout_log_probs is not None:
+            assert len(self.rollout_log_probs) == self.response_length, "rollout_log_probs length != response_length"
+
 
 def framework_args(server_url: str, hf_checkpoint: str, **overrides: Any) -> SimpleNamespace:
     host, port = server_url.removeprefix("http://").rsplit(":", 1)
@@ -209,7 +216,7 @@ def convert_to_train_data(args: Any, samples: list[Any]) -> dict[str, Any]:
     rewards = rewards - rewards.mean(dim=-1, keepdim=True)
     rewards = rewards / (rewards.std(dim=-1, keepdim=True) + 1e-6)
     for s in samples:
-        assert len(s.loss_mask) == s.response_length, "loss mask length != response length"
+        s.validate()
         if args.rollout_top_p < 1:
             assert s.rollout_top_p_token_ids is not None, "rollout_top_p < 1 needs rollout_top_p_token_ids"
             assert len(s.rollout_top_p_token_offsets) == s.response_length + 1

@@ -1,5 +1,8 @@
 """retool.integrations.slime: the miles/slime drop-in. sampling_params and args read into our
-config, and generate_for_sample filling a miles-like Sample over real HTTP on loopback."""
+config, and generate_for_sample filling a miles-like Sample over real HTTP on loopback; the last
+part drives our generate and reward through miles's and slime's own rollout flow
+(tests/unit/integrations/frameworks.py) against a loopback server that aborts, answers 5xx,
+reports weight_version and cached_tokens, and records what it was sent (issue 13)."""
 
 from __future__ import annotations
 
