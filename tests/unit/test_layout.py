@@ -194,7 +194,9 @@ def test_the_slime_generate_path_is_the_integration() -> None:
     from retool.rollout import generate as documented
 
     assert documented is generate and inspect.iscoroutinefunction(generate)
-    assert list(inspect.signature(generate).parameters) == ["args", "sample", "sampling_params"]
+    # slime/miles pass ``evaluation=`` only to a generate whose signature names it
+    assert list(inspect.signature(generate).parameters) == ["args", "sample", "sampling_params", "evaluation"]
+    assert inspect.signature(generate).parameters["evaluation"].default is False
 
 
 def test_the_slime_reward_path_is_an_async_reward_func() -> None:
