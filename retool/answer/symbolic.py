@@ -90,6 +90,8 @@ def _expr_equal(a: Any, b: Any) -> bool:
     diff = a - b
     if diff == 0:
         return True
+    if _cheaply_zero(diff):
+        return True
     if diff.is_number:
         return not _clearly_nonzero(diff) and _proven_zero(diff)
     symbols = sorted(diff.free_symbols, key=str)
@@ -114,6 +116,32 @@ def _clearly_nonzero(value: Any) -> bool:
         return abs(complex(approx)) > 1e-30
     except TypeError:
         return False
+
+
+def _cheaply_zero(diff: Any) -> bool:
+    """Exact proofs far cheaper than ``simplify``, tried first: expansion (polynomials, products of
+    radicals such as ``(\\sqrt{2}+\\sqrt{3})^2 - 5 - 2\\sqrt{6}``), then cancellation of a rational
+    function. Either returning 0 is a proof; anything else falls through to ``simplify``."""
+    sympy, _ = _engine()
+    try:
+        if sympy.expand(diff) == 0:
+            return True
+        return bool(diff.free_symbols) and sympy.cancel(diff) == 0
+    except Exception:  # noqa: BLE001 - a failed shortcut is no proof; simplify decides
+        return False
+
+
+def warm_up() -> None:
+    """Run each engine step once (parsing, expansion, cancellation, simplification), so a worker's
+    first real check does not pay sympy's lazy imports inside its deadline."""
+    sympy, _ = _engine()
+    for a, b in (("\\sqrt{2}+x", "x+\\frac{2}{\\sqrt{2}}"), ("\\frac{x^2-1}{x-1}", "x+1"), ("\\ln 4", "2\\ln 2"),
+                 ("\\sin(x)^2+\\cos(x)^2", "1")):
+        try:
+            _expr_equal(to_sympy(a), to_sympy(b))
+        except Exception:  # noqa: BLE001 - warming is best effort
+            pass
+    to_sympy.cache_clear()
 
 
 def _proven_zero(diff: Any) -> bool:

@@ -1,9 +1,11 @@
 """Exact and approximate answer values and their arithmetic (used by :mod:`retool.answer.fast`).
 
 Contract: pure functions over :data:`Value` = ``Fraction`` (exact rational) | ``float`` (only
-``inf``/``-inf``) | :class:`PiMul` (exact rational multiple of pi) | :class:`Approx` (a float and the
-largest magnitude met computing it). Exact operands give exact results; anything else becomes an
-``Approx``. :func:`clearly_differ` is the only consumer of approximations: it says two values are
+``inf``/``-inf``) | :class:`PiMul` (exact rational multiple of pi) | :class:`~retool.answer.surds.Surd`
+(exact sum of rational multiples of square roots) | :class:`Approx` (a float and the largest
+magnitude met computing it). Exact operands give exact results (square roots of rationals and
+their sums, products, quotients and denesting square roots stay exact within the bounds of
+:mod:`retool.answer.surds`); anything else becomes an ``Approx``. :func:`clearly_differ` is the only consumer of approximations: it says two values are
 certainly different when they differ by more than ``rel_tol`` (1e-9) times the largest magnitude
 involved, far above float rounding (~1e-16 of it per operation), so it never rejects a true
 equality. Errors: :class:`Undecided` (leave it to the symbolic engine), :class:`TooLarge`
@@ -14,6 +16,9 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+
+from retool.answer import surds
+from retool.answer.surds import Surd
 
 
 class Undecided(Exception):
@@ -57,19 +62,30 @@ def pi_times(q: Fraction) -> Fraction | PiMul:
     return Fraction(0) if q == 0 else PiMul(q)
 
 
-Value = Fraction | float | Approx | PiMul
+Value = Fraction | float | Approx | PiMul | Surd
 _SIN_EXACT = {Fraction(0): Fraction(0), Fraction(1, 6): Fraction(1, 2), Fraction(1, 2): Fraction(1),
               Fraction(5, 6): Fraction(1, 2), Fraction(1): Fraction(0), Fraction(7, 6): Fraction(-1, 2),
               Fraction(3, 2): Fraction(-1), Fraction(11, 6): Fraction(-1, 2)}
 _TAN_EXACT = {Fraction(0): Fraction(0), Fraction(1, 4): Fraction(1), Fraction(3, 4): Fraction(-1)}
 
 
-def trig_exact(name: str, q: Fraction) -> Fraction | None:
+_R2, _R3 = surds.sqrt_rational(Fraction(1, 2)), surds.sqrt_rational(Fraction(3, 4))  # sqrt(2)/2, sqrt(3)/2
+_SIN_SURD = {Fraction(1, 4): _R2, Fraction(3, 4): _R2, Fraction(1, 3): _R3, Fraction(2, 3): _R3}
+_TAN_SURD = {Fraction(1, 3): surds.sqrt_rational(Fraction(3)), Fraction(1, 6): surds.sqrt_rational(Fraction(1, 3))}
+
+
+def trig_exact(name: str, q: Fraction) -> Fraction | Surd | None:
     if name == "\\tan":
         if q % 1 == Fraction(1, 2):
             raise Undecided("tangent at a pole")
-        return _TAN_EXACT.get(q % 1)
-    return _SIN_EXACT.get((q + (Fraction(1, 2) if name == "\\cos" else 0)) % 2)
+        r = q % 1
+        if r in _TAN_SURD or 1 - r in _TAN_SURD:
+            return _TAN_SURD[r] if r in _TAN_SURD else arith(Fraction(0), _TAN_SURD[1 - r], "-")
+        return _TAN_EXACT.get(r)
+    r = (q + (Fraction(1, 2) if name == "\\cos" else 0)) % 2
+    if (r % 1) in _SIN_SURD:  # sin is negative on (pi, 2 pi)
+        return _SIN_SURD[r % 1] if r < 1 else arith(Fraction(0), _SIN_SURD[r % 1], "-")
+    return _SIN_EXACT.get(r)
 
 
 def is_natural(value: Value) -> bool:
@@ -81,6 +97,8 @@ def to_float(value: Value) -> float:
         return value.value
     if isinstance(value, PiMul):
         return to_float(value.q) * math.pi
+    if isinstance(value, Surd):
+        return float(value)
     if isinstance(value, float):
         raise Undecided("arithmetic with infinity")
     try:
@@ -90,6 +108,8 @@ def to_float(value: Value) -> float:
 
 
 def scale_of(value: Value) -> float:
+    if isinstance(value, Surd):
+        return value.scale()
     return value.scale if isinstance(value, Approx) else abs(to_float(value))
 
 
@@ -123,6 +143,11 @@ def arith(a: Value, b: Value, op: str) -> Value:
         return a / b
     if (exact := pi_arith(a, b, op)) is not None:
         return exact
+    if isinstance(a, (Fraction, Surd)) and isinstance(b, (Fraction, Surd)):
+        try:
+            return surds.surd_arith(a, b, op)
+        except surds.Undecided:
+            pass
     x, y = to_float(a), to_float(b)
     sa, sb = scale_of(a), scale_of(b)
     if op == "/":
@@ -188,7 +213,12 @@ def int_root(value: int, n: int) -> int:
 def power_value(base: Value, exponent: Value, max_bits: int) -> Value:
     if isinstance(base, float) or isinstance(exponent, float):
         raise Undecided("power with infinity")
-    if isinstance(base, (Approx, PiMul)) or isinstance(exponent, (Approx, PiMul)):
+    if isinstance(base, Surd) and isinstance(exponent, Fraction):
+        try:
+            return surds.surd_power(base, exponent)
+        except surds.Undecided:
+            pass
+    if isinstance(base, (Approx, PiMul, Surd)) or isinstance(exponent, (Approx, PiMul, Surd)):
         b, e = to_float(base), to_float(exponent)
         if abs(e) > 1000 or b < 0 or (b == 0 and e <= 0):
             raise Undecided("approximate power out of range")
@@ -217,6 +247,11 @@ def power_value(base: Value, exponent: Value, max_bits: int) -> Value:
         if num is None or den is None:
             if base < 0:
                 raise Undecided(f"root of the negative number {base}")
+            if q == 2 and abs(exponent.numerator) <= surds.MAX_EXPONENT:
+                try:
+                    return surds.surd_power(surds.sqrt_rational(base), Fraction(exponent.numerator))
+                except surds.Undecided:
+                    pass
             return power_value(Approx(to_float(base), scale_of(base)), exponent, max_bits)
         base, exponent = Fraction(num, den), Fraction(exponent.numerator)
     return base ** int(exponent)

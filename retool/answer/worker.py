@@ -90,9 +90,9 @@ def _serve(memory_limit_bytes: int) -> None:  # pragma: no cover - runs in the c
     os.dup2(devnull, 1)
     from retool.answer.config import AnswerConfig
     from retool.answer.local import compare_local
-    from retool.answer.symbolic import _engine
+    from retool.answer.symbolic import warm_up
 
-    _engine()
+    warm_up()
     _write_frame(out, "ready")
     while True:
         try:

@@ -41,13 +41,20 @@ def test_pathological_input_is_too_large(text: str) -> None:
         fast_value(text)
 
 
+@pytest.mark.parametrize("a,b", [("\\frac{1}{\\sqrt{2}}", "\\frac{\\sqrt{2}}{2}"), ("(\\sqrt{2}+\\sqrt{3})^2", "5+2\\sqrt{6}"),
+                                 ("\\sqrt{32}", "4\\sqrt{2}"), ("\\sqrt{3+2\\sqrt{2}}", "1+\\sqrt{2}"),
+                                 ("\\sin\\frac{\\pi}{3}", "\\frac{\\sqrt{3}}{2}"), ("\\tan\\frac{5\\pi}{6}", "-\\frac{\\sqrt{3}}{3}")])
+def test_square_roots_are_exact(a: str, b: str) -> None:
+    assert fast_value(a) == fast_value(b)
+
+
 def test_tiny_powers_stay_exact() -> None:
     assert fast_value("2^{-99}") != fast_value("2^{-98}")
     assert fast_value("2^{-99}") == Fraction(1, 2**99)
 
 
-@pytest.mark.parametrize("text,approx", [("\\sqrt{2}", 2**0.5), ("\\pi + 1", 4.141592653589793), ("2e", 5.43656365691809),
-                                         ("12\\sqrt{2}", 16.970562748477143), ("\\log_2 9", 3.1699250014423126),
+@pytest.mark.parametrize("text,approx", [("\\sqrt[3]{2}", 2**(1/3)), ("\\pi + 1", 4.141592653589793), ("2e", 5.43656365691809),
+                                         ("12\\sqrt[3]{2}", 12 * 2**(1/3)), ("\\log_2 9", 3.1699250014423126),
                                          ("\\cos\\frac{\\pi}{5}", 0.8090169943749475)])
 def test_irrational_values_are_approximations(text: str, approx: float) -> None:
     value = fast_value(text)
