@@ -71,6 +71,8 @@ class SandboxConfig:
     max_output_bytes: int = 8192  # stdout + stderr; the child is stopped past this
     max_code_bytes: int = 1 << 20
     max_file_bytes: int = 16 * 2**20
+    max_scratch_bytes: int = 64 * 2**20  # the per-run scratch tmpfs (layer "mount")
+    max_scratch_files: int = 4096  # inodes of that tmpfs
     max_open_files: int = 64
     max_threads: int = 8
     layers: frozenset[str] = field(default_factory=lambda: frozenset(LAYERS))
@@ -85,7 +87,7 @@ class SandboxConfig:
         if not (isinstance(self.timeout_s, (int, float)) and 0 < self.timeout_s <= 86400):
             raise ValueError(f"timeout_s must be in (0, 86400], got {self.timeout_s!r}")
         for name in ("memory_limit_bytes", "concurrency", "max_output_bytes", "max_code_bytes",
-                     "max_file_bytes", "max_open_files", "max_threads"):
+                     "max_file_bytes", "max_scratch_bytes", "max_scratch_files", "max_open_files", "max_threads"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")

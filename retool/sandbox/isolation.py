@@ -16,12 +16,18 @@ Layers (names used by ``retool.sandbox`` and ``retool sandbox info``):
 - ``seccomp``: a hand-assembled classic-BPF deny list (x86_64 only; other architectures report
   the layer unavailable) in two stacked programs. A static one, installed once in the zygote and
   inherited by every child (so its JIT cost is paid once), denies exec, fork/vfork, clone3
-  (ENOSYS, so libc falls back to clone), sockets (all families), ptrace, process_vm_*, mount
-  family, unshare/setns, bpf, io_uring, userfaultfd, perf_event_open, keyctl family, pidfd_*,
-  sigqueue, module/kexec/reboot and similar admin calls. A small per-child one denies clone
-  without CLONE_THREAD (or with namespace flags) and kill/tkill/tgkill aimed at any pid but the
-  child's own. Denied calls fail with EPERM; a foreign architecture or x32 call kills the process.
+  (ENOSYS, so libc falls back to clone), sockets (all families), ptrace, process_vm_*, bpf,
+  io_uring, userfaultfd, perf_event_open, keyctl family, pidfd_*, sigqueue, module/kexec/reboot
+  and similar admin calls, and the calls that make channels between runs or use resources outside
+  every limit: SysV shm/sem/msg, POSIX mqueues, inotify, fanotify, AIO (io_setup ...),
+  memfd_create/memfd_secret, flock, and fcntl's lock, lease and notify commands. A small
+  per-child one denies clone without CLONE_THREAD (or with namespace flags), kill/tkill/tgkill
+  aimed at any pid but the child's own, the mount family, unshare, setns and
+  prctl(PR_SET_PDEATHSIG) (the child's set-up needs the first ones; the parent-death signal
+  cannot be cleared). Denied calls fail with EPERM; a foreign architecture or x32 call kills the
+  process. It is a deny list, not an allow-list: a syscall nobody listed is allowed.
 - ``rlimits``: AS, CPU, FSIZE, NOFILE, CORE and (with ``uid``) NPROC, soft == hard.
+- ``pid``, ``net``, ``uts``, ``mount``, ``ipc``: namespaces, see :mod:`retool.sandbox.namespaces`.
 """
 
 from __future__ import annotations
@@ -33,7 +39,10 @@ import platform
 import resource
 import struct
 
-LAYERS: tuple[str, ...] = ("rlimits", "uid", "no_new_privs", "landlock", "seccomp")
+from retool.sandbox.namespaces import NAMESPACE_LAYERS
+from retool.sandbox.namespaces import probe as probe_namespaces
+
+LAYERS: tuple[str, ...] = ("rlimits", "uid", "no_new_privs", "landlock", "seccomp", *NAMESPACE_LAYERS)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -58,20 +67,38 @@ DENIED_SYSCALLS_X86_64: dict[str, int] = {
     "execve": 59, "execveat": 322, "fork": 57, "vfork": 58,
     "socket": 41, "socketpair": 53, "ptrace": 101,
     "process_vm_readv": 310, "process_vm_writev": 311, "process_madvise": 440, "kcmp": 312,
-    "mount": 165, "umount2": 166, "pivot_root": 155, "chroot": 161, "move_mount": 429,
-    "open_tree": 428, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
-    "mount_setattr": 442, "unshare": 272, "setns": 308, "bpf": 321,
-    "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+    "bpf": 321, "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
     "userfaultfd": 323, "perf_event_open": 298, "keyctl": 250, "add_key": 248,
     "request_key": 249, "pidfd_open": 434, "pidfd_send_signal": 424, "pidfd_getfd": 438,
     "rt_sigqueueinfo": 129, "rt_tgsigqueueinfo": 297, "init_module": 175,
     "finit_module": 313, "delete_module": 176, "kexec_load": 246, "kexec_file_load": 320,
     "reboot": 169, "swapon": 167, "swapoff": 168, "acct": 163, "syslog": 103,
     "personality": 135, "open_by_handle_at": 304, "name_to_handle_at": 303, "quotactl": 179,
-    "iopl": 172, "ioperm": 173, "uselib": 134, "mknod": 133, "mknodat": 259,
+    "quotactl_fd": 443, "iopl": 172, "ioperm": 173, "uselib": 134, "mknod": 133, "mknodat": 259,
     "settimeofday": 164, "clock_settime": 227, "adjtimex": 159, "clock_adjtime": 305,
-    "sethostname": 170, "setdomainname": 171, "vhangup": 153,
+    "sethostname": 170, "setdomainname": 171, "vhangup": 153, "lookup_dcookie": 212,
+    # cross-run channels and resources outside every limit (issue classes 1-3, 6-8)
+    "shmget": 29, "shmat": 30, "shmctl": 31, "shmdt": 67, "semget": 64, "semop": 65, "semctl": 66,
+    "semtimedop": 220, "msgget": 68, "msgsnd": 69, "msgrcv": 70, "msgctl": 71,
+    "mq_open": 240, "mq_unlink": 241, "mq_timedsend": 242, "mq_timedreceive": 243, "mq_notify": 244,
+    "mq_getsetattr": 245, "inotify_init": 253, "inotify_init1": 294, "inotify_add_watch": 254,
+    "fanotify_init": 300, "fanotify_mark": 301, "io_setup": 206, "io_destroy": 207, "io_getevents": 208,
+    "io_submit": 209, "io_cancel": 210, "io_pgetevents": 333, "memfd_create": 319, "memfd_secret": 447,
+    "flock": 73, "process_mrelease": 448,
 }
+# fcntl commands denied (EPERM): record locks, leases and directory notification are channels
+# between runs on a shared (read-only) host file: F_GETLK/F_SETLK/F_SETLKW, F_OFD_*, F_SETLEASE,
+# F_GETLEASE, F_NOTIFY.
+_FCNTL_X86_64 = 72
+DENIED_FCNTL_COMMANDS: tuple[int, ...] = (5, 6, 7, 36, 37, 38, 1024, 1025, 1026)
+# Denied in the per-child program only: the zygote and the child's own set-up use them (namespaces,
+# the scratch tmpfs) before it is installed.
+CHILD_DENIED_SYSCALLS_X86_64: dict[str, int] = {
+    "mount": 165, "umount2": 166, "pivot_root": 155, "chroot": 161, "move_mount": 429,
+    "open_tree": 428, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
+    "mount_setattr": 442, "unshare": 272, "setns": 308,
+}
+_PRCTL_X86_64 = 157
 # Allowed only when args[0] (the target pid / tgid) is the child's own pid (or 0 for kill).
 _SELF_ONLY_X86_64 = {"kill": 62, "tkill": 200, "tgkill": 234}
 _CLONE_X86_64 = 56
@@ -108,6 +135,12 @@ def zygote_seccomp_program() -> bytes:
     for nr in sorted(set(DENIED_SYSCALLS_X86_64.values())):
         prog += [_insn(_JEQ, 0, 1, nr), _insn(_RET, 0, 0, deny)]
     prog += [_insn(_JEQ, 0, 1, _CLONE3_X86_64), _insn(_RET, 0, 0, _RET_ERRNO | errno.ENOSYS)]
+    # fcntl: the lock, lease and notify commands (args[1] low word) are denied.
+    body = [_insn(_LD_W_ABS, 0, 0, 24)]
+    for index, cmd in enumerate(DENIED_FCNTL_COMMANDS):
+        body.append(_insn(_JEQ, len(DENIED_FCNTL_COMMANDS) - index, 0, cmd))
+    body += [_insn(_RET, 0, 0, _RET_ALLOW), _insn(_RET, 0, 0, deny)]
+    prog += [_insn(_JEQ, 0, len(body), _FCNTL_X86_64)] + body
     prog.append(_insn(_RET, 0, 0, _RET_ALLOW))
     return b"".join(prog)
 
@@ -136,6 +169,16 @@ def child_seccomp_program(own_pid: int) -> bytes:
             body.append(_insn(_JEQ, 1, 0, 0))
         body += [_insn(_RET, 0, 0, deny), _insn(_RET, 0, 0, _RET_ALLOW)]
         prog += [_insn(_JEQ, 0, len(body), nr)] + body
+    # mount family, unshare, setns: the child's namespaces are set; nothing changes them again.
+    for nr in sorted(CHILD_DENIED_SYSCALLS_X86_64.values()):
+        prog += [_insn(_JEQ, 0, 1, nr), _insn(_RET, 0, 0, deny)]
+    # prctl(PR_SET_PDEATHSIG, ...): the parent-death signal set in set-up cannot be cleared.
+    prog += [
+        _insn(_JEQ, 0, 3, _PRCTL_X86_64),
+        _insn(_LD_W_ABS, 0, 0, 16),
+        _insn(_JEQ, 0, 1, PR_SET_PDEATHSIG),
+        _insn(_RET, 0, 0, deny),
+    ]
     prog.append(_insn(_RET, 0, 0, _RET_ALLOW))
     return b"".join(prog)
 
@@ -297,4 +340,5 @@ def probe_layers() -> dict[str, str | None]:
         except OSError:
             has_field = False
         reasons["seccomp"] = None if has_field else "kernel reports no seccomp support"
+    reasons.update(probe_namespaces())
     return reasons

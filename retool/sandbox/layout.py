@@ -85,6 +85,8 @@ def zygote_config(cfg: SandboxConfig, active: frozenset[str], scratch: str | Non
         "rlimits": {str(k): v for k, v in rlimits.items()},
         "rlimit_as_id": resource.RLIMIT_AS,
         "memory_limit_bytes": cfg.memory_limit_bytes,
+        "scratch_bytes": cfg.max_scratch_bytes,
+        "scratch_inodes": cfg.max_scratch_files,
         "read_paths": read_paths,
         "slots": [
             {"slot": s, "uid": cfg.uid_base + s, "scratch": os.path.join(scratch, f"slot-{s}")}

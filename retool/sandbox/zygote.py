@@ -91,7 +91,7 @@ def _run_snippet(source, cfg, allowed):
     return {"status": status, "exception": type(error).__name__}
 
 
-def _child(cfg, slot, fds, ruleset_fd, zygote_pid, isolation, seccomp):
+def _child(cfg, slot, fds, ruleset_fd, zygote_pid, isolation, seccomp, namespaces):
     """Everything between fork and the snippet. Never returns."""
     try:
         layers = cfg["layers"]
@@ -107,6 +107,11 @@ def _child(cfg, slot, fds, ruleset_fd, zygote_pid, isolation, seccomp):
                 break
             chunks.append(chunk)
         source = b"".join(chunks).decode("utf-8", "replace")
+        if cfg["child_unshare"]:
+            namespaces.unshare(cfg["child_unshare"])
+        if "mount" in layers:  # a fresh tmpfs for this run only, in this child's mount namespace
+            owner = slot["uid"] if "uid" in layers else os.getuid()
+            namespaces.mount_scratch(slot["scratch"], cfg["scratch_bytes"], cfg["scratch_inodes"], owner, owner)
         os.chdir(slot["scratch"])
         if "rlimits" in layers:
             isolation.apply_rlimits({int(k): v for k, v in cfg["rlimits"].items()})
@@ -209,9 +214,34 @@ def _reachable_sys_path(cfg):
     cfg["keep_fds"] = sorted(keep)
 
 
-def serve(cfg, control_fd):
-    from retool.sandbox import isolation
+def _enter_pid_namespace(control_fd, isolation, namespaces):
+    """Become pid 1 of a new pid namespace: fork; the parent stays outside only to wait for the
+    server and exit with its status (the supervisor watches the parent). When the server dies
+    the kernel kills every process in the namespace."""
+    namespaces.unshare(namespaces.CLONE_NEWPID)
+    server = os.fork()
+    if server == 0:
+        isolation.set_parent_death_signal(signal.SIGKILL)  # the waiting parent is killed: we go
+        return
+    os.close(control_fd)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        try:
+            _, status = os.waitpid(server, 0)
+            break
+        except InterruptedError:
+            continue
+    code = os.waitstatus_to_exitcode(status)
+    os._exit(code if code >= 0 else 128 - code)
 
+
+def serve(cfg, control_fd):
+    from retool.sandbox import isolation, namespaces
+
+    if "pid" in cfg["layers"]:
+        _enter_pid_namespace(control_fd, isolation, namespaces)
+    namespaces.enter_namespaces(cfg["layers"])
+    cfg["child_unshare"] = namespaces.child_flags(cfg["layers"])
     os.environ.clear()
     for name in cfg["preimport"]:
         __import__(name)
@@ -225,7 +255,10 @@ def serve(cfg, control_fd):
         abi = isolation.landlock_abi()
         read_paths = _read_paths(cfg)
         for slot in cfg["slots"]:
-            fd = isolation.landlock_ruleset(read_paths, (slot["scratch"],), abi)
+            # With "mount" the scratch is a tmpfs mounted per child over the slot dir: Landlock skips
+            # a covered mount point, so the write rule sits on the parent (the rest of it is read-only).
+            write = os.path.dirname(slot["scratch"]) if "mount" in cfg["layers"] else slot["scratch"]
+            fd = isolation.landlock_ruleset(read_paths, (write,), abi)
             rulesets[slot["slot"]] = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 64)  # clear of fds 0-3
             os.close(fd)
     seccomp = isolation.ChildSeccomp() if "seccomp" in cfg["layers"] else None
@@ -289,7 +322,8 @@ def serve(cfg, control_fd):
                     continue
                 if pid == 0:
                     sock.close()
-                    _child(cfg, slots[req["slot"]], fds, rulesets.get(req["slot"]), zygote_pid, isolation, seccomp)
+                    _child(cfg, slots[req["slot"]], fds, rulesets.get(req["slot"]), zygote_pid, isolation, seccomp,
+                           namespaces)
                 for fd in fds:
                     os.close(fd)
                 running[pid] = req["id"]

@@ -56,7 +56,20 @@ class ZygotePool:
         self.locks = [asyncio.Lock() for _ in range(n)]
 
     def pids(self) -> list[int]:
-        return [z.proc.pid for z in self.zygotes if z is not None and not z.dead and z.proc is not None]
+        """The pid of each live zygote's server (with "pid", the waiting parent's one child)."""
+        out = []
+        for zygote in self.zygotes:
+            if zygote is None or zygote.dead or zygote.proc is None:
+                continue
+            pid = zygote.proc.pid
+            if "pid" in self.active:
+                try:
+                    with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as fh:
+                        pid = int(fh.read().split()[0])
+                except (OSError, ValueError, IndexError):
+                    continue
+            out.append(pid)
+        return out
 
     async def get(self, slot: int) -> _Zygote:
         index = slot % self.n

@@ -46,7 +46,19 @@ DENIED = {  # name: (number, args) with args that would fail differently (or suc
     "process_vm_readv": (310, (1, 0, 0, 0, 0, 0)),
     "pidfd_open": (434, (1, 0)),
     "kexec_load": (246, (0, 0, 0, 0)),
+    # cross-run channels and resources outside the limits
+    "shmget": (29, (0x1234, 4096, 0o1666)),
+    "msgget": (68, (0x1234, 0o1666)),
+    "semget": (64, (0x1234, 1, 0o1666)),
+    "mq_open": (240, (0, 0o100, 0o666, 0)),
+    "inotify_init1": (294, (0,)),
+    "fanotify_init": (300, (0, 0)),
+    "io_setup": (206, (1, 0)),
+    "memfd_create": (319, (0, 0)),
+    "flock": (73, (0, 2)),
 }
+# fcntl commands denied on fd 0: F_GETLK, F_SETLK, F_SETLKW, F_OFD_*, F_SETLEASE, F_GETLEASE, F_NOTIFY
+DENIED_FCNTL = (5, 6, 7, 36, 37, 38, 1024, 1025, 1026)
 
 
 def _errno_probe(nr: int, args: tuple[int, ...]) -> str:
@@ -279,3 +291,24 @@ def test_prebuilt_child_program_matches_the_pure_builder_for_any_pid() -> None:
     for pid in (1, 4242, 2**22 - 1):
         prebuilt._patch(pid)
         assert prebuilt._buf.raw == isolation.child_seccomp_program(pid)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("cmd", DENIED_FCNTL)
+async def test_seccomp_denies_fcntl_locks_leases_and_notify(cmd: int) -> None:
+    result, _ = await run_in({"seccomp"}, _errno_probe(72, (0, cmd, 0)))
+    assert result.stdout.split() == ["-1", "EPERM"], result
+
+
+@pytest.mark.asyncio
+async def test_seccomp_keeps_ordinary_fcntl_working() -> None:
+    result, _ = await run_in({"seccomp"}, _errno_probe(72, (1, 1, 0)))  # F_GETFD on stdout
+    assert result.stdout.split()[1] == "None" and result.stdout.split()[0] != "-1", result
+
+
+@pytest.mark.asyncio
+async def test_seccomp_makes_the_parent_death_signal_impossible_to_clear() -> None:
+    code = SYSCALL + "r = libc.prctl(1, 0, 0, 0, 0)\nprint(r, errno.errorcode.get(ctypes.get_errno()))"
+    result, _ = await run_in({"seccomp"}, code)
+    control, _ = await run_in(set(), code)
+    assert result.stdout.split() == ["-1", "EPERM"] and control.stdout.split() == ["0", "None"], (result, control)
