@@ -36,6 +36,7 @@ import math
 import re
 from fractions import Fraction
 
+from retool.answer.polys import Poly, Ratio, variable
 from retool.answer.values import (
     Approx,
     PiMul,
@@ -79,6 +80,9 @@ def _tokens(text: str, max_digits: int) -> list[str]:
 
 
 _IMPLICIT = frozenset({"\\pi", "\\sqrt", "\\frac", "(", "\\log", "\\ln", "\\sin", "\\cos", "\\tan", "e"})
+_GREEK = frozenset("\\" + g for g in "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta kappa lambda mu nu xi rho "
+                   "sigma tau phi varphi chi psi omega".split())
+_LETTERS = frozenset("abcdfghjklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")  # not e, i: constants
 _FUNCS = {"\\sin": math.sin, "\\cos": math.cos, "\\tan": math.tan}
 
 
@@ -113,13 +117,17 @@ class _Parser:
 
     def term(self) -> Value:
         value = self.unary()
+        divided = False
         while True:
             tok = self.peek()
             if tok in ("*", "/", "\\times", "\\cdot", "\\div"):
                 op = self.take()
                 rhs = self.unary()
-                value = arith(value, rhs, "/" if op in ("/", "\\div") else "*")
-            elif tok in _IMPLICIT:  # 2\pi, 12\sqrt{2}, 2(3)
+                divided = op in ("/", "\\div")
+                value = arith(value, rhs, "/" if divided else "*")
+            elif tok in _IMPLICIT or tok in _LETTERS or tok in _GREEK:  # 2\pi, 12\sqrt{2}, 2(3), 2x
+                if divided and isinstance(value, (Poly, Ratio)) or divided and tok in _LETTERS | _GREEK:
+                    raise Undecided("an implicit product after '/' (is 1/2x half of x or 1/(2x)?)")
                 value = arith(value, self.power(), "*")
             else:
                 return value
@@ -195,6 +203,21 @@ class _Parser:
             raise Undecided("repeating block is not a digit string")
         return Fraction(int(digits), (10 ** len(digits) - 1) * 10**places)
 
+    def variable(self, name: str) -> Value:
+        """A variable, with its subscript (``x_1``, ``a_{10}``)."""
+        if self.peek() == "_":
+            self.take("_")
+            if self.peek() == "{":
+                self.take("{")
+                sub = self.take()
+                self.take("}")
+            else:
+                sub = self.take()
+            if not sub.isalnum():
+                raise Undecided("subscript is not a name")
+            name = f"{name}_{sub}"
+        return variable(name)
+
     def function_argument(self) -> Value:
         return self.group() if self.peek() == "{" else self.power()
 
@@ -230,6 +253,8 @@ class _Parser:
             if not (is_natural(n) and is_natural(k)) or n > 100_000:
                 raise Undecided("binomial of non-naturals")
             return Fraction(math.comb(int(n), int(k)))
+        if tok in _LETTERS or tok in _GREEK:
+            return self.variable(tok)
         if tok == "\\infty":
             return _INF
         if tok == "\\pi":
@@ -268,4 +293,8 @@ def fast_value(text: str, *, max_digits: int = 1000, max_bits: int = 100_000, ma
     value = parser.expr()
     if parser.peek() is not None:
         raise Undecided(f"unexpected {parser.peek()!r}")
+    if isinstance(value, Ratio) and set(value.num.terms) <= {()} and set(value.den.terms) <= {()}:
+        value = arith(value.num.terms.get((), Fraction(0)), value.den.terms[()], "/")
+    if isinstance(value, Poly) and set(value.terms) <= {()}:  # the variables cancelled: a number
+        value = value.terms.get((), Fraction(0))
     return value

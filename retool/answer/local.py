@@ -16,6 +16,8 @@ from typing import Callable
 
 from retool.answer.config import AnswerConfig, Verdict
 from retool.answer.fast import Approx, PiMul, TooLarge, Undecided, Value, clearly_differ, fast_value, pi_times
+from retool.answer.polys import Poly, Ratio, poly_equal, proportional
+from retool.answer.surds import Surd
 from retool.answer.notation import canonical_unit
 from retool.answer.normalize import Bag, Equation, Leaf, Matrix, Node, Seq, has_free_symbol, structure
 
@@ -41,10 +43,46 @@ class Engine:
             return True
         if op in ("=", "ne") and self.leaf(Leaf(d1), Leaf(f"-({d2})")) is True:
             return True
+        a, b = _exact(d1), _exact(d2)
+        if isinstance(a, (Poly, Ratio)) and isinstance(b, (Poly, Ratio)):
+            k = proportional(a, b)
+            if k is None:
+                return False  # exact polynomials that are no constant multiple of each other
+            return op in ("=", "ne") or _sign(k) == 1
         return None
 
     def interval(self, eq: Equation) -> Node | None:
+        """A linear inequality in one variable, solved exactly: ``a v + b < 0``."""
+        d = _exact(f"{eq.lhs}-({eq.rhs})")
+        if not isinstance(d, Poly) or len({v for m in d.terms for v, _ in m}) != 1 or any(
+                sum(k for _, k in m) > 1 for m in d.terms):
+            return None
+        (slope,) = [c for m, c in d.terms.items() if m]
+        sign = _sign(slope)
+        if not isinstance(slope, Fraction) or sign is None or not isinstance(d.terms.get((), Fraction(0)), Fraction):
+            return None
+        bound = -d.terms.get((), Fraction(0)) / slope
+        text = str(bound.numerator) if bound.denominator == 1 else f"\\frac{{{bound.numerator}}}{{{bound.denominator}}}"
+        closed = eq.op == "le"
+        if sign > 0:
+            return Seq("(", "]" if closed else ")", (Leaf("-\\infty"), Leaf(text)))
+        return Seq("[" if closed else "(", ")", (Leaf(text), Leaf("\\infty")))
+
+
+def _exact(text: str) -> Value | None:
+    try:
+        return fast_value(text)
+    except (Undecided, TooLarge):
         return None
+
+
+def _sign(k: object) -> int | None:
+    if isinstance(k, Fraction):
+        return (k > 0) - (k < 0)
+    if isinstance(k, Surd):
+        x = float(k)
+        return None if abs(x) < 1e-9 * max(1.0, k.scale()) else (1 if x > 0 else -1)
+    return None
 
 
 def _fast_leaf(a: Leaf, b: Leaf, config: AnswerConfig) -> bool | None:
@@ -52,6 +90,9 @@ def _fast_leaf(a: Leaf, b: Leaf, config: AnswerConfig) -> bool | None:
         return True
     if "dots" in a.text or "dots" in b.text:  # 5\ldots trails off: never a value unless written identically
         return False
+    words = [bool(_WORDS.match(leaf.text)) for leaf in (a, b)]
+    if all(words) and len(a.text) > 1 and len(b.text) > 1:  # Yes == yes (words, not products of variables)
+        return [w.lower() for w in a.text.split()] == [w.lower() for w in b.text.split()]
     kw = {"max_digits": config.max_digits, "max_bits": config.max_bits, "max_depth": config.max_depth}
     values: list[Value | None] = []
     for leaf in (a, b):
@@ -60,6 +101,12 @@ def _fast_leaf(a: Leaf, b: Leaf, config: AnswerConfig) -> bool | None:
         except Undecided:
             values.append(None)
     x, y = values
+    if (isinstance(x, (Poly, Ratio)) and y is not None) or (isinstance(y, (Poly, Ratio)) and x is not None):
+        if a.degree or b.degree or a.percent != b.percent:
+            return None
+        if isinstance(x, (Approx, PiMul, float)) or isinstance(y, (Approx, PiMul, float)):
+            return False  # a function of a variable against a number
+        return poly_equal(x, y)
     if x is not None and y is not None:
         if a.degree != b.degree and isinstance(y if a.degree else x, PiMul) and isinstance(x if a.degree else y, Fraction):
             degrees, radians = (x, y) if a.degree else (y, x)
@@ -75,6 +122,8 @@ def _fast_leaf(a: Leaf, b: Leaf, config: AnswerConfig) -> bool | None:
     if all(words):
         p, g = a.text.split(), b.text.split()
         return p == g if len(a.text) == 1 or len(b.text) == 1 else [w.lower() for w in p] == [w.lower() for w in g]
+    if isinstance(x, (Poly, Ratio)) or isinstance(y, (Poly, Ratio)):
+        return None  # one side is a polynomial, the other outside the fast grammar
     if (x is None and y is not None and _has_free_symbol(a.text)) or (y is None and x is not None and _has_free_symbol(b.text)):
         return False  # an expression in a variable against a number
     return None

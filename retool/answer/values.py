@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from retool.answer import surds
+from retool.answer import polys, surds
+from retool.answer.polys import Poly, Ratio
 from retool.answer.surds import Surd
 
 
@@ -62,7 +63,7 @@ def pi_times(q: Fraction) -> Fraction | PiMul:
     return Fraction(0) if q == 0 else PiMul(q)
 
 
-Value = Fraction | float | Approx | PiMul | Surd
+Value = Fraction | float | Approx | PiMul | Surd | Poly | Ratio
 _SIN_EXACT = {Fraction(0): Fraction(0), Fraction(1, 6): Fraction(1, 2), Fraction(1, 2): Fraction(1),
               Fraction(5, 6): Fraction(1, 2), Fraction(1): Fraction(0), Fraction(7, 6): Fraction(-1, 2),
               Fraction(3, 2): Fraction(-1), Fraction(11, 6): Fraction(-1, 2)}
@@ -99,6 +100,8 @@ def to_float(value: Value) -> float:
         return to_float(value.q) * math.pi
     if isinstance(value, Surd):
         return float(value)
+    if isinstance(value, (Poly, Ratio)):
+        raise Undecided("a function of a variable, not a number")
     if isinstance(value, float):
         raise Undecided("arithmetic with infinity")
     try:
@@ -131,6 +134,13 @@ def pi_arith(a: Value, b: Value, op: str) -> Value | None:
 def arith(a: Value, b: Value, op: str) -> Value:
     if isinstance(a, float) or isinstance(b, float):
         raise Undecided("arithmetic with infinity")
+    if isinstance(a, (Poly, Ratio)) or isinstance(b, (Poly, Ratio)):
+        if isinstance(a, (Approx, PiMul)) or isinstance(b, (Approx, PiMul)):
+            raise Undecided("a constant other than a rational or a square root in a polynomial")
+        try:
+            return polys.poly_arith(a, b, op)
+        except surds.Undecided as exc:
+            raise Undecided(str(exc)) from None
     if isinstance(a, Fraction) and isinstance(b, Fraction):
         if op == "+":
             return a + b
@@ -213,6 +223,13 @@ def int_root(value: int, n: int) -> int:
 def power_value(base: Value, exponent: Value, max_bits: int) -> Value:
     if isinstance(base, float) or isinstance(exponent, float):
         raise Undecided("power with infinity")
+    if isinstance(exponent, (Poly, Ratio)) or (isinstance(base, (Poly, Ratio)) and not isinstance(exponent, Fraction)):
+        raise Undecided("a power with a variable")
+    if isinstance(base, (Poly, Ratio)):
+        try:
+            return polys.poly_power(base, exponent)
+        except surds.Undecided as exc:
+            raise Undecided(str(exc)) from None
     if isinstance(base, Surd) and isinstance(exponent, Fraction):
         try:
             return surds.surd_power(base, exponent)

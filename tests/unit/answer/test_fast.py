@@ -7,6 +7,7 @@ from fractions import Fraction
 import pytest
 
 from retool.answer.fast import Approx, PiMul, TooLarge, Undecided, clearly_differ, fast_value
+from retool.answer.polys import poly_equal
 
 
 @pytest.mark.parametrize("text,value", [
@@ -27,7 +28,7 @@ def test_value_is_exact(text: str, value: Fraction | float) -> None:
     assert fast_value(text) == value
 
 
-@pytest.mark.parametrize("text", ["x", "2x", "\\log 8", "x^23", "\\ln 0", "\\sin(10^{9})",
+@pytest.mark.parametrize("text", ["\\sin x", "2^x", "\\log 8", "x^23", "\\ln 0", "\\sin(10^{9})",
                                   "\\frac{1}", "(1", "", "1 + \\infty", "0^{-1}", "(-4)^{\\frac{1}{2}}", "\\sqrt{}"])
 def test_outside_the_grammar_is_undecided(text: str) -> None:
     with pytest.raises(Undecided):
@@ -46,6 +47,20 @@ def test_pathological_input_is_too_large(text: str) -> None:
                                  ("\\sin\\frac{\\pi}{3}", "\\frac{\\sqrt{3}}{2}"), ("\\tan\\frac{5\\pi}{6}", "-\\frac{\\sqrt{3}}{3}")])
 def test_square_roots_are_exact(a: str, b: str) -> None:
     assert fast_value(a) == fast_value(b)
+
+
+@pytest.mark.parametrize("a,b", [("(x+1)^2", "x^2+2x+1"), ("3 - \\frac{x}{2}", "-\\frac{1}{2}x + 3"), ("x_1 + x_2", "x_2 + x_1"),
+                                 ("\\sqrt{2}x", "x\\sqrt{2}"), ("\\theta^2", "\\theta\\theta")])
+def test_polynomials_are_exact(a: str, b: str) -> None:
+    assert poly_equal(fast_value(a), fast_value(b))
+
+
+def test_distinct_polynomials_are_distinct() -> None:
+    assert not poly_equal(fast_value("2x+1"), fast_value("2x-1"))
+
+
+def test_variables_that_cancel_leave_a_number() -> None:
+    assert fast_value("x - x + 3") == Fraction(3)
 
 
 def test_tiny_powers_stay_exact() -> None:

@@ -62,7 +62,7 @@ def test_closed_checker_refuses_work() -> None:
     c.close()
     with pytest.raises(RuntimeError, match="closed"):
         c.compare("\\sqrt{2}", "\\sqrt{2}")
-    assert compare("x + 1", "1 + x", checker=c).method == "error"
+    assert compare("\\sin(x) + 1", "1 + \\sin(x)", checker=c).method == "error"
 
 
 def test_workers_must_be_positive() -> None:
