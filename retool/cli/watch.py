@@ -54,6 +54,14 @@ def format_report(report: WatchReport, source: str) -> str:
         if item.slope is not None:
             status += f" (slope {item.slope:+.3g}/step)"
         lines.append(f"{item.band.metric:<32} {item.band.describe():<22} {step:>9} {value:>11}  {status}")
+    if report.all_in_warmup:
+        lines.append("")
+        lines.append(f"WARM-UP: all {report.rows_in_warmup} rows are inside the warm-up window (step < "
+                     f"{report.warmup_steps}), so nothing was checked yet; train more steps or lower --warmup-steps")
+    elif report.warmup_only:
+        lines.append("")
+        lines.append(f"WARM-UP {', '.join(report.warmup_only)}: logged only inside the warm-up window (step < "
+                     f"{report.warmup_steps}), not checked yet")
     for metric in report.missing:
         lines.append("")
         lines.append(f"MISSING {metric}: no checked row has it; is the trainer logging it under this name?")
@@ -75,7 +83,8 @@ def format_report(report: WatchReport, source: str) -> str:
     if report.ok:
         lines.append("OK: every banded metric is inside its band")
     else:
-        lines.append(f"FAIL: {len(report.breaches)} breaches, {len(report.missing)} missing metrics")
+        warm = f", {len(report.warmup_only)} only in the warm-up window" if report.warmup_only else ""
+        lines.append(f"FAIL: {len(report.breaches)} breaches, {len(report.missing)} missing metrics{warm}")
     return "\n".join(lines)
 
 

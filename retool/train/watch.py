@@ -27,12 +27,17 @@ Contract (pure, except ``load_bands`` and the metrics readers, which read one fi
     last step, value = the slope). With fewer than ``window`` points the check is "pending" (not
     a breach), so a short or young run never false-alarms on trend;
   * a banded metric absent from every checked row is reported in ``missing`` and fails the
-    report (never skipped silently); with no checked rows at all every band is missing.
-- ``WatchReport.ok`` is true when there is no breach and nothing missing.
+    report (never skipped silently); with no rows at all every band is missing;
+  * a banded metric present only in rows inside the warm-up window gets status "warmup" and is
+    reported in ``warmup_only`` instead of ``missing``: it is logged, just not checkable yet.
+    ``all_in_warmup`` says every row is inside the window (a run shorter than its warm-up).
+    It fails the report too, with that reason: nothing was checked, so nothing is healthy yet.
+- ``WatchReport.ok`` is true when there is no breach, nothing missing and nothing warm-up only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -148,7 +153,8 @@ class Breach:
 
 @dataclass(frozen=True, kw_only=True)
 class BandCheck:
-    """Summary of one band: status "ok" | "breach" | "missing" | "pending" (trend lacks points)."""
+    """Summary of one band: status "ok" | "breach" | "missing" | "pending" (trend lacks points) | "warmup"
+    (the metric is only in rows inside the warm-up window)."""
 
     band: Band
     status: str
@@ -164,16 +170,28 @@ class WatchReport:
     breaches: tuple[Breach, ...]
     missing: tuple[str, ...]
     rows_checked: int
+    warmup_only: tuple[str, ...] = ()  # banded metrics present only in rows inside the warm-up window
+    rows_in_warmup: int = 0
+    warmup_steps: int = 0
 
     @property
     def ok(self) -> bool:
-        return not self.breaches and not self.missing
+        return not self.breaches and not self.missing and not self.warmup_only
+
+    @property
+    def all_in_warmup(self) -> bool:
+        """Every row lies inside the warm-up window (there is at least one row, none checked)."""
+        return self.rows_checked == 0 and self.rows_in_warmup > 0
 
     def to_dict(self) -> dict:
         return {
             "ok": self.ok,
             "rows_checked": self.rows_checked,
             "missing": list(self.missing),
+            "warmup_only": list(self.warmup_only),
+            "rows_in_warmup": self.rows_in_warmup,
+            "warmup_steps": self.warmup_steps,
+            "all_in_warmup": self.all_in_warmup,
             "checks": [asdict(check) for check in self.checks],
             "breaches": [{**asdict(breach), "message": breach.message()} for breach in self.breaches],
         }
@@ -249,14 +267,19 @@ def check(
         if isinstance(step, bool) or not isinstance(step, int):
             raise ValueError(f"metrics row {index} has no int 'step': {step!r}")
     rows = [row for row in metrics_rows if int(row["step"]) >= warmup_steps]
+    early = [row for row in metrics_rows if int(row["step"]) < warmup_steps]
     checks: list[BandCheck] = []
     breaches: list[Breach] = []
     for band in bands:
         band_check, band_breaches = _check_band(band, rows, window)
+        if band_check.status == "missing" and any(band.metric in row for row in early):
+            band_check = dataclasses.replace(band_check, status="warmup")
         checks.append(band_check)
         breaches.extend(band_breaches)
     missing = tuple(c.band.metric for c in checks if c.status == "missing")
-    return WatchReport(checks=tuple(checks), breaches=tuple(breaches), missing=missing, rows_checked=len(rows))
+    warmup_only = tuple(c.band.metric for c in checks if c.status == "warmup")
+    return WatchReport(checks=tuple(checks), breaches=tuple(breaches), missing=missing, rows_checked=len(rows),
+                       warmup_only=warmup_only, rows_in_warmup=len(early), warmup_steps=warmup_steps)
 
 
 def _band_from_mapping(raw: object, where: str, defaults: Mapping[str, Band]) -> Band:

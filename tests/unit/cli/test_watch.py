@@ -164,3 +164,11 @@ def test_follow_goes_on_past_a_bad_line(tmp_path, capsys) -> None:
     assert main(["watch", str(path), "--follow", "--interval-s", "0.001", "--max-polls", "2"]) == 2
     captured = capsys.readouterr()
     assert captured.err.count("live.jsonl:4: not valid JSON") == 1 and "step 5: 6 rows" in captured.out
+
+
+def test_rows_all_inside_warmup_say_so_instead_of_missing(tmp_path, capsys) -> None:
+    path = write_rows(tmp_path / "metrics.jsonl", healthy_rows(3))
+    assert main(["watch", str(path), "--warmup-steps", "5"]) == 1
+    out = capsys.readouterr().out
+    assert "WARM-UP: all 3 rows are inside the warm-up window (step < 5)" in out
+    assert "MISSING" not in out

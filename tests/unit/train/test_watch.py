@@ -426,3 +426,21 @@ def test_a_long_line_read_in_small_chunks_is_linear(tmp_path) -> None:
         return tail
 
     assert doubling_ratio(read, small, large) < LINEAR_RATIO_BOUND
+
+
+def test_rows_all_inside_warmup_are_warmup_not_missing() -> None:
+    report = check(healthy_rows(3), warmup_steps=5)  # steps 0..2
+    assert report.missing == ()
+    assert set(report.warmup_only) == {band.metric for band in DEFAULT_BANDS}
+    assert report.all_in_warmup and report.rows_in_warmup == 3
+
+
+def test_rows_all_inside_warmup_fail_the_report() -> None:
+    assert not check(healthy_rows(3), warmup_steps=5).ok
+
+
+def test_metric_logged_only_during_warmup_is_warmup_only() -> None:
+    rows = [row if row["step"] < 5 else {k: v for k, v in row.items() if k != "sandbox/timeout_rate"}
+            for row in healthy_rows()]
+    report = check(rows, warmup_steps=5)
+    assert (report.warmup_only, report.missing, report.all_in_warmup) == (("sandbox/timeout_rate",), (), False)
