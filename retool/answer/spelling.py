@@ -37,6 +37,7 @@ _DIGIT_DOT = re.compile(r"\d\.$")
 _INT_DOT = re.compile(r"[+-]?\d+\.")
 _GROUP_SEP = re.compile(r"\{,\}|\\,|,| ")
 _LATEX_GROUP = re.compile(r"(?<=\d)\{,\}(?=\d{3})")
+_ONE_TOKEN_EXPONENT = re.compile(r"\^\{\s*(\d|[A-Za-z]|\\[A-Za-z]+)\s*\}")
 _PLAIN_HINT = re.compile(r"sqrt|cbrt|pi|inf|oo|\*\*|sin|cos|tan|ln|log|exp|\d +\d+/")
 _LETTER = re.compile(r"[A-Za-z]")
 _THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(?:(?:,|\{,\}|\\,| )\d{3})+(?:\.\d+)?$", re.ASCII)
@@ -128,6 +129,9 @@ def normalize(text: str) -> str:
         text = _GROUP_SEP.sub("", text)
     if "{,}" in text:
         text = _LATEX_GROUP.sub("", text)
+    if "^{" in text:  # x^{2} is x^2 (one-token exponent)
+        text = _ONE_TOKEN_EXPONENT.sub(r"^\1", text)
+
     if text.startswith("+") and not text.startswith("+-"):
         text = text[1:].lstrip()
     return text

@@ -136,7 +136,7 @@ def warm_up() -> None:
     first real check does not pay sympy's lazy imports inside its deadline."""
     sympy, _ = _engine()
     for a, b in (("\\sqrt{2}+x", "x+\\frac{2}{\\sqrt{2}}"), ("\\frac{x^2-1}{x-1}", "x+1"), ("\\ln 4", "2\\ln 2"),
-                 ("\\sin(x)^2+\\cos(x)^2", "1")):
+                 ("\\sin(x)^2+\\cos(x)^2", "1"), ("2^{1/3}", "\\sqrt[3]{2}"), ("e^{2}", "e e"), ("\\pi^2", "\\pi\\pi")):
         try:
             _expr_equal(to_sympy(a), to_sympy(b))
         except Exception:  # noqa: BLE001 - warming is best effort
