@@ -12,7 +12,7 @@ in the README ("The sandbox as a service").
 from retool import lazy_exports
 
 _EXPORTS = {
-    "SandboxService": ".server", "ServiceConfig": ".server", "is_loopback": ".server",
+    "SandboxService": ".server", "ServiceConfig": ".config", "is_loopback": ".config",
     "RemoteSandbox": ".remote", "RemoteLimits": ".remote",
     "ServiceLimits": ".protocol", "parse_run_request": ".protocol", "build_code": ".protocol",
     "ServiceMetrics": ".metrics",

@@ -6,7 +6,8 @@ into ``config``: ``timeout_s``, ``memory_limit_bytes``, ``concurrency``, ``max_o
 code that reads a sandbox's limits, like the escape battery, sees the farm's),
 ``await run(code) -> ExecutionResult``, ``await execute_code(code) -> str`` (the server's
 model-facing text: the same text as an in-process ``PythonSandbox`` with the server's settings),
-``await close()`` / ``async with``. One pooled keep-alive ``httpx.AsyncClient`` per sandbox.
+``await close()`` / ``async with``. One pool of keep-alive connections per sandbox
+(:mod:`~retool.sandbox.service.client`), used from one event loop.
 
 Retries only where the run certainly did not happen: the connection could not be made, or the
 server answered 429 (its queue is full; ``Retry-After`` is honoured) or 503 (draining; the run
@@ -20,13 +21,12 @@ plus 60 s of queueing).
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
 
 from retool.sandbox.config import ExecutionResult
+from retool.sandbox.service.client import HTTPPool, NotSent, Response, SentFailure
 from retool.sandbox.service.protocol import result_from_verdict
 
 _QUEUE_SLACK_S = 60.0
@@ -58,32 +58,27 @@ class RemoteSandbox:
             raise ValueError(f"retries must be >= 0, got {retries}")
         self.url = url.rstrip("/")
         self.config: RemoteLimits | None = None
-        self._token, self._timeout_s, self._retries = token, timeout_s, retries
-        self._connect_timeout_s = connect_timeout_s
-        self._limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        self._client: httpx.AsyncClient | None = None
+        self._timeout_s, self._retries = timeout_s, retries
+        self._headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+        self._pool = HTTPPool(self.url, max_connections=max_connections, connect_timeout_s=connect_timeout_s)
         self._closed = False
 
-    def _http(self) -> httpx.AsyncClient:
+    def _check(self) -> HTTPPool:
         if self._closed:
             raise RuntimeError("RemoteSandbox used after close()")
-        if self._client is None:
-            headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
-            self._client = httpx.AsyncClient(headers=headers, limits=self._limits,
-                                             timeout=httpx.Timeout(None, connect=self._connect_timeout_s))
-        return self._client
+        return self._pool
 
     async def start(self) -> RemoteLimits:
         """Read the farm's limits from ``/health`` (raises ``ConnectionError`` naming the URL when it cannot)."""
         try:
-            response = await self._http().get(f"{self.url}/health", timeout=self._connect_timeout_s + 10)
-            limits = response.json()["limits"]
+            response = await self._check().request("GET", "/health", headers=self._headers, timeout_s=15.0)
+            limits = json.loads(response.body)["limits"]
             self.config = RemoteLimits(timeout_s=float(limits["max_timeout_s"]),
                                        memory_limit_bytes=int(limits["max_memory_bytes"]),
                                        concurrency=int(limits["concurrency"]),
                                        max_output_bytes=int(limits["max_output_bytes"]),
                                        max_code_bytes=int(limits["max_code_bytes"]))
-        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        except (ConnectionError, ValueError, KeyError, TypeError) as exc:
             raise ConnectionError(f"no retool sandbox service at {self.url}: {type(exc).__name__}: {exc}") from exc
         return self.config
 
@@ -95,25 +90,25 @@ class RemoteSandbox:
         return (await self._call(code))[0]
 
     async def _call(self, code: str) -> tuple[ExecutionResult, str | None]:
-        client = self._http()
+        pool = self._check()
         if not isinstance(code, str):
             return ExecutionResult(status="error", stdout="", stderr="", duration_s=0.0,
                                    detail="code must be a str"), None
         run_timeout = self.config.timeout_s if self.config is not None else 0  # 0 = the server's cap
-        payload = {"code": code, "language": "python", "run_timeout": run_timeout}
+        payload = json.dumps({"code": code, "language": "python", "run_timeout": run_timeout}).encode("utf-8", "replace")
         bound = self._timeout_s or ((self.config.timeout_s if self.config else 120.0) + _QUEUE_SLACK_S)
         for attempt in range(self._retries + 1):
             last = attempt == self._retries
             try:
-                response = await client.post(f"{self.url}/run_code", json=payload, timeout=httpx.Timeout(bound, connect=self._connect_timeout_s))
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # never sent
+                response = await pool.request("POST", "/run_code", payload, self._headers, timeout_s=bound)
+            except NotSent as exc:  # never sent: safe to try again
                 if last:
-                    return _crashed(f"remote sandbox unreachable at {self.url}: {type(exc).__name__}: {exc}"), None
+                    return _crashed(f"remote sandbox unreachable at {self.url}: {exc}"), None
                 await asyncio.sleep(min(2.0, 0.05 * 2**attempt) * (1 + random.random()))
                 continue
-            except httpx.HTTPError as exc:  # sent: the run may have happened, never run it twice
-                return _crashed(f"remote sandbox call failed after sending: {type(exc).__name__}: {exc}"), None
-            if response.status_code in (429, 503) and not last:
+            except SentFailure as exc:  # sent: the run may have happened, never run it twice
+                return _crashed(f"remote sandbox call failed after sending: {exc}"), None
+            if response.status in (429, 503) and not last:
                 await asyncio.sleep(_retry_after(response, attempt))
                 continue
             return _parse(response)
@@ -121,9 +116,7 @@ class RemoteSandbox:
 
     async def close(self) -> None:
         self._closed = True
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        await self._pool.close()
 
     async def __aenter__(self) -> RemoteSandbox:
         await self.start()
@@ -133,7 +126,7 @@ class RemoteSandbox:
         await self.close()
 
 
-def _retry_after(response: httpx.Response, attempt: int) -> float:
+def _retry_after(response: Response, attempt: int) -> float:
     try:
         hinted = float(response.headers.get("retry-after", ""))
     except ValueError:
@@ -142,14 +135,14 @@ def _retry_after(response: httpx.Response, attempt: int) -> float:
     return base * (1 + 0.5 * random.random())
 
 
-def _parse(response: httpx.Response) -> tuple[ExecutionResult, str | None]:
+def _parse(response: Response) -> tuple[ExecutionResult, str | None]:
     try:
-        body = response.json()
+        body = json.loads(response.body)
     except ValueError:
         body = None
-    if response.status_code != 200 or not isinstance(body, dict):
-        detail = body.get("detail") if isinstance(body, dict) else response.text[:300]
-        return _crashed(f"remote sandbox answered HTTP {response.status_code}: {detail}"), None
+    if response.status != 200 or not isinstance(body, dict):
+        detail = body.get("detail") if isinstance(body, dict) else response.body[:300].decode("utf-8", "replace")
+        return _crashed(f"remote sandbox answered HTTP {response.status}: {detail}"), None
     result = result_from_verdict(body.get("retool"))
     if result is None:
         return _crashed(f"remote sandbox error: {body.get('message') or 'response without a verdict'}"), None

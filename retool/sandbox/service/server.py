@@ -27,13 +27,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hmac
-import ipaddress
 import secrets
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from retool.sandbox.config import ExecutionResult, format_result
+from retool.sandbox.service.config import ServiceConfig, is_loopback
 from retool.sandbox.service.http import MAX_HEADER_BYTES, HTTPError, Request, read_request, response_bytes
 from retool.sandbox.service.metrics import ServiceMetrics, prometheus
 from retool.sandbox.service.protocol import (
@@ -45,42 +44,6 @@ from retool.sandbox.service.protocol import (
     response_for,
     sandbox_error,
 )
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-@dataclass(frozen=True, kw_only=True)
-class ServiceConfig:
-    host: str = "127.0.0.1"
-    port: int = 8080
-    token: str | None = None
-    max_request_bytes: int = 2 * 2**20
-    max_queue: int = 256
-    io_timeout_s: float = 60.0
-    drain_timeout_s: float = 30.0
-    max_fetch_bytes: int = 256 * 1024
-    retry_after_s: int = 1
-
-    def __post_init__(self) -> None:
-        if not is_loopback(self.host) and not self.token:
-            raise ValueError(f"binding to {self.host!r} (not loopback) needs a token (--token-file)")
-        if self.token is not None and len(self.token) < 16:
-            raise ValueError("the token must be at least 16 characters")
-        for name in ("max_request_bytes", "max_queue", "max_fetch_bytes", "retry_after_s"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if not 0 <= self.port < 65536:
-            raise ValueError(f"port must be in [0, 65535], got {self.port}")
-        if self.io_timeout_s <= 0 or self.drain_timeout_s < 0:
-            raise ValueError(f"io_timeout_s must be > 0 and drain_timeout_s >= 0, got {self.io_timeout_s}, {self.drain_timeout_s}")
 
 
 class SandboxService:
@@ -103,6 +66,7 @@ class SandboxService:
         self._busy: set[asyncio.StreamWriter] = set()
         self._handlers: set[asyncio.Task[None]] = set()
         self.address: tuple[str, int] | None = None
+        self._effective: dict[tuple[float, int], Any] = {}
 
     @property
     def url(self) -> str:
@@ -246,6 +210,9 @@ class SandboxService:
     # -- runs -----------------------------------------------------------------------------------
     async def _admit(self, request: RunRequest) -> tuple[int, dict[str, Any], dict[str, str] | None]:
         assert self._slots is not None and self._drain is not None
+        if not self._slots.locked():  # a free slot: no waiting machinery
+            await self._slots.acquire()
+            return await self._start(request)
         self._queued += 1
         try:
             acquire = asyncio.ensure_future(self._slots.acquire())
@@ -260,6 +227,11 @@ class SandboxService:
                 return self._reject(503, "the server shut down before the run started: it was not run (safe to retry)")
         finally:
             self._queued -= 1
+        return await self._start(request)
+
+    async def _start(self, request: RunRequest) -> tuple[int, dict[str, Any], dict[str, str] | None]:
+        """Run ``request`` in the slot the caller holds (released when the run ends)."""
+        assert self._slots is not None
         self._running += 1
         run = asyncio.ensure_future(self._execute(request))
         self._runs.add(run)
@@ -296,8 +268,12 @@ class SandboxService:
             self.metrics.record("cancelled", time.monotonic() - start)
             return sandbox_error("the server shut down before the run finished: it was stopped, not completed")
         self.metrics.record(result.status, time.monotonic() - start)
-        effective = dataclasses.replace(self.sandbox.config, timeout_s=request.timeout_s,
-                                        memory_limit_bytes=request.memory_bytes or self.limits.max_memory_bytes)
+        key = (request.timeout_s, request.memory_bytes or self.limits.max_memory_bytes)
+        effective = self._effective.get(key)
+        if effective is None:  # the config the text names: this run's timeout and memory
+            effective = dataclasses.replace(self.sandbox.config, timeout_s=key[0], memory_limit_bytes=key[1])
+            if len(self._effective) < 256:
+                self._effective[key] = effective
         body = response_for(result, request, nonce, "")
         shown = dataclasses.replace(result, stdout=body["run_result"]["stdout"])
         body["retool"]["text"] = format_result(shown, effective)
