@@ -6,9 +6,11 @@ Contract: ``add_arguments(parser)`` / ``run(args) -> int`` as dispatched by ``re
   unavailable (the default sandbox would refuse to start), else 0.
 - ``audit [--sandbox pkg.mod:Factory] ...``: the escape and limits battery of ``retool.sandbox.audit``
   (options and exit status: :mod:`retool.cli.sandbox_audit`).
-- ``bench [--concurrency 1,8,32,128] [--snippets trivial,cpu,import] [--n N]``: executions/s,
-  p50/p99 latency and CPU-ms per call for ours, the bare fork-server and spawn-per-call, then
-  the CPU-ms per execution the security layers add (``--overhead-rounds``, 0 to skip).
+- ``bench [--concurrency 1,8,32,128] [--snippets trivial,cpu,import,sympy] [--n N] [--preset NAME]``:
+  executions/s, p50/p99 latency and CPU-ms per call for ours, the bare fork-server and
+  spawn-per-call, each against the fork floor of a lean process measured in the same run
+  (``--fork-floor N``, 0 to skip), then the CPU-ms per execution the security layers add
+  (``--overhead-rounds``, 0 to skip).
 """
 
 from __future__ import annotations
@@ -30,17 +32,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_audit_arguments(audit)
     bench = sub.add_parser("bench", help="throughput: ours vs bare fork-server vs spawn-per-call")
     bench.add_argument("--concurrency", default="1,8,32,128", help="comma-separated levels (default 1,8,32,128)")
-    bench.add_argument("--snippets", default="trivial", help="comma-separated: trivial, cpu, import")
+    bench.add_argument("--snippets", default="trivial", help="comma-separated: trivial, cpu, import, sympy")
     bench.add_argument("--n", type=int, default=None, help="executions per level (default max(2*level, 40))")
     bench.add_argument("--no-baseline", action="store_true", help="skip spawn-per-call (slow)")
     bench.add_argument("--no-bare", action="store_true", help="skip the bare fork-server")
+    bench.add_argument("--preset", default=None, help="module preset of our sandbox (e.g. recipe: numpy, sympy, ...)")
+    bench.add_argument("--fork-floor", type=int, default=500, metavar="N",
+                       help="forks of a lean process timed for the fork floor (0 to skip)")
     bench.add_argument("--overhead-rounds", type=int, default=5,
                        help="paired rounds for the layer-overhead figure (0 to skip)")
 
 
 def _info() -> dict[str, object]:
     from retool.sandbox import isolation  # noqa: PLC0415
-    from retool.sandbox import LAYERS, SandboxConfig  # noqa: PLC0415
+    from retool.sandbox import LAYERS, MODULE_PRESETS, SandboxConfig  # noqa: PLC0415
 
     reasons = isolation.probe_layers()
     config = SandboxConfig()
@@ -53,6 +58,7 @@ def _info() -> dict[str, object]:
         "slot_uids": f"{config.uid_base}..{config.uid_base + config.concurrency - 1} (uid_base + slot)",
         "python": sys.executable,
         "default_allowed_modules": list(config.allowed_modules or ()),
+        "module_presets": {name: list(mods) for name, mods in MODULE_PRESETS.items()},
         "cpus": os.cpu_count(),
     }
 
@@ -78,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
             for key in ("kernel", "machine", "landlock_abi", "euid", "slot_uids", "python", "cpus"):
                 print(f"{key:<13} {report[key]}")
             print(f"{'modules':<13} {', '.join(report['default_allowed_modules'])}")  # type: ignore[arg-type]
+            for name, mods in report["module_presets"].items():  # type: ignore[union-attr]
+                print(f"{'preset ' + name:<13} {', '.join(mods)}")
         return 1 if any(v != "available" for v in report["layers"].values()) else 0  # type: ignore[union-attr]
     if args.action == "audit":
         return int(run_audit_command(args))
@@ -93,9 +101,16 @@ def run(args: argparse.Namespace) -> int:
     if args.n is not None and args.n <= 0:
         print(f"retool sandbox bench: --n must be positive, got {args.n}", file=sys.stderr)
         return 2
+    from retool.sandbox import MODULE_PRESETS  # noqa: PLC0415
+    from retool.sandbox.bench import measure_fork_floor  # noqa: PLC0415
+
+    if args.preset is not None and args.preset not in MODULE_PRESETS:
+        print(f"retool sandbox bench: --preset must be one of {', '.join(MODULE_PRESETS)}, got {args.preset!r}", file=sys.stderr)
+        return 2
     rows = asyncio.run(bench_table(levels, snippets=snippets, runs_per_level=args.n,
-                                   include_baseline=not args.no_baseline, include_bare=not args.no_bare))
-    print(format_table(rows))
+                                   include_baseline=not args.no_baseline, include_bare=not args.no_bare,
+                                   module_preset=args.preset))
+    print(format_table(rows, measure_fork_floor(args.fork_floor) if args.fork_floor > 0 else None))
     if args.overhead_rounds > 0:
         from retool.sandbox.bench import measure_layer_overhead  # noqa: PLC0415
 

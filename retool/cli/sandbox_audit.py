@@ -2,7 +2,8 @@
 
 Contract: ``load_factory("pkg.mod:Name")`` returns the callable (``Name`` may be dotted) or
 raises ValueError with the reason; ``add_audit_arguments(parser)`` adds --sandbox, --timeout-s,
---memory-limit, --timeout-slack-s, --only, --no-hazardous and --list; ``run_audit_command(args)``
+--memory-limit, --timeout-slack-s, --only, --no-hazardous, --list and --preset (the default
+sandbox's module preset, e.g. ``recipe``); ``run_audit_command(args)``
 prints the report and returns 0 when every technique was blocked (or skipped), 1 on any escape
 or unattributed effect, 2 on errors or bad arguments. The default sandbox is
 ``retool.sandbox.PythonSandbox`` with a short timeout (``AUDIT_TIMEOUT_S``) and
@@ -48,6 +49,8 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", action="append", default=None, metavar="NAME", help="run only this technique")
     parser.add_argument("--no-hazardous", action="store_true", help="skip fork/memory/disk bombs and kill-all")
     parser.add_argument("--list", action="store_true", help="list the techniques and exit")
+    parser.add_argument("--preset", default=None, metavar="NAME",
+                        help="module preset of the default sandbox (recipe: numpy, sympy, mpmath, ... pre-imported)")
 
 
 def run_audit_command(args: argparse.Namespace) -> int:
@@ -73,6 +76,8 @@ def run_audit_command(args: argparse.Namespace) -> int:
         else:
             factory = load_factory("retool.sandbox:PythonSandbox")
             kwargs = {"timeout": args.timeout_s or AUDIT_TIMEOUT_S, "memory_limit": args.memory_limit}
+            if args.preset is not None:
+                kwargs["module_preset"] = args.preset
     except ValueError as exc:
         print(f"retool sandbox audit: {exc}", file=sys.stderr)
         return 2

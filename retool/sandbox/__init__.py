@@ -86,7 +86,7 @@ What is not covered
 from retool import lazy_exports
 
 _EXPORTS = {
-    **dict.fromkeys(("DEFAULT_ALLOWED_MODULES", "STATUSES", "TOOL_CONFIGS", "ExecutionResult", "SandboxConfig",
+    **dict.fromkeys(("DEFAULT_ALLOWED_MODULES", "MODULE_PRESETS", "STATUSES", "TOOL_CONFIGS", "ExecutionResult", "SandboxConfig",
                      "format_result", "parse_size"), ".config"),
     "PythonSandbox": ".supervisor", "SandboxUnavailableError": ".supervisor",
     "LAYERS": ".isolation", "probe_layers": ".isolation",

@@ -10,6 +10,8 @@ environment minus nothing, a wall-clock timeout), no isolation. ``bench_table`` 
 (all layers), ours without layers (the bare fork-server) and the baseline over a list of
 concurrencies and returns rows for printing; ``measure_layer_overhead`` gives the CPU-ms per
 execution that the security layers add over the bare fork-server (paired rounds, median);
+``measure_fork_floor`` is the CPU-ms of one fork + exit + wait of a lean interpreter (the
+physical floor of any fork-per-execution design, measured in the same run);
 ``retool sandbox bench`` and ``benchmarks/`` call them.
 Figures depend on the machine and its load: report them with the CPU count and load average.
 """
@@ -28,8 +30,10 @@ SNIPPETS: dict[str, tuple[str, str]] = {  # name -> (code, text the output must 
     "trivial": ("print(2 + 2)", "4"),
     "cpu": ("print(sum(i * i for i in range(200_000)))", "2666646666700000"),
     "import": ("import numpy as np\nprint(int(np.arange(10).sum()))", "45"),
+    "sympy": ("import sympy as sp\nx = sp.Symbol('x')\nprint(sp.factor(x**2 - 1), sp.diff(sp.sin(x) * x, x))",
+              "(x - 1)*(x + 1) x*cos(x) + sin(x)"),
 }
-SNIPPET_MODULES: dict[str, tuple[str, ...]] = {"import": ("numpy",)}  # allowed on top of the defaults
+SNIPPET_MODULES: dict[str, tuple[str, ...]] = {"import": ("numpy",), "sympy": ("sympy",)}  # allowed on top of the defaults
 RUNNER_KINDS: tuple[str, ...] = ("sandbox", "bare-fork-server", "spawn-per-call")
 
 
@@ -121,7 +125,7 @@ class BenchRow:
     result: ThroughputResult
 
 
-def make_runner(kind: str, *, concurrency: int, snippet: str = "trivial") -> Any:
+def make_runner(kind: str, *, concurrency: int, snippet: str = "trivial", module_preset: str | None = None) -> Any:
     """A runner of ``kind`` (see ``RUNNER_KINDS``) able to run ``snippet``; timeout 60 s."""
     from retool.sandbox import DEFAULT_ALLOWED_MODULES, PythonSandbox  # noqa: PLC0415
 
@@ -131,7 +135,8 @@ def make_runner(kind: str, *, concurrency: int, snippet: str = "trivial") -> Any
         raise ValueError(f"runner kind must be one of {RUNNER_KINDS}, got {kind!r}")
     modules = DEFAULT_ALLOWED_MODULES + SNIPPET_MODULES.get(snippet, ())
     layers = {} if kind == "sandbox" else {"layers": frozenset()}
-    return PythonSandbox(concurrency=concurrency, timeout=60, allowed_modules=modules, **layers)
+    return PythonSandbox(concurrency=concurrency, timeout=60, allowed_modules=modules, module_preset=module_preset,
+                         **layers)
 
 
 async def warm_up(runner: Any, concurrency: int) -> None:
@@ -143,7 +148,7 @@ async def warm_up(runner: Any, concurrency: int) -> None:
 
 async def bench_table(concurrencies: Sequence[int], *, snippets: Sequence[str] = ("trivial",),
                       runs_per_level: int | None = None, include_baseline: bool = True,
-                      include_bare: bool = True) -> list[BenchRow]:
+                      include_bare: bool = True, module_preset: str | None = None) -> list[BenchRow]:
     """Ours (all layers), the bare fork-server and the spawn-per-call baseline, per level."""
     unknown = [s for s in snippets if s not in SNIPPETS]
     if unknown or not concurrencies or min(concurrencies) <= 0:
@@ -153,7 +158,7 @@ async def bench_table(concurrencies: Sequence[int], *, snippets: Sequence[str] =
     for snippet in snippets:
         code, expect = SNIPPETS[snippet]
         for kind in kinds:
-            runner = make_runner(kind, concurrency=max(concurrencies), snippet=snippet)
+            runner = make_runner(kind, concurrency=max(concurrencies), snippet=snippet, module_preset=module_preset)
             try:
                 await warm_up(runner, max(concurrencies))
                 for level in concurrencies:
@@ -215,7 +220,33 @@ async def measure_layer_overhead(*, rounds: int = 5, n_per_round: int = 200, con
                          overhead_ms=diffs[rounds // 2], rounds=rounds, n_per_round=n_per_round)
 
 
-def format_table(rows: Sequence[BenchRow]) -> str:
+_FORK_FLOOR = """
+import os, sys, time
+n = int(sys.argv[1])
+t = os.times(); start = t.user + t.system + t.children_user + t.children_system
+for _ in range(n):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+t = os.times()
+print((t.user + t.system + t.children_user + t.children_system - start) / n * 1e3)
+"""
+
+
+def measure_fork_floor(n: int = 500, *, python: str | None = None) -> float:
+    """CPU-ms per fork + exit + wait of a lean process (``python -I -S``, nothing imported):
+    the physical floor of any fork-per-execution design on this machine, measured now."""
+    import subprocess  # noqa: PLC0415
+
+    if n <= 0:
+        raise ValueError(f"n must be positive, got {n}")
+    out = subprocess.run([python or sys.executable, "-I", "-S", "-c", _FORK_FLOOR, str(n)], capture_output=True,
+                         text=True, check=True, timeout=300)
+    return float(out.stdout.strip())
+
+
+def format_table(rows: Sequence[BenchRow], fork_floor_ms: float | None = None) -> str:
     """Rows plus, per snippet and level, the ratio of ours to the baseline and the layer cost."""
     load = os.getloadavg()[0]
     lines = [f"# {os.cpu_count()} CPUs, load average {load:.1f} (shared machine: figures are indicative)",
@@ -236,5 +267,8 @@ def format_table(rows: Sequence[BenchRow]) -> str:
         if bare:
             parts.append(f"layers add {ours.cpu_ms_per_exec - bare.cpu_ms_per_exec:+.2f} CPU-ms/exec, "
                          f"{(ours.p50_s - bare.p50_s) * 1e3:+.2f} ms p50")
+        if fork_floor_ms:
+            parts.append(f"{ours.cpu_ms_per_exec:.2f} CPU-ms/exec = {ours.cpu_ms_per_exec / fork_floor_ms:.1f}x "
+                         f"the fork floor ({fork_floor_ms:.2f})")
         lines.append(" ".join(parts))
     return "\n".join(lines)

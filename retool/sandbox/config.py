@@ -4,7 +4,8 @@ Contract: ``parse_size`` (pure; decimal kB/MB/GB/TB and binary KiB/MiB/GiB/TiB, 
 is a ``ValueError`` naming it), ``SandboxConfig`` (frozen, kw_only, validated at construction),
 ``ExecutionResult`` (frozen; ``status`` in ``STATUSES``), ``format_result`` (pure: the text the
 model sees; every status reads differently, empty output is named, truncation is marked),
-``TOOL_CONFIGS`` (the ReTool recipe's dict, verbatim). Import these from ``retool.sandbox``.
+``TOOL_CONFIGS`` (the ReTool recipe's dict, verbatim), ``MODULE_PRESETS`` (named module sets to
+pre-import: "default", "recipe" with numpy, sympy, mpmath, ...). Import these from ``retool.sandbox``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,14 @@ DEFAULT_ALLOWED_MODULES: tuple[str, ...] = (
     "math", "random", "datetime", "collections", "itertools", "functools", "operator",
     "statistics", "decimal", "fractions",
 )
+# Named module sets a zygote pre-imports (``SandboxConfig(module_preset=...)``, ``retool sandbox
+# ... --preset``). "recipe": what the ReTool recipe's data needs (its solutions import sympy and
+# numpy); imported once in the zygote, so a snippet's ``import sympy`` costs nothing.
+MODULE_PRESETS: dict[str, tuple[str, ...]] = {
+    "default": DEFAULT_ALLOWED_MODULES,
+    "recipe": DEFAULT_ALLOWED_MODULES + ("numpy", "sympy", "mpmath", "cmath", "re", "string", "heapq",
+                                         "bisect", "copy", "numbers"),
+}
 STATUSES: tuple[str, ...] = ("ok", "error", "timeout", "memory", "forbidden", "output_limit", "crashed")
 
 _UNITS = {
@@ -82,8 +91,15 @@ class SandboxConfig:
     scratch_root: str | None = None  # parent of the per-sandbox scratch dir (default: tempdir)
     python: str | None = None  # interpreter for the zygotes (default: sys.executable)
     kill_grace_s: float = 5.0
+    module_preset: str | None = None  # a key of MODULE_PRESETS: its modules are allowed and pre-imported
 
     def __post_init__(self) -> None:
+        if self.module_preset is not None:
+            if self.module_preset not in MODULE_PRESETS:
+                raise ValueError(f"module_preset must be one of {sorted(MODULE_PRESETS)}, got {self.module_preset!r}")
+            extra = () if self.allowed_modules in (None, DEFAULT_ALLOWED_MODULES) else tuple(self.allowed_modules)
+            modules = tuple(dict.fromkeys(MODULE_PRESETS[self.module_preset] + extra))
+            object.__setattr__(self, "allowed_modules", modules)
         if not (isinstance(self.timeout_s, (int, float)) and 0 < self.timeout_s <= 86400):
             raise ValueError(f"timeout_s must be in (0, 86400], got {self.timeout_s!r}")
         for name in ("memory_limit_bytes", "concurrency", "max_output_bytes", "max_code_bytes",
@@ -113,7 +129,11 @@ class SandboxConfig:
 
     @classmethod
     def from_tool_configs(cls, tool_configs: dict[str, Any] = TOOL_CONFIGS, **overrides: Any) -> SandboxConfig:
-        """The recipe's ``TOOL_CONFIGS`` dict as a typed config."""
+        """The recipe's ``TOOL_CONFIGS`` dict as a typed config; an optional ``"python_module_preset"``
+        key (e.g. ``"recipe"``) selects a module preset."""
+        preset = tool_configs.get("python_module_preset")
+        if preset is not None and "module_preset" not in overrides:
+            overrides["module_preset"] = preset
         return cls(
             timeout_s=float(tool_configs["python_timeout"]),
             memory_limit_bytes=parse_size(tool_configs["python_memory_limit"]),

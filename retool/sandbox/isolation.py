@@ -20,7 +20,9 @@ Layers (names used by ``retool.sandbox`` and ``retool sandbox info``):
   io_uring, userfaultfd, perf_event_open, keyctl family, pidfd_*, sigqueue, module/kexec/reboot
   and similar admin calls, and the calls that make channels between runs or use resources outside
   every limit: SysV shm/sem/msg, POSIX mqueues, inotify, fanotify, AIO (io_setup ...),
-  memfd_create/memfd_secret, flock, and fcntl's lock, lease and notify commands. A small
+  memfd_create/memfd_secret, flock, fcntl's lock, lease and notify commands, and the metadata
+  writes Landlock's ABI (up to 7) has no right for: setting or removing xattrs and file times
+  (utime family; so a snippet cannot set file times even in scratch). A small
   per-child one denies clone without CLONE_THREAD (or with namespace flags), kill/tkill/tgkill
   aimed at any pid but the child's own, the mount family, unshare, setns and
   prctl(PR_SET_PDEATHSIG) (the child's set-up needs the first ones; the parent-death signal
@@ -85,6 +87,10 @@ DENIED_SYSCALLS_X86_64: dict[str, int] = {
     "fanotify_init": 300, "fanotify_mark": 301, "io_setup": 206, "io_destroy": 207, "io_getevents": 208,
     "io_submit": 209, "io_cancel": 210, "io_pgetevents": 333, "memfd_create": 319, "memfd_secret": 447,
     "flock": 73, "process_mrelease": 448,
+    # metadata writes Landlock (ABI <= 7) does not mediate: xattrs anywhere, file times
+    "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190, "removexattr": 197, "lremovexattr": 198,
+    "fremovexattr": 199, "setxattrat": 463, "removexattrat": 466,
+    "utime": 132, "utimes": 235, "futimesat": 261, "utimensat": 280,
 }
 # fcntl commands denied (EPERM): record locks, leases and directory notification are channels
 # between runs on a shared (read-only) host file: F_GETLK/F_SETLK/F_SETLKW, F_OFD_*, F_SETLEASE,

@@ -201,7 +201,7 @@ def _reachable_sys_path(cfg):
     the library it is already allowed to read."""
     import importlib
 
-    keep = []
+    keep, moved = [], {}
     for index, entry in enumerate(list(sys.path)):
         if not os.path.isdir(entry) or _traversable_by_others(entry):
             continue
@@ -210,6 +210,18 @@ def _reachable_sys_path(cfg):
         os.close(fd)
         sys.path[index] = f"/proc/self/fd/{high}"
         keep.append(high)
+        moved[entry.rstrip(os.sep) + os.sep] = f"/proc/self/fd/{high}{os.sep}"
+    # Packages imported already search their own __path__ for lazily imported submodules
+    # (importlib.metadata, numpy.testing, ...): point those at the held fds too.
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__path__", None)
+        if not isinstance(path, list):
+            continue
+        for i, item in enumerate(path):
+            for old, new in moved.items():
+                if isinstance(item, str) and (item + os.sep).startswith(old):
+                    path[i] = new + item[len(old):]
+                    break
     importlib.invalidate_caches()
     cfg["keep_fds"] = sorted(keep)
 

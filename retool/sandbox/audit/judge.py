@@ -6,13 +6,15 @@ Contract: ``JudgeMixin`` is a part of ``retool.sandbox.audit``'s auditor; it rea
 adds effects to baits. Nothing a snippet says about itself clears it.
 - ``check_output(bait, out, where)``: output over the cap (``output_flood``; then only both ends
   are scanned); any bait's canary, environment or decoy secret in it (``canary_read``,
-  ``env_leak``, ``proc_leak``); the bait's breach marker (``limit_breach``); the host's
+  ``env_leak``, ``proc_leak``); the bait's breach marker (``limit_breach``, or ``channel`` for a technique aiming at one); the host's
   /etc/passwd, first and last line (``host_file``).
 - ``sweep_baits(group)``: canaries changed or gone, files appearing in the canary dir
   (``canary_write``), listener hits (``network``, their data scanned as output), decoys dead,
   stopped or traced (``signal``); each reported once, to the technique whose marker the evidence
   carries, else to the lone technique of a one-technique group, else to the bait's own technique
   (a stray file with neither goes to ``unattributed``).
+- ``_sysv_objects()`` / ``_ipc_leaks(baseline)``: SysV objects and the battery's POSIX message
+  queue on the host after a group (``ipc_leak``; removed as far as the auditor may).
 - ``_leaked_processes()``: new live processes of the battery's making; ``_kill_leaks()`` kills the
   provably ours and reports each once; ``_scan_files(remove=)``: files named with the run marker
   under /tmp, /var/tmp, /dev/shm and the cwd (bounded walk).
@@ -54,7 +56,8 @@ class JudgeMixin:
                 more = f" (+{len(whose) - 2} more)" if len(whose) > 2 else ""
                 bait.add(effect, f"{where}: {what} of {', '.join(whose[:2])}{more} in output")
         if f"{bait.marker}-BREACH" in out:
-            bait.add("limit_breach", f"{where}: breach marker printed")
+            effect = "channel" if "channel" in bait.technique.aims else "limit_breach"
+            bait.add(effect, f"{where}: breach marker printed")
         lines = self.passwd.splitlines()
         if len(lines) >= 2 and lines[0] in out and lines[-1] in out:
             bait.add("host_file", f"{where}: the host's /etc/passwd (first and last line) in output")
@@ -115,6 +118,40 @@ class JudgeMixin:
             if bait.marker in text:
                 return bait
         return None
+
+    @staticmethod
+    def _sysv_objects() -> dict[tuple[str, int], str]:
+        """The host's SysV IPC objects: (kind, id) -> one line of /proc/sysvipc/<kind>."""
+        found: dict[tuple[str, int], str] = {}
+        for kind in ("shm", "msg", "sem"):
+            try:
+                with open(f"/proc/sysvipc/{kind}", encoding="ascii", errors="replace") as fh:
+                    lines = fh.read(1 << 20).splitlines()[1:]
+            except OSError:
+                continue
+            for line in lines:
+                fields = line.split()
+                if len(fields) > 1 and fields[1].isdigit():
+                    found[(kind, int(fields[1]))] = " ".join(fields[:2])
+        return found
+
+    def _ipc_leaks(self, baseline: dict[tuple[str, int], str]) -> list[str]:
+        """New SysV objects (removed, as far as this process may) and the battery's POSIX message
+        queue (unlinked); one line of evidence each."""
+        import ctypes  # noqa: PLC0415 (the trusted auditor only)
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        out = []
+        for (kind, ident), line in self._sysv_objects().items():
+            if (kind, ident) in baseline:
+                continue
+            out.append(f"SysV {kind} object (key, id) {line} left on the host")
+            remove = {"shm": lambda i: libc.shmctl(i, 0, None), "msg": lambda i: libc.msgctl(i, 0, None),
+                      "sem": lambda i: libc.semctl(i, 0, 0)}[kind]
+            remove(ident)
+        if libc.mq_unlink(b"/retool-audit-channel") == 0:
+            out.append("POSIX message queue /retool-audit-channel left on the host")
+        return out
 
     def _scan_files(self, *, remove: bool) -> list[str]:
         found: list[str] = []

@@ -17,6 +17,7 @@ it: the trusted auditor plants the bait and checks the effects itself --
   (found by ancestry or by the run's random marker in argv/environment, and then killed; an
   orphan started meanwhile with a sandbox worker's argv is reported, never killed);
 - files: nothing named with the run marker left in /tmp, /var/tmp, /dev/shm or the auditor's cwd;
+- IPC: no SysV object (/proc/sysvipc) and no battery message queue left on the host;
 - time: every call returns within the sandbox timeout + slack; the event loop is never blocked;
 - contamination: reference snippets give the same output after a poisoning technique as before;
 - limits: output longer than ``max_output_chars``; a snippet printing its breach marker after
@@ -93,6 +94,7 @@ class _Auditor(BaitMixin, JudgeMixin):
         self.reported: set[int] = set()
         self.unattributed: list[str] = []
         self.followup_baseline: dict[str, str] = {}
+        self.ipc_baseline = self._sysv_objects()
         self.max_lag_s = 0.0
         try:
             with open("/etc/passwd") as fh:
@@ -138,7 +140,8 @@ class _Auditor(BaitMixin, JudgeMixin):
             self.check_output(bait, out, "technique")
         follow = bait.technique.followup
         if follow is not None:
-            outs = await asyncio.gather(*(self.call(follow) for _ in range(min(4, self.concurrency))))
+            # one per slot: a reference lands on the slot (or reused worker) the technique ran in
+            outs = await asyncio.gather(*(self.call(follow) for _ in range(self.concurrency)))
             for fout, fproblem in outs:
                 if fout is None or fout != self.followup_baseline[follow]:
                     bait.add("contamination", f"reference snippet gave {(fout or fproblem)[:120]!r}, "
@@ -160,6 +163,7 @@ class _Auditor(BaitMixin, JudgeMixin):
             owner = self._match_marker(os.path.basename(path))
             if owner:
                 owner.add("file_leak", f"{path} left on disk")
+        problems += [("ipc_leak", text) for text in self._ipc_leaks(self.ipc_baseline)]
         for pid, created in self.baseline.items():
             try:
                 alive = psutil.Process(pid).create_time() == created and psutil.Process(pid).status() != "zombie"

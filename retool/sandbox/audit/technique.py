@@ -32,6 +32,8 @@ EFFECTS: dict[str, str] = {
     "output_flood": "the output exceeded the output cap",
     "limit_breach": "the snippet printed its breach marker after getting past a limit",
     "contamination": "a reference snippet's output changed after the technique ran",
+    "channel": "the snippet printed its breach marker after getting hold of a channel between runs or a resource outside the limits",
+    "ipc_leak": "a SysV IPC object or a POSIX message queue of the snippet's making outlived its call on the host",
 }
 
 

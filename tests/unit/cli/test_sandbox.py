@@ -98,3 +98,21 @@ async def test_spawn_per_call_baseline_runs_a_fresh_interpreter_and_times_out() 
     assert await runner.execute_code("import os; print(os.getpid() > 0)") == "True\n"
     slow = SpawnPerCallRunner(timeout_s=0.3)
     assert (await slow.execute_code("import time; time.sleep(5)")).startswith("[timeout")
+
+
+def test_info_names_the_module_presets(capsys: pytest.CaptureFixture[str]) -> None:
+    invoke(["info", "--json"])
+    presets = json.loads(capsys.readouterr().out)["module_presets"]
+    assert {"default", "recipe"} <= set(presets) and {"numpy", "sympy", "mpmath"} <= set(presets["recipe"])
+
+
+def test_bench_rejects_an_unknown_preset(capsys: pytest.CaptureFixture[str]) -> None:
+    assert invoke(["bench", "--preset", "nope"]) == 2
+    assert "--preset" in capsys.readouterr().err
+
+
+def test_the_fork_floor_is_a_small_positive_cpu_cost() -> None:
+    from retool.sandbox.bench import measure_fork_floor
+
+    floor = measure_fork_floor(50)
+    assert 0 < floor < 100  # CPU-ms per fork + exit + wait of a lean interpreter

@@ -80,3 +80,14 @@ def test_audit_command_rejects_bad_sandbox_and_unknown_technique(capsys: pytest.
 def test_audit_command_lists_techniques(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_audit_command(_args("--list")) == 0
     assert len(capsys.readouterr().out.splitlines()) == len(TECHNIQUES)
+
+
+@requires_isolation  # the default is the strict PythonSandbox
+def test_audit_command_runs_the_recipe_preset_gadgets(capsys: pytest.CaptureFixture[str]) -> None:
+    code = run_audit_command(_args("--preset", "recipe", "--only", "numpy_load_allow_pickle", "--timeout-s", "5"))
+    assert code == 0, capsys.readouterr().out
+
+
+def test_audit_command_refuses_an_unknown_preset(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_audit_command(_args("--preset", "nope", "--only", "open_canary_direct")) == 2
+    assert "module_preset" in capsys.readouterr().err

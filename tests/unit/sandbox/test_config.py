@@ -12,6 +12,7 @@ import pytest
 from retool.sandbox import (
     DEFAULT_ALLOWED_MODULES,
     LAYERS,
+    MODULE_PRESETS,
     STATUSES,
     TOOL_CONFIGS,
     ExecutionResult,
@@ -243,3 +244,29 @@ def test_an_error_without_a_traceback_does_not_read_like_ok() -> None:
 def test_format_result_is_pure() -> None:
     r = result("timeout", "a\n", "b\n")
     assert format_result(r, CONFIG) == format_result(r, CONFIG)
+
+
+# --- module presets ------------------------------------------------------------------------------
+def test_the_recipe_preset_allows_and_names_the_recipe_libraries() -> None:
+    config = SandboxConfig(module_preset="recipe")
+    assert {"numpy", "sympy", "mpmath", "fractions", "itertools", "math"} <= set(config.allowed_modules or ())
+
+
+def test_a_preset_keeps_extra_modules_asked_for() -> None:
+    config = SandboxConfig(module_preset="recipe", allowed_modules=("math", "json"))
+    assert "json" in (config.allowed_modules or ()) and "sympy" in (config.allowed_modules or ())
+
+
+def test_without_a_preset_the_seed_modules_stay_the_default() -> None:
+    assert SandboxConfig().allowed_modules == DEFAULT_ALLOWED_MODULES == MODULE_PRESETS["default"]
+
+
+def test_an_unknown_preset_is_a_value_error_naming_the_presets() -> None:
+    with pytest.raises(ValueError, match="recipe"):
+        SandboxConfig(module_preset="everything")
+
+
+def test_tool_configs_can_select_a_preset() -> None:
+    config = SandboxConfig.from_tool_configs({**TOOL_CONFIGS, "python_module_preset": "recipe"})
+    assert config.module_preset == "recipe" and "sympy" in (config.allowed_modules or ())
+    assert SandboxConfig.from_tool_configs().module_preset is None

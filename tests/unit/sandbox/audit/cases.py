@@ -9,6 +9,14 @@ TECHNIQUE_NAMES = [t.name for t in TECHNIQUES]
 
 NAIVE_EXPECTED: dict[str, tuple[str, ...]] = {
     "open_canary_direct": ("canary_read",),
+    "sysv_ipc_objects": ("ipc_leak", "channel"),
+    "posix_mqueue": ("ipc_leak", "channel"),
+    "inotify_fanotify_host_dirs": ("channel",),
+    "metadata_outside_scratch": ("channel",),
+    "flock_host_file": ("channel",),
+    "aio_context_exhaustion": ("channel",),
+    "memfd_uncounted_memory": ("channel",),
+    "clear_parent_death_signal": ("channel",),
     "os_system_import_list": ("canary_read", "env_leak"),
     "socket_tcp_connect": ("network",),
     "socket_udp_sendto": ("network",),

@@ -20,7 +20,10 @@ from retool.sandbox import PythonSandbox
 from retool.sandbox.audit import AuditReport, audit
 from retool.sandbox.naive import NaiveSandbox
 from tests.capabilities import ESCAPE_LAYERS, sandbox_options, skip_unless_escape_layers
+from retool.sandbox.audit import TECHNIQUES
 from tests.unit.sandbox.audit.cases import NAIVE_EXPECTED, TECHNIQUE_NAMES, techniques_named
+
+TECHNIQUES_BY_CATEGORY = {c: [t for t in TECHNIQUES if t.category == c] for c in {t.category for t in TECHNIQUES}}
 
 # --- (1) our sandbox blocks everything ----------------------------------------------------------
 
@@ -161,3 +164,24 @@ def test_hazardous_techniques_are_skipped_once_something_escaped() -> None:
     report = asyncio.run(go())
     assert report.finding("open_canary_direct").verdict == "escaped"
     assert report.finding("kill_parent").verdict == "skipped"
+
+
+# --- (3) the recipe preset's gadgets, with numpy and sympy really importable ---------------------
+@pytest.fixture(scope="module")
+def recipe_report() -> AuditReport:
+    skip_unless_escape_layers()
+    from retool.sandbox.audit.techniques.gadgets import RECIPE_GADGETS
+
+    async def go() -> AuditReport:
+        async with PythonSandbox(timeout=10.0, memory_limit="512MB", concurrency=4, module_preset="recipe",
+                                 **sandbox_options()) as sandbox:
+            return await audit(sandbox, techniques=RECIPE_GADGETS, timeout_slack_s=3.0)
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("name", [t.name for t in TECHNIQUES_BY_CATEGORY["recipe-gadget"]])
+def test_recipe_preset_blocks_each_gadget_after_its_library_loaded(recipe_report: AuditReport, name: str) -> None:
+    finding = recipe_report.finding(name)
+    assert finding.verdict == "blocked", f"{name}: {finding.verdict} {finding.effects} {finding.evidence}"
+    assert finding.output_head.startswith("gadget-ready"), finding.output_head  # not blocked by a failed import

@@ -12,7 +12,9 @@ import string
 import pytest
 
 from retool.sandbox.audit import EFFECTS, TECHNIQUES, Technique
+from retool.sandbox.audit.techniques.channels import CHANNELS
 from retool.sandbox.audit.techniques.contamination import CONTAMINATION
+from retool.sandbox.audit.techniques.gadgets import RECIPE_GADGETS
 from retool.sandbox.audit.techniques.host import FILESYSTEM, NETWORK, PROC
 from retool.sandbox.audit.techniques.limits import LIMITS_AND_TIME
 from retool.sandbox.audit.techniques.process import PROCESSES
@@ -21,6 +23,7 @@ from retool.sandbox.audit.techniques.python import PYTHON_ESCAPES
 TABLES: dict[str, tuple[Technique, ...]] = {
     "PYTHON_ESCAPES": PYTHON_ESCAPES, "FILESYSTEM": FILESYSTEM, "PROC": PROC, "PROCESSES": PROCESSES,
     "NETWORK": NETWORK, "LIMITS_AND_TIME": LIMITS_AND_TIME, "CONTAMINATION": CONTAMINATION,
+    "CHANNELS": CHANNELS, "RECIPE_GADGETS": RECIPE_GADGETS,
 }
 # table -> (its category, {technique: the documented exception})
 CATEGORIES: dict[str, tuple[set[str], dict[str, str]]] = {
@@ -31,6 +34,8 @@ CATEGORIES: dict[str, tuple[set[str], dict[str, str]]] = {
     "NETWORK": ({"network"}, {}),
     "LIMITS_AND_TIME": ({"limits", "time"}, {"exit0_fake_success": "process"}),
     "CONTAMINATION": ({"contamination"}, {}),
+    "CHANNELS": ({"channel"}, {}),
+    "RECIPE_GADGETS": ({"recipe-gadget"}, {}),
 }
 PLACEHOLDERS = {"canary", "canary_dir", "marker", "leak_path", "env_name", "decoy_pid", "auditor_pid", "port",
                 "udp_port", "shell", "breach", "mem_bytes", "disk_bytes", "pickle_system", "pickle_connect",
@@ -39,7 +44,8 @@ IDS = [t.name for t in TECHNIQUES]
 
 
 def test_techniques_is_the_tables_in_the_documented_order() -> None:
-    assert TECHNIQUES == (*PYTHON_ESCAPES, *FILESYSTEM, *PROC, *PROCESSES, *NETWORK, *LIMITS_AND_TIME, *CONTAMINATION)
+    assert TECHNIQUES == (*PYTHON_ESCAPES, *FILESYSTEM, *PROC, *PROCESSES, *NETWORK, *LIMITS_AND_TIME, *CONTAMINATION,
+                          *CHANNELS, *RECIPE_GADGETS)
 
 
 def test_every_name_is_unique() -> None:
@@ -50,7 +56,8 @@ def test_battery_has_at_least_40_unique_techniques_with_known_effects() -> None:
     assert len(TECHNIQUES) >= 40
     assert len(set(IDS)) == len(IDS)
     assert all(set(t.aims) <= set(EFFECTS) for t in TECHNIQUES)
-    for category in ("python-escape", "filesystem", "proc", "process", "network", "limits", "time", "contamination"):
+    for category in ("python-escape", "filesystem", "proc", "process", "network", "limits", "time", "contamination",
+                     "channel", "recipe-gadget"):
         assert any(t.category == category for t in TECHNIQUES), category
 
 

@@ -1,0 +1,50 @@
+"""The recipe module preset end to end: numpy, sympy and mpmath pre-imported in the zygote work
+in a child on the layers this host has, and their lazily imported submodules load too."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from retool.sandbox import PythonSandbox
+from tests.capabilities import sandbox_options
+
+
+@pytest.fixture(scope="module")
+def recipe() -> Iterator[tuple[asyncio.AbstractEventLoop, PythonSandbox]]:
+    loop = asyncio.new_event_loop()
+    box = PythonSandbox(timeout=20, concurrency=2, zygotes=1, module_preset="recipe", **sandbox_options())
+    loop.run_until_complete(box.start())
+    yield loop, box
+    loop.run_until_complete(box.close())
+    loop.close()
+
+
+def run(recipe: tuple[asyncio.AbstractEventLoop, PythonSandbox], code: str) -> str:
+    loop, box = recipe
+    return loop.run_until_complete(box.execute_code(code))
+
+
+def test_sympy_solves_and_simplifies(recipe) -> None:
+    out = run(recipe, "import sympy as sp\nx = sp.Symbol('x')\nprint(sp.solve(x**2 - 4, x), sp.factor(x**3 - x))")
+    assert out == "[-2, 2] x*(x - 1)*(x + 1)"
+
+
+def test_numpy_computes(recipe) -> None:
+    assert run(recipe, "import numpy as np\nprint(int(np.linalg.matrix_rank(np.eye(3))), np.arange(4).sum())") == "3 6"
+
+
+def test_lambdify_with_numpy_loads_its_lazy_submodules(recipe) -> None:
+    out = run(recipe, "import sympy as sp\nx = sp.Symbol('x')\nf = sp.lambdify(x, sp.sin(x) ** 2, 'numpy')\nprint(round(float(f(1.0)), 6))")
+    assert out == "0.708073"
+
+
+def test_mpmath_and_fractions_work(recipe) -> None:
+    out = run(recipe, "import mpmath\nfrom fractions import Fraction\nmpmath.mp.dps = 20\nprint(mpmath.sqrt(2), Fraction(1, 3) + Fraction(1, 6))")
+    assert out == "1.4142135623730950488 1/2"
+
+
+def test_a_module_outside_the_preset_is_still_forbidden(recipe) -> None:
+    assert run(recipe, "import subprocess").startswith("Traceback") and "forbidden" in run(recipe, "import subprocess")
