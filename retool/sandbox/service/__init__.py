@@ -13,7 +13,7 @@ from retool import lazy_exports
 
 _EXPORTS = {
     "SandboxService": ".server", "ServiceConfig": ".config", "is_loopback": ".config",
-    "RemoteSandbox": ".remote", "RemoteLimits": ".remote",
+    "RemoteSandbox": ".remote",
     "ServiceLimits": ".protocol", "parse_run_request": ".protocol", "build_code": ".protocol",
     "ServiceMetrics": ".metrics",
     "PRESETS": ".presets", "preset_config": ".presets",

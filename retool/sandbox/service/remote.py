@@ -1,9 +1,11 @@
 """``RemoteSandbox``: the Sandbox protocol over HTTP, against ``retool sandbox serve``.
 
 Contract: ``RemoteSandbox(url, token=None, *, timeout_s=None, retries=5, max_connections=256,
-connect_timeout_s=5.0)``; ``await start()`` (optional: reads the server's limits from ``/health``
-into ``config``: ``timeout_s``, ``memory_limit_bytes``, ``concurrency``, ``max_output_bytes``, so
-code that reads a sandbox's limits, like the escape battery, sees the farm's),
+connect_timeout_s=5.0)``; ``await start()`` (reads the farm's settings from ``/health`` into ``config``, a
+``SandboxConfig`` with its ``timeout_s``, ``memory_limit_bytes``, ``concurrency``,
+``max_output_bytes``, ``allowed_modules`` and ``print_last_expression``, so code that reads a
+sandbox's settings, like the escape battery or the rollout's ``format_result``, sees the farm's;
+``async with`` calls it),
 ``await run(code) -> ExecutionResult``, ``await execute_code(code) -> str`` (the server's
 model-facing text: the same text as an in-process ``PythonSandbox`` with the server's settings),
 ``await close()`` / ``async with``. One pool of keep-alive connections per sandbox
@@ -23,24 +25,12 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from dataclasses import dataclass
 
-from retool.sandbox.config import ExecutionResult
+from retool.sandbox.config import ExecutionResult, SandboxConfig
 from retool.sandbox.service.client import HTTPPool, NotSent, Response, SentFailure
 from retool.sandbox.service.protocol import result_from_verdict
 
 _QUEUE_SLACK_S = 60.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class RemoteLimits:
-    """The farm's limits as ``/health`` reports them (names as in ``SandboxConfig``)."""
-
-    timeout_s: float
-    memory_limit_bytes: int
-    concurrency: int
-    max_output_bytes: int
-    max_code_bytes: int
 
 
 def _crashed(detail: str) -> ExecutionResult:
@@ -57,7 +47,7 @@ class RemoteSandbox:
         if retries < 0:
             raise ValueError(f"retries must be >= 0, got {retries}")
         self.url = url.rstrip("/")
-        self.config: RemoteLimits | None = None
+        self.config: SandboxConfig | None = None
         self._timeout_s, self._retries = timeout_s, retries
         self._headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
         self._pool = HTTPPool(self.url, max_connections=max_connections, connect_timeout_s=connect_timeout_s)
@@ -68,16 +58,19 @@ class RemoteSandbox:
             raise RuntimeError("RemoteSandbox used after close()")
         return self._pool
 
-    async def start(self) -> RemoteLimits:
-        """Read the farm's limits from ``/health`` (raises ``ConnectionError`` naming the URL when it cannot)."""
+    async def start(self) -> SandboxConfig:
+        """Read the farm's settings from ``/health`` (raises ``ConnectionError`` naming the URL when it cannot)."""
         try:
             response = await self._check().request("GET", "/health", headers=self._headers, timeout_s=15.0)
             limits = json.loads(response.body)["limits"]
-            self.config = RemoteLimits(timeout_s=float(limits["max_timeout_s"]),
-                                       memory_limit_bytes=int(limits["max_memory_bytes"]),
-                                       concurrency=int(limits["concurrency"]),
-                                       max_output_bytes=int(limits["max_output_bytes"]),
-                                       max_code_bytes=int(limits["max_code_bytes"]))
+            modules = limits["allowed_modules"]
+            self.config = SandboxConfig(timeout_s=float(limits["max_timeout_s"]),
+                                        memory_limit_bytes=int(limits["max_memory_bytes"]),
+                                        concurrency=int(limits["concurrency"]),
+                                        max_output_bytes=int(limits["max_output_bytes"]),
+                                        max_code_bytes=int(limits["max_code_bytes"]),
+                                        allowed_modules=tuple(modules) if modules is not None else None,
+                                        print_last_expression=bool(limits["print_last_expression"]))
         except (ConnectionError, ValueError, KeyError, TypeError) as exc:
             raise ConnectionError(f"no retool sandbox service at {self.url}: {type(exc).__name__}: {exc}") from exc
         return self.config
@@ -154,4 +147,4 @@ def _crashed_text(result: ExecutionResult) -> str:
     return f"[crashed: the remote sandbox did not run the code: {result.detail}]"
 
 
-__all__ = ["RemoteLimits", "RemoteSandbox"]
+__all__ = ["RemoteSandbox"]

@@ -175,6 +175,7 @@ class SandboxService:
             status = "draining" if self.draining else "ok"
             limits = {**dataclasses.asdict(self.limits), "concurrency": self._concurrency,
                       "max_output_bytes": self.sandbox.config.max_output_bytes,
+                      "allowed_modules": self.sandbox.config.allowed_modules,
                       "max_request_bytes": self.config.max_request_bytes, "languages": ["python"]}
             return (503 if self.draining else 200), {"status": status, "limits": limits}, None
         if path not in ("/run_code", "/metrics"):

@@ -47,9 +47,10 @@ def test_start_reads_the_farms_limits(retool_farm: Served) -> None:
         async with RemoteSandbox(retool_farm.url) as remote:
             return remote.config
 
-    limits = asyncio.run(go())
-    assert (limits.timeout_s, limits.memory_limit_bytes, limits.concurrency) == (5.0, 512 * 10**6, 4)
-    assert limits.max_output_bytes == 8192
+    config = asyncio.run(go())
+    assert (config.timeout_s, config.memory_limit_bytes, config.concurrency) == (5.0, 512 * 10**6, 4)
+    assert config.max_output_bytes == 8192 and config.print_last_expression
+    assert config.allowed_modules == preset_config("retool").allowed_modules
 
 
 def test_run_returns_the_execution_result(retool_farm: Served) -> None:
@@ -67,6 +68,26 @@ def test_the_timeout_reads_as_in_process(retool_farm: Served) -> None:
             return await remote.execute_code("while True: pass")
 
     assert asyncio.run(go()) == "[timeout: execution stopped after 5 s]"
+
+
+def test_the_rollout_runs_its_tool_calls_through_the_farm(retool_farm: Served) -> None:
+    from retool.embedded.models import tiny_model
+    from retool.rollout import RolloutConfig, render_prompt_ids, run_sample
+    from retool.rollout.config import SamplingParams
+    from retool.rollout.engines import ForcedPolicyEngine, HFEngine, tool_heavy_turns
+
+    hf = HFEngine(*tiny_model())
+    config = RolloutConfig(n_samples_per_prompt=1, sampling=SamplingParams(max_new_tokens=256))
+    prompt = render_prompt_ids(hf.tokenizer, [{"role": "user", "content": "What is 6*7?"}], config)
+
+    async def go() -> object:
+        async with RemoteSandbox(retool_farm.url) as remote:
+            engine = ForcedPolicyEngine(hf, tool_heavy_turns(2, "import os"))
+            return await run_sample(prompt, engine, remote, hf.tokenizer, config)
+
+    run = asyncio.run(go())
+    assert (run.status.value, run.tool_calls, run.tool_statuses) == ("completed", 2, ["forbidden", "forbidden"])
+    assert "only these modules can be imported here" in hf.tokenizer.decode(run.trajectory.tokens)
 
 
 def _free_port() -> int:
