@@ -38,9 +38,15 @@ decimal turned into an exact fraction and equality proven by ``simplify(a - b) =
 own ``verify`` is not used because it rounds to 6 places, chops tiny values and times out with
 ``signal.alarm`` (main thread only). See :mod:`retool.answer.symbolic`.
 
-Conventions: 50\\% == 50 (never 0.5); 45^\\circ == 45 == \\pi/4 only via the degree mark (a bare 45
-never equals \\pi/4); ``x = 5`` == 5; tuples ordered, brackets must match (``[1, 2)`` != ``(1, 2)``);
-``\\{1, 2\\}`` == ``2, 1``; a bare list given in order equals a tuple; ``a \\pm b`` is the two values.
+Conventions (every rule with its reason: ``retool/answer/POLICY.md``, section 2): 50\\% == 50 (never
+0.5); 45^\\circ == 45 == \\pi/4 only via the degree mark (a bare 45 never equals \\pi/4); ``x = 5`` == 5,
+but an equation with a variable is never its value (``x + 2 = 7`` != 7); equivalent equations
+(rearranged, scaled by a constant, solved for another variable) and inequalities (negated and
+flipped, or the interval they describe) are equal; tuples ordered, brackets must match (``[1, 2)``
+!= ``(1, 2)``); ``\\{1, 2\\}`` == ``2, 1``; a bare list given in order equals a tuple; ``a \\pm b`` is the
+two values; trailing units and nouns are dropped, but two different known units differ.
+Square roots (canonical surds, :mod:`retool.answer.surds`) and polynomials and rational functions
+(:mod:`retool.answer.polys`) are exact on the fast path too.
 
 Model text never raises here; ``raise_on_error=True`` re-raises internal errors for debugging.
 """

@@ -2,26 +2,35 @@
 
 :func:`extract_answer` ``(response) -> Extraction(answer, values, source, reason)``:
 
+The rules, each with its reason, are stated in ``retool/answer/POLICY.md`` (section 1).
+
 1. Only the model's own text after the last tool response counts
    (``retool.text.grammar.parse_trace(response)``): a ``\\boxed{}`` printed by code in a tool response, or
    inside a code string of a tool call, is never an answer. If a tool call follows the last tool
    response (the episode ended on a call, or the model answered in prose and then called a tool),
-   there is no answer.
-2. The last ``\\boxed{}``/``\\fbox{}`` with balanced braces (any depth) wins; if there is none, the
-   last ``Answer: ...`` line is the fallback (``source="answer_line"``).
+   there is no answer. Within that text (:func:`retool.answer.regions.own_text`) only what follows
+   the last ReTool-native ``<interpreter>`` block or ```` ```output ```` fence and the last ``</think>``
+   counts, and code (``<code>``, any fence, inline code) and invisible or struck-out content
+   (``\\phantom{}`` and kin, white text, HTML comments, ``~~..~~``) are blanked: a box there is no answer.
+2. The last ``\\boxed{}``/``\\fbox{}`` with balanced braces (any depth) wins, or a later ``\\boxed 7``
+   (one TeX token, no braces); if there is none, the last ``Answer: ...`` line is the fallback
+   (``source="answer_line"``), then the Minerva line (``The final answer is $X$. I hope it is
+   correct.`` reads ``$X$``).
 3. Boxes chained by ``or``/``and``/``,``/``;`` (only whitespace, ``$`` and those words between them)
    form *one* multi-valued answer: ``values`` holds every box and ``answer`` joins them with
    ``", "``, so ``\\boxed{1} or \\boxed{2}`` is the list "1, 2" and is wrong against a single gold
    (the same text boxed twice in a row is one value).
-4. No credit (``answer=None`` with the reason) for: an unclosed last box (truncated), an empty box,
-   a hedge (``\\boxed{3} or maybe \\boxed{4}``, "either ... or" around the boxes, "not sure",
-   "I'm unsure", "I guess", "probably", "possibly", "perhaps", "maybe" in the sentence holding the
-   boxes or inside them; those, "might be", "could be" or "or <something>" in the rest of the
-   sentence after the last box (``\\boxed{3}, or 4``) or between an earlier box of the same
-   sentence and the answer (``\\boxed{7}, but it might be \\boxed{8}``)), a retraction anywhere after
-   the last box ("wait", "that's wrong", "is incorrect", "mistake", "let me recheck"), more than 64
-   chained boxes, an answer longer than ``max_answer_chars``, a response longer than
-   ``max_response_chars``.
+4. No credit (``answer=None`` with the reason) for: an unclosed last box (truncated), an empty box
+   or one of invisible content only, a hedge (``\\boxed{3} or maybe \\boxed{4}``, "either ... or" around
+   the boxes, "not sure", "I'm unsure", "I guess", "probably", "possibly", "perhaps", "maybe" in the
+   sentence holding the boxes or inside them; those, "might be", "could be" or "or <something>" in
+   the rest of the sentence after the last box (``\\boxed{3}, or 4``) or between an earlier box of the
+   same sentence and the answer (``\\boxed{7}, but it might be \\boxed{8}``)), a negated box ("not",
+   "never", "cannot be", ``\\ne`` just before it) or a question (``?`` right after it), a retraction
+   anywhere after the last box ("wait", "that's wrong", "is incorrect", "mistake", "let me recheck",
+   "actually", "doesn't look right", "not the answer", "(wrong)"), more than 64 chained boxes, an
+   answer longer than ``max_answer_chars``, a response longer than ``max_response_chars``. A complete
+   final box followed by text the length limit cut off keeps its credit.
 
 The final text, whether a call ends the episode, and the ``Answer:`` rule are the grammar's
 (``Trace.final_text``, ``Trace.ends_on_call``, :func:`retool.text.spans.answer_line`), computed

@@ -116,3 +116,43 @@ def test_reward_credits_an_integer_answer_exactly_when_it_equals_the_label(case:
     label = n + delta
     got = score(f"Computing carefully, the result is $\\boxed{{{text}}}$.", str(label))
     assert got.correct == (n == label) and got.r_ans == (1.0 if n == label else 0.0)
+
+
+_SMALL = st.fractions(min_value=-20, max_value=20, max_denominator=12)
+
+
+@given(st.lists(st.tuples(st.sampled_from([1, 2, 3, 5, 6, 7, 10]), _SMALL), min_size=1, max_size=4),
+       st.lists(st.tuples(st.sampled_from([1, 2, 3, 5, 6, 7, 10]), _SMALL), min_size=1, max_size=4))
+def test_surd_arithmetic_agrees_with_floats(xs: list[tuple[int, Fraction]], ys: list[tuple[int, Fraction]]) -> None:
+    from retool.answer.surds import sqrt_rational, surd_arith
+
+    def build(terms: list[tuple[int, Fraction]]):
+        value = Fraction(0)
+        for n, c in terms:
+            value = surd_arith(value, surd_arith(c, sqrt_rational(Fraction(n)), "*"), "+")
+        return value
+
+    a, b = build(xs), build(ys)
+    fa, fb = float(a), float(b)
+    for op, expected in (("+", fa + fb), ("-", fa - fb), ("*", fa * fb)):
+        assert float(surd_arith(a, b, op)) == pytest.approx(expected, rel=1e-9, abs=1e-9)
+    if b != 0:
+        assert float(surd_arith(surd_arith(a, b, "/"), b, "*")) == pytest.approx(fa, rel=1e-9, abs=1e-9)
+
+
+@given(st.lists(st.tuples(_SMALL, st.integers(0, 3), st.integers(0, 2)), min_size=1, max_size=5), st.permutations(range(5)))
+def test_a_polynomial_equals_itself_written_in_any_term_order(terms: list[tuple[Fraction, int, int]], order: list[int]) -> None:
+    def term(c: Fraction, i: int, j: int) -> str:
+        return f"({c.numerator}/{c.denominator})x^{i}y^{j}"
+
+    texts = [term(*t) for t in terms]
+    shuffled = [texts[k] for k in order if k < len(texts)]
+    assert check_answer(" + ".join(texts), " + ".join(shuffled), config=FAST)
+
+
+@given(st.text(alphabet=st.sampled_from(list("<>/`~-!interpretcodeoutput{}\\boxed phantom\n")), max_size=3000))
+def test_own_text_is_total_and_no_longer_than_the_text(text: str) -> None:
+    from retool.answer.regions import own_text
+
+    own, cut = own_text(text)
+    assert isinstance(own, str) and 0 <= cut <= len(text) and len(own) <= len(text) - cut
