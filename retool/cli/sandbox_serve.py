@@ -18,7 +18,9 @@ import signal
 import sys
 from typing import Any
 
-__all__ = ["add_serve_arguments", "main", "read_token", "run_serve"]
+from retool.sandbox.service.config import read_token
+
+__all__ = ["add_serve_arguments", "main", "run_serve"]
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,18 +40,6 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--uid-base", type=int, default=None, help="first slot uid (default 61000)")
     parser.add_argument("--allow-weaker", action="store_true",
                         help="start even where a kernel isolation layer is missing (see `retool sandbox info`)")
-
-
-def read_token(path: str) -> str:
-    """The token on the first line of ``path``; ValueError naming the file otherwise."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            token = fh.readline().strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read --token-file {path!r}: {exc}") from None
-    if len(token) < 16:
-        raise ValueError(f"--token-file {path!r}: the token must be at least 16 characters")
-    return token
 
 
 def _build(args: argparse.Namespace) -> tuple[Any, Any]:

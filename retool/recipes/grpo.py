@@ -5,7 +5,8 @@ Contract: ``await run_grpo(prompts, model, run)`` reads the prompts
 (``run.ref_model``: ``"same"`` a frozen copy, ``"none"`` no KL reference, or a dir), an
 ``HFEngine`` on the policy itself, the sandbox (``"isolated"``: the kernel-isolated
 ``PythonSandbox``, refusing a host without its layers unless ``sandbox_allow_weaker``; ``"naive"``:
-unisolated, for hosts without the kernel layers, never for untrusted models) and the reward
+unisolated, for hosts without the kernel layers, never for untrusted models; or, with
+``sandbox_url``, a ``RemoteSandbox`` on a ``retool sandbox serve`` farm) and the reward
 :func:`retool.reward.score`, then runs :func:`~retool.train.grpo.rl_train`. The sandbox is closed
 however the run ends. ``run.rl.grpo.n_samples_per_prompt`` must equal
 ``run.rollout.n_samples_per_prompt`` (``rl_iteration`` raises naming both otherwise).
@@ -38,10 +39,16 @@ class GRPORun:
     ref_model: str = field(default="same", metadata={"help": "reference model for KL: 'same' (a frozen copy of the policy), 'none' or a local dir"})
     sandbox: Literal["isolated", "naive"] = field(default="isolated", metadata={"help": "'isolated' (kernel layers) or 'naive' (unisolated: only for hosts without the layers, never for untrusted models)"})
     sandbox_allow_weaker: bool = field(default=False, metadata={"help": "start the isolated sandbox even where some kernel layer is missing (see `retool sandbox info`)"})
+    sandbox_url: str | None = field(default=None, metadata={"help": "run tool calls on a sandbox farm (`retool sandbox serve`) at this URL instead of in-process; --sandbox is then unused"})
+    sandbox_token_file: str | None = field(default=None, metadata={"help": "file whose first line is the farm's bearer token (with --sandbox-url)"})
 
     def __post_init__(self) -> None:
         if self.sandbox not in ("isolated", "naive"):
             raise ValueError(f"sandbox must be 'isolated' or 'naive', got {self.sandbox!r}")
+        if self.sandbox_url is not None and not self.sandbox_url.startswith(("http://", "https://")):
+            raise ValueError(f"sandbox_url must be an http(s) URL, got {self.sandbox_url!r}")
+        if self.sandbox_token_file is not None and self.sandbox_url is None:
+            raise ValueError("sandbox_token_file needs sandbox_url")
 
 
 def _reference(policy: Any, ref_model: str) -> Any | None:
@@ -53,6 +60,12 @@ def _reference(policy: Any, ref_model: str) -> Any | None:
 
 
 def _sandbox(run: GRPORun) -> Any:
+    if run.sandbox_url is not None:
+        from retool.sandbox.service.config import read_token
+        from retool.sandbox.service.remote import RemoteSandbox
+
+        token = read_token(run.sandbox_token_file) if run.sandbox_token_file else None
+        return RemoteSandbox(run.sandbox_url, token=token)
     if run.sandbox == "naive":
         from retool.sandbox.naive import NaiveSandbox
 
@@ -75,6 +88,8 @@ async def run_grpo(prompts: str | Sequence[Any], model: str, run: GRPORun) -> Tr
     engine = HFEngine(policy, tokenizer, device=str(device), default_seed=run.rl.seed)
     sandbox = _sandbox(run)
     try:
+        if run.sandbox_url is not None:
+            await sandbox.start()  # the farm's settings, and a clear error when it is not there
         return await rl_train(policy, ref, tokenizer, records, run.rl, engine=engine, sandbox=sandbox,
                               rollout_config=run.rollout, reward_fn=_reward)
     finally:

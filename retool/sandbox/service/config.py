@@ -4,7 +4,8 @@ Contract: ``ServiceConfig`` is frozen and validated at construction (``ValueErro
 value): a ``host`` that is not loopback needs a ``token`` (at least 16 characters); sizes and
 counts are positive ints; ``port`` 0 picks a free port. ``is_loopback(host)`` is pure:
 ``localhost`` and every loopback address (127.0.0.0/8, ::1) are loopback, anything else
-(a name, 0.0.0.0, a LAN address) is not.
+(a name, 0.0.0.0, a LAN address) is not. ``read_token(path)``: the token on the first line of a
+file (at least 16 characters), else ``ValueError`` naming the file.
 """
 
 from __future__ import annotations
@@ -49,4 +50,16 @@ class ServiceConfig:
             raise ValueError(f"io_timeout_s must be > 0 and drain_timeout_s >= 0, got {self.io_timeout_s}, {self.drain_timeout_s}")
 
 
-__all__ = ["ServiceConfig", "is_loopback"]
+def read_token(path: str) -> str:
+    """The token on the first line of ``path``; ValueError naming the file otherwise."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            token = fh.readline().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read token file {path!r}: {exc}") from None
+    if len(token) < 16:
+        raise ValueError(f"token file {path!r}: the token must be at least 16 characters")
+    return token
+
+
+__all__ = ["ServiceConfig", "is_loopback", "read_token"]

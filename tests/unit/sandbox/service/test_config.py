@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from retool.sandbox.service.config import ServiceConfig, is_loopback
+from retool.sandbox.service.config import ServiceConfig, is_loopback, read_token
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.3.2.1", "::1", "localhost"])
@@ -36,3 +38,18 @@ def test_a_short_token_is_refused() -> None:
 def test_sizes_must_be_positive_ints(field: str) -> None:
     with pytest.raises(ValueError, match=field):
         ServiceConfig(**{field: 0})
+
+
+def test_the_token_is_the_first_line_of_its_file(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_text("  " + "z" * 20 + "  \nsecond line\n")
+    assert read_token(str(path)) == "z" * 20
+
+
+def test_a_short_or_missing_token_file_is_refused(tmp_path: Path) -> None:
+    short = tmp_path / "short"
+    short.write_text("abc\n")
+    with pytest.raises(ValueError, match="at least 16"):
+        read_token(str(short))
+    with pytest.raises(ValueError, match="cannot read"):
+        read_token(str(tmp_path / "absent"))

@@ -167,6 +167,34 @@ def test_a_non_http_url_is_refused() -> None:
         RemoteSandbox("localhost:8080")
 
 
+# --- the GRPO recipe selects it with sandbox_url ---------------------------------------------
+
+def _grpo_run(**overrides: object) -> object:
+    from retool.recipes.grpo import GRPORun
+    from retool.rollout.config import RolloutConfig
+    from retool.train.grpo import RLConfig
+    from retool.train.losses import GRPOConfig
+
+    rl = RLConfig(grpo=GRPOConfig(n_samples_per_prompt=2), iterations=1, prompts_per_iteration=1, device="cpu",
+                  progress=False)
+    return GRPORun(rl=rl, rollout=RolloutConfig(n_samples_per_prompt=2), **overrides)
+
+
+def test_a_grpo_run_on_an_absent_farm_fails_before_training_naming_the_url() -> None:
+    from retool.recipes.grpo import run_grpo
+
+    url = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(ConnectionError, match=url):
+        asyncio.run(run_grpo("sample", "tiny", _grpo_run(sandbox_url=url)))
+
+
+def test_grpo_run_refuses_a_non_http_sandbox_url_and_a_token_without_url() -> None:
+    with pytest.raises(ValueError, match="http"):
+        _grpo_run(sandbox_url="localhost:8080")
+    with pytest.raises(ValueError, match="needs sandbox_url"):
+        _grpo_run(sandbox_token_file="/tmp/token")
+
+
 # --- the escape battery, unchanged, through the remote farm ------------------------------------
 
 @pytest.fixture(scope="module")
