@@ -26,7 +26,8 @@ The rules, each with its reason, are stated in ``retool/answer/POLICY.md`` (sect
    sentence holding the boxes or inside them; those, "might be", "could be" or "or <something>" in
    the rest of the sentence after the last box (``\\boxed{3}, or 4``) or between an earlier box of the
    same sentence and the answer (``\\boxed{7}, but it might be \\boxed{8}``)), a negated box ("not",
-   "never", "cannot be", ``\\ne`` just before it) or a question (``?`` right after it), a retraction
+   "never", "cannot be", ``\\ne`` just before it), an approximation ("approximately", "roughly",
+   "about", ``\\approx`` just before it) or a question (``?`` right after it), a retraction
    anywhere after the last box ("wait", "that's wrong", "is incorrect", "mistake", "let me recheck",
    "actually", "doesn't look right", "not the answer", "(wrong)"), more than 64 chained boxes, an
    answer longer than ``max_answer_chars``, a response longer than ``max_response_chars``. A complete
@@ -67,6 +68,8 @@ _QUESTION = re.compile(r"[\s$)\]}*]*\?")
 _BARE_BOX = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])(?!\s*\{)\s*(\d(?![\dA-Za-z]|\.\d)|[A-Za-z](?![A-Za-z\d])|"
                        r"\\(?:pi|infty|emptyset|varnothing|alpha|beta|gamma|theta)(?![A-Za-z]))")
 _NEGATED = re.compile(r"(?:\bnot|\bisn't|\bnever|\bcannot\s+be|\bcan't\s+be|\\neq?)[\s$(]*$", re.I)
+_APPROXIMATE = re.compile(r"(?:\b(?:approximately|roughly|nearly|almost|around|about)|\bclose\s+to|\\approx|\\sim|\u2248)"
+                          r"\s*(?:equal\s+to|is)?[\s$(]*$", re.I)
 _MINERVA_LEAD = re.compile(r"^(?:the\s+)?final\s+answer\s+is\s*:?\s*", re.I)
 _MINERVA_TAIL = re.compile(r"\s*\.?\s*I\s+hope\s+it\s+is\s+correct\s*\.?\s*$", re.I)
 _MINERVA = re.compile(r"final\s+answer\s+is\s*(\$[^$\n]{1,1000}\$)\s*\.?\s*I\s+hope\s+it\s+is\s+correct", re.I)
@@ -189,6 +192,8 @@ def extract_answer(response: str, *, max_answer_chars: int = 1000, max_response_
         return _none(f"hedged answer ({hedge.group(0)!r} near the box)")
     if _NEGATED.search(text, max(0, group[0].start - 40), group[0].start) is not None:
         return _none("the box is negated ('not', 'never', '\\ne' before it)")
+    if _APPROXIMATE.search(text, max(0, group[0].start - 40), group[0].start) is not None:
+        return _none("the box is an approximation ('approximately', '\\approx' before it), not the exact answer")
     if _QUESTION.match(text, group[-1].end) is not None:
         return _none("the box ends a question, not an answer")
     if (retract := _RETRACT.search(text[group[-1].end :])) is not None:

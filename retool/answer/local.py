@@ -26,6 +26,7 @@ __all__ = ["compare_local"]
 
 LeafEq = Callable[[Leaf, Leaf], "bool | None"]
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z ]*$")
+_APPROX = re.compile(r"\\(?:approx|simeq|thickapprox|sim)(?![a-zA-Z])")
 _has_free_symbol = has_free_symbol
 
 
@@ -89,6 +90,8 @@ def _fast_leaf(a: Leaf, b: Leaf, config: AnswerConfig) -> bool | None:
     if a.text == b.text:
         return True
     if "dots" in a.text or "dots" in b.text:  # 5\ldots trails off: never a value unless written identically
+        return False
+    if _APPROX.search(a.text) or _APPROX.search(b.text):  # 0.667 \approx \frac23 states an approximation
         return False
     words = [bool(_WORDS.match(leaf.text)) for leaf in (a, b)]
     if all(words) and len(a.text) > 1 and len(b.text) > 1:  # Yes == yes (words, not products of variables)

@@ -154,6 +154,7 @@ NOT_EQUAL = {
     "ellipse_other_axes": ("\\frac{x^2}{4}+\\frac{y^2}{9}=1", "\\frac{x^2}{9}+\\frac{y^2}{4}=1"),
     "inequality_scaled_negative_unflipped": ("-x > -3", "x > 3"), "curve_times_a_variable": ("x(x-1) = 0", "x - 1 = 0"),
     "hundred_is_not_a_unit": ("5 hundred", "5"),
+    "approximation_inside_the_box": ("\\frac{2}{3} \\approx 0.667", "\\frac{2}{3}"),
 }
 
 

@@ -224,3 +224,8 @@ def test_the_answer_after_the_reasoning_is_read() -> None:
                                   "<span style=\"display:none\">\\boxed{5}</span> So \\boxed{6}."])
 def test_a_struck_out_or_hidden_box_is_not_the_answer(text: str) -> None:
     assert extract_answer(text).answer == "6"
+
+
+@pytest.mark.parametrize("text", ["It is approximately \\boxed{5}.", "It is roughly $\\boxed{5}$.", "It is $\\approx \\boxed{5}$."])
+def test_an_approximate_box_gets_no_credit(text: str) -> None:
+    assert extract_answer(text).answer is None
