@@ -152,25 +152,6 @@ def _child(cfg, slot, fds, ruleset_fd, zygote_pid, isolation, seccomp, namespace
     os._exit(0)
 
 
-def _read_paths(cfg):
-    """Read-only Landlock paths: the stdlib and the package dirs of every pre-imported module."""
-    paths = set(cfg["read_paths"])
-    for name, module in list(sys.modules.items()):
-        origin = getattr(module, "__file__", None)
-        if not origin or name == "__main__" or name.partition(".")[0] == "retool":
-            continue  # the sandbox's own code is never read after fork
-        top = sys.modules.get(module.__name__.partition(".")[0])
-        top_file = getattr(top, "__file__", None) or origin
-        if top_file.endswith("__init__.py") or os.path.basename(top_file).startswith("__init__."):
-            paths.add(os.path.dirname(top_file))
-            libs = os.path.dirname(top_file) + ".libs"
-            if os.path.isdir(libs):
-                paths.add(libs)
-        else:
-            paths.add(os.path.dirname(origin) if "site-packages" not in origin else origin)
-    return tuple(sorted(p for p in paths if os.path.exists(p)))
-
-
 def _kill(pid):
     """SIGKILL the child's process group (once it has called setsid) and the child itself."""
     for kill in (os.killpg, os.kill):
@@ -178,52 +159,6 @@ def _kill(pid):
             kill(pid, signal.SIGKILL)
         except OSError:
             pass
-
-
-def _traversable_by_others(path):
-    """Whether an unprivileged uid can walk down to ``path`` and list it (mode bits only)."""
-    import stat
-
-    path = os.path.abspath(path)
-    parts = path.split(os.sep)
-    for depth in range(2, len(parts) + 1):
-        mode = os.stat(os.sep.join(parts[:depth]) or os.sep).st_mode
-        if not mode & stat.S_IXOTH:
-            return False
-    return bool(os.stat(path).st_mode & stat.S_IROTH)
-
-
-def _reachable_sys_path(cfg):
-    """Make sys.path directories behind a private parent (e.g. an interpreter under /root)
-    importable after the uid switch: hold an fd on each and import through /proc/self/fd/N,
-    which resolves without walking the private parent. Landlock still decides by the real
-    location, and the fds are read-only directory handles the child could only use to read
-    the library it is already allowed to read."""
-    import importlib
-
-    keep, moved = [], {}
-    for index, entry in enumerate(list(sys.path)):
-        if not os.path.isdir(entry) or _traversable_by_others(entry):
-            continue
-        fd = os.open(entry, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 1000 + index)
-        os.close(fd)
-        sys.path[index] = f"/proc/self/fd/{high}"
-        keep.append(high)
-        moved[entry.rstrip(os.sep) + os.sep] = f"/proc/self/fd/{high}{os.sep}"
-    # Packages imported already search their own __path__ for lazily imported submodules
-    # (importlib.metadata, numpy.testing, ...): point those at the held fds too.
-    for module in list(sys.modules.values()):
-        path = getattr(module, "__path__", None)
-        if not isinstance(path, list):
-            continue
-        for i, item in enumerate(path):
-            for old, new in moved.items():
-                if isinstance(item, str) and (item + os.sep).startswith(old):
-                    path[i] = new + item[len(old):]
-                    break
-    importlib.invalidate_caches()
-    cfg["keep_fds"] = sorted(keep)
 
 
 def _enter_pid_namespace(control_fd, isolation, namespaces):
@@ -248,7 +183,7 @@ def _enter_pid_namespace(control_fd, isolation, namespaces):
 
 
 def serve(cfg, control_fd):
-    from retool.sandbox import isolation, namespaces
+    from retool.sandbox import isolation, namespaces, paths
 
     if "pid" in cfg["layers"]:
         _enter_pid_namespace(control_fd, isolation, namespaces)
@@ -260,12 +195,12 @@ def serve(cfg, control_fd):
     import ast, linecache, traceback  # noqa: E401,F401  (the child's runner needs them)
     cfg["keep_fds"] = []
     if "uid" in cfg["layers"]:
-        _reachable_sys_path(cfg)
+        paths.reachable_sys_path(cfg)
 
     rulesets = {}
     if "landlock" in cfg["layers"]:
         abi = isolation.landlock_abi()
-        read_paths = _read_paths(cfg)
+        read_paths = paths.read_paths(cfg)
         for slot in cfg["slots"]:
             # With "mount" the scratch is a tmpfs mounted per child over the slot dir: Landlock skips
             # a covered mount point, so the write rule sits on the parent (the rest of it is read-only).

@@ -25,7 +25,9 @@ import pytest_asyncio
 from retool.sandbox import ExecutionResult, PythonSandbox, SandboxConfig
 from retool.sandbox.layout import ZYGOTE_ENV, ZYGOTE_PATH, make_scratch, zygote_config
 from retool.sandbox.verdict import open_pipes
-from retool.sandbox.zygote import ForbiddenImport, _kill, _read_paths, _traversable_by_others
+from retool.sandbox.paths import read_paths as _read_paths
+from retool.sandbox.paths import traversable_by_others as _traversable_by_others
+from retool.sandbox.zygote import ForbiddenImport, _kill
 from tests.capabilities import sandbox_options
 
 module_loop = pytest.mark.asyncio(loop_scope="module")
