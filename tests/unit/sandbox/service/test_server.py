@@ -144,6 +144,19 @@ def test_files_do_not_leak_into_the_next_run(fusion: Served) -> None:
     assert response.run_result.stdout == "[]\n"
 
 
+def test_verls_sandbox_fusion_tool_request_runs(fusion: Served) -> None:
+    # verl's tool posts this body with requests to the configured URL (stdin is str(None) there)
+    import requests
+
+    payload = {"compile_timeout": 30, "run_timeout": 30, "code": "print(sum(range(10)))", "stdin": "None",
+               "memory_limit_MB": 1024, "language": "python", "files": {}, "fetch_files": []}
+    response = requests.post(f"{fusion.url}/run_code", data=json.dumps(payload),
+                             headers={"Content-Type": "application/json", "Accept": "application/json"}, timeout=40)
+    body = response.json()
+    assert response.status_code == 200 and body["status"] == "Success"
+    assert body["run_result"]["status"] == "Finished" and body["run_result"]["stdout"] + body["run_result"]["stderr"] == "45\n"
+
+
 # --- the retool preset: a farm for our rollouts --------------------------------------------------
 
 def test_retool_preset_answers_with_the_model_facing_text(retool_farm: Served) -> None:
