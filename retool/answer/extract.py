@@ -54,14 +54,16 @@ from retool.text.spans import answer_line, find_boxed
 Source = Literal["boxed", "answer_line"] | None
 
 _CHAIN = re.compile(r"^(?:\s|\$|\\[,;:! ]|\\quad|\\qquad|\\text\{\s*(?:or|and)\s*\}|,|;|\bor\b|\band\b|&)*$", re.I)
-_HEDGE = re.compile(r"\b(?:not\s+(?:entirely\s+|completely\s+|fully\s+|100%\s+)?(?:sure|certain|confident)|unsure|"
-                    r"uncertain|i\s+guess|probably|possibly|perhaps|maybe|either(?!\s+way))\b", re.I)
+_DOUBT = (r"not\s+(?:entirely\s+|completely\s+|fully\s+|100%\s+|quite\s+|totally\s+)?(?:sure|certain|confident)|unsure|"
+          r"uncertain|i\s+guess|(?:my|best|a|an\s+educated|educated|wild|rough)\s+guess|presumably|"
+          r"if\s+i'?m\s+not\s+mistaken|(?:could|might|may)\s+be\s+wrong")
+_HEDGE = re.compile(r"\b(?:" + _DOUBT + r"|probably|possibly|perhaps|maybe|either(?!\s+way))\b", re.I)
 _HEDGE_AFTER = re.compile(_HEDGE.pattern[:-3] + r"|might\s+(?:also\s+)?be|could\s+(?:also\s+)?be|or\s+(?:else\s+)?\$?\\?\w)\b", re.I)
 _MAX_CHAINED = 64
 _RETRACT = re.compile(r"\b(?:wait|hold\s+on|that(?:'s|\s+is|\s+was)\s+(?:wrong|incorrect|not\s+(?:right|correct))|"
                       r"(?:is|was)\s+(?:wrong|incorrect)|mistake|let\s+me\s+re(?:check|do|consider|compute|think)|actually|"
                       r"(?:does|do)(?:n't|\s+not)\s+(?:look|seem|sound)\s+right|is\s+not\s+(?:right|correct)|"
-                      r"not\s+the\s+(?:right\s+|correct\s+|final\s+)?answer)\b|\(\s*wrong\s*\)", re.I)
+                      r"not\s+the\s+(?:right\s+|correct\s+|final\s+)?answer|" + _DOUBT + r")\b|\(\s*wrong\s*\)", re.I)
 _QUESTION = re.compile(r"[\s$)\]}*]*\?")
 # a box whose argument is one token without braces (valid TeX): a number, a command or one character
 # (TeX boxes one token: \\boxed 12 boxes only the 1, so a digit followed by more is no box at all)

@@ -187,6 +187,9 @@ _LATEX_TEXT = re.compile(r"\\(?:text|mbox|mathrm|textrm|textbf|textit|textsf|tex
 def canonical_unit(text: str) -> str | None:
     """The known unit a single number carries (``5\\text{ cm}^2`` -> ``cm^2``, ``5 meters`` -> ``m``), or
     None when it carries none or one this table does not know (then units are never compared)."""
+    for sign, name in (("\\$", "dollar"), ("\u20ac", "euro"), ("\u00a3", "pound sterling")):
+        if sign in text and not any(c.isalpha() for c in text.replace("\\$", "").replace("\\text", "")):
+            return name  # \$5: a currency sign is a unit too (\$5 is not 5 cents)
     if not any(c.isalpha() for c in text):
         return None
     flat = " ".join(_LATEX_TEXT.sub(r" \1 ", text).replace("$", " ").replace("\\,", " ").replace("\\ ", " ").split())

@@ -155,6 +155,7 @@ NOT_EQUAL = {
     "inequality_scaled_negative_unflipped": ("-x > -3", "x > 3"), "curve_times_a_variable": ("x(x-1) = 0", "x - 1 = 0"),
     "hundred_is_not_a_unit": ("5 hundred", "5"),
     "approximation_inside_the_box": ("\\frac{2}{3} \\approx 0.667", "\\frac{2}{3}"),
+    "dollars_vs_cents": ("\\$5", "5 cents"),
 }
 
 

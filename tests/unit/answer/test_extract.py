@@ -229,3 +229,13 @@ def test_a_struck_out_or_hidden_box_is_not_the_answer(text: str) -> None:
 @pytest.mark.parametrize("text", ["It is approximately \\boxed{5}.", "It is roughly $\\boxed{5}$.", "It is $\\approx \\boxed{5}$."])
 def test_an_approximate_box_gets_no_credit(text: str) -> None:
     assert extract_answer(text).answer is None
+
+
+@pytest.mark.parametrize("text", ["So \\boxed{5}. I could be wrong.", "My best guess is \\boxed{5}.",
+                                  "So \\boxed{5}, if I'm not mistaken.", "So \\boxed{5}. I am not sure."])
+def test_doubt_near_or_after_the_box_gets_no_credit(text: str) -> None:
+    assert extract_answer(text).answer is None
+
+
+def test_a_negated_condition_is_not_doubt() -> None:
+    assert extract_answer("Since x is not positive, the answer is \\boxed{5}.").answer == "5"
