@@ -1,7 +1,7 @@
 """``retool sandbox serve``: SandboxFusion's HTTP API (``POST /run_code``) served by our sandbox.
 
 Contract: ``add_serve_arguments(parser)`` adds --host (127.0.0.1), --port (8080; 0 picks one),
---token-file, --preset (retool | fusion), --concurrency, --timeout-s, --memory-limit, --max-queue,
+--token-file, --preset (retool | fusion), --module-preset, --concurrency, --timeout-s, --memory-limit, --max-queue,
 --max-request-bytes, --drain-timeout-s, --uid-base and --allow-weaker; ``run_serve(args) -> int``
 serves until SIGTERM or SIGINT, then drains (see :mod:`retool.sandbox.service.server`) and
 returns 0. It prints one line ``serving <url>`` (flushed) once it accepts connections. Exit 2
@@ -30,6 +30,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="file whose first line is the bearer token clients must send")
     parser.add_argument("--preset", default="retool", help="sandbox settings: retool (the recipe's) or fusion "
                         "(SandboxFusion-like: scripts, any stdlib module, 1 MiB output)")
+    parser.add_argument("--module-preset", default=None, metavar="NAME",
+                        help="modules allowed and pre-imported, e.g. recipe (numpy, sympy, ...; see `retool sandbox info`)")
     parser.add_argument("--concurrency", type=int, default=None, help="runs at once (default: the preset's)")
     parser.add_argument("--timeout-s", type=float, default=None, help="cap on run_timeout (default: the preset's)")
     parser.add_argument("--memory-limit", default=None, help="cap on memory per run, e.g. 4GB (default: the preset's)")
@@ -52,6 +54,8 @@ def _build(args: argparse.Namespace) -> tuple[Any, Any]:
     service = ServiceConfig(host=args.host, port=args.port, token=token, max_queue=args.max_queue,
                             max_request_bytes=args.max_request_bytes, drain_timeout_s=args.drain_timeout_s)
     overrides: dict[str, Any] = {"allow_weaker": bool(args.allow_weaker)}
+    if args.module_preset is not None:
+        overrides["module_preset"] = args.module_preset
     if args.concurrency is not None:
         overrides["concurrency"] = args.concurrency
     if args.timeout_s is not None:

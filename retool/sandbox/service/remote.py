@@ -5,7 +5,7 @@ connect_timeout_s=5.0)``; ``await start()`` (reads the farm's settings from ``/h
 ``SandboxConfig`` with its ``timeout_s``, ``memory_limit_bytes``, ``concurrency``,
 ``max_output_bytes``, ``allowed_modules`` and ``print_last_expression``, so code that reads a
 sandbox's settings, like the escape battery or the rollout's ``format_result``, sees the farm's;
-``async with`` calls it),
+``async with`` calls it, and so does the first call when nothing did),
 ``await run(code) -> ExecutionResult``, ``await execute_code(code) -> str`` (the server's
 model-facing text: the same text as an in-process ``PythonSandbox`` with the server's settings),
 ``await close()`` / ``async with``. One pool of keep-alive connections per sandbox
@@ -52,6 +52,7 @@ class RemoteSandbox:
         self._headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
         self._pool = HTTPPool(self.url, max_connections=max_connections, connect_timeout_s=connect_timeout_s)
         self._closed = False
+        self._start_tried = False
 
     def _check(self) -> HTTPPool:
         if self._closed:
@@ -87,6 +88,12 @@ class RemoteSandbox:
         if not isinstance(code, str):
             return ExecutionResult(status="error", stdout="", stderr="", duration_s=0.0,
                                    detail="code must be a str"), None
+        if self.config is None and not self._start_tried:  # read the farm's settings once, on first use
+            self._start_tried = True
+            try:
+                await self.start()
+            except ConnectionError:
+                pass  # the call below says why
         run_timeout = self.config.timeout_s if self.config is not None else 0  # 0 = the server's cap
         payload = json.dumps({"code": code, "language": "python", "run_timeout": run_timeout}).encode("utf-8", "replace")
         bound = self._timeout_s or ((self.config.timeout_s if self.config else 120.0) + _QUEUE_SLACK_S)

@@ -68,6 +68,18 @@ def test_sigterm_drains_the_run_in_flight_and_exits_0(server: tuple[subprocess.P
     assert answers[0].status_code == 200 and answers[0].json()["run_result"]["stdout"] == "done\n"
 
 
+def test_a_module_preset_makes_its_modules_importable() -> None:
+    proc = serve("--module-preset", "recipe")
+    try:
+        url = proc.stdout.readline().split()[1]  # type: ignore[union-attr]
+        body = httpx.post(f"{url}/run_code", json={"code": "import numpy as np\nint(np.arange(4).sum())",
+                                                   "language": "python"}, timeout=30).json()
+        assert body["status"] == "Success" and body["retool"]["text"] == "6"
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+
+
 def test_a_public_bind_without_a_token_file_exits_2_with_the_reason() -> None:
     proc = serve("--host", "0.0.0.0")
     out, err = proc.communicate(timeout=60)

@@ -127,7 +127,7 @@ def test_a_failure_after_sending_is_not_retried() -> None:
 
     result = asyncio.run(go())
     assert result.status == "crashed" and "after sending" in result.detail
-    assert len(seen) == 1
+    assert len([head for head in seen if head.startswith(b"POST /run_code")]) == 1
 
 
 def test_429_is_retried_until_the_queue_has_room() -> None:
@@ -215,3 +215,17 @@ def test_the_escape_battery_is_blocked_through_remote_sandbox(remote_report: Aud
     assert len(remote_report.findings) == len(TECHNIQUES)
     escaped = [(f.name, f.verdict, f.effects) for f in remote_report.findings if f.verdict != "blocked"]
     assert escaped == [] and remote_report.unattributed == () and remote_report.ok
+
+
+def test_the_first_call_reads_the_farms_settings_when_start_was_not_called(retool_farm: Served) -> None:
+    async def go() -> tuple[object, object]:
+        remote = RemoteSandbox(retool_farm.url)
+        try:
+            before = remote.config
+            await remote.execute_code("1")
+            return before, remote.config
+        finally:
+            await remote.close()
+
+    before, after = asyncio.run(go())
+    assert before is None and after is not None and after.timeout_s == 5.0
