@@ -34,13 +34,14 @@ class ServiceConfig:
     drain_timeout_s: float = 30.0
     max_fetch_bytes: int = 256 * 1024
     retry_after_s: int = 1
+    max_connections: int = 1024
 
     def __post_init__(self) -> None:
         if not is_loopback(self.host) and not self.token:
             raise ValueError(f"binding to {self.host!r} (not loopback) needs a token (--token-file)")
         if self.token is not None and len(self.token) < 16:
             raise ValueError("the token must be at least 16 characters")
-        for name in ("max_request_bytes", "max_queue", "max_fetch_bytes", "retry_after_s"):
+        for name in ("max_request_bytes", "max_queue", "max_fetch_bytes", "retry_after_s", "max_connections"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hmac
+import logging
 import secrets
 import time
 from typing import Any
@@ -44,6 +45,8 @@ from retool.sandbox.service.protocol import (
     response_for,
     sandbox_error,
 )
+
+_log = logging.getLogger(__name__)
 
 
 class SandboxService:
@@ -119,6 +122,15 @@ class SandboxService:
         if task is not None:
             self._handlers.add(task)
         self._conns.add(writer)
+        if len(self._conns) > self.config.max_connections:
+            self.metrics.reject(503)
+            writer.write(response_bytes(503, {"detail": f"over {self.config.max_connections} connections"},
+                                        keep_alive=False, extra={"Retry-After": str(self.config.retry_after_s)}))
+            self._conns.discard(writer)
+            if task is not None:
+                self._handlers.discard(task)
+            writer.close()
+            return
 
         async def send_continue() -> None:
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -138,10 +150,15 @@ class SandboxService:
                     return
                 self._busy.add(writer)
                 try:
-                    code, body, extra = await self._route(request)
+                    try:
+                        code, body, extra = await self._route(request)
+                    except Exception as exc:  # a bug of ours: answered and logged; the server goes on
+                        _log.exception("request %s %s failed", request.method, request.path[:100])
+                        code, body, extra = 500, {"detail": f"internal error: {type(exc).__name__}"}, None
                     keep = request.keep_alive and not self.draining
                     kind = "text/plain; version=0.0.4" if isinstance(body, str) else None
-                    writer.write(response_bytes(code, body, keep_alive=keep, extra=extra, content_type=kind))
+                    data = response_bytes(code, body, keep_alive=keep, extra=extra, content_type=kind)
+                    writer.write(data.partition(b"\r\n\r\n")[0] + b"\r\n\r\n" if request.method == "HEAD" else data)
                     await writer.drain()
                 finally:
                     self._busy.discard(writer)

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json
 import socket
+import time
 
 import httpx
 import pytest
@@ -209,6 +210,26 @@ def test_the_body_cap_is_refused_before_reading_the_body(fusion: Served) -> None
 def test_health_reports_ok_and_the_limits(fusion: Served) -> None:
     body = httpx.get(f"{fusion.url}/health").json()
     assert body["status"] == "ok" and body["limits"]["max_timeout_s"] == 5.0 and body["limits"]["concurrency"] == 4
+
+
+def test_head_health_has_the_headers_and_no_body(fusion: Served) -> None:
+    raw = _raw(fusion.url, b"HEAD /health HTTP/1.1\r\nConnection: close\r\n\r\n")
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"Content-Length: " in head and rest == b""
+
+
+def test_connections_past_the_cap_get_503_and_the_server_keeps_serving() -> None:
+    with serve("fusion", uid_offset=32, concurrency=1, service={"max_connections": 2}) as served:
+        host, port = served.url.removeprefix("http://").split(":")
+        held = [socket.create_connection((host, int(port)), timeout=10) for _ in range(2)]
+        try:
+            time.sleep(0.2)  # both accepted and idle
+            assert _raw(served.url, b"GET /health HTTP/1.1\r\n\r\n").split(b" ")[1] == b"503"
+        finally:
+            for sock in held:
+                sock.close()
+        time.sleep(0.2)
+        assert httpx.get(f"{served.url}/health").status_code == 200
 
 
 def test_metrics_count_statuses_and_report_percentiles(fusion: Served) -> None:
