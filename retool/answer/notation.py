@@ -148,6 +148,8 @@ def drop_unit_words(text: str) -> str:
     """Drop trailing unit words or nouns after a number (see the module docstring)."""
     tokens = text.split(" ")
     words: list[str] = []
+    if len(tokens) >= 3 and tokens[-1] in ("squared", "cubed") and _is_unit_word(tokens[-2]):
+        words.append(tokens.pop())  # 12 units squared, 8 meters cubed
     while tokens and len(words) < 4 and _WORD.fullmatch(tokens[-1]) and _is_unit_word(tokens[-1]):
         words.append(tokens.pop())
     rest = " ".join(tokens).rstrip()

@@ -40,6 +40,7 @@ _LATEX_GROUP = re.compile(r"(?<=\d)\{,\}(?=\d{3})")
 _ONE_TOKEN_EXPONENT = re.compile(r"\^\{\s*(\d|[A-Za-z]|\\[A-Za-z]+)\s*\}")
 _PLAIN_HINT = re.compile(r"sqrt|cbrt|pi|inf|oo|\*\*|sin|cos|tan|ln|log|exp|\d +\d+/")
 _LETTER = re.compile(r"[A-Za-z]")
+_TIE = re.compile(r"(?<=[\d}])~(?=[A-Za-z\\])")
 _THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(?:(?:,|\{,\}|\\,| )\d{3})+(?:\.\d+)?$", re.ASCII)
 
 
@@ -98,6 +99,8 @@ def normalize(text: str) -> str:
         for src, dst in _UNICODE.items():
             if src in text:
                 text = text.replace(src, dst)
+    if "~" in text:  # a TeX tie before a unit (5~cm); a leading ~5 (about 5) stays
+        text = _TIE.sub(" ", text)
     if "phantom" in text or "color" in text or "space" in text or "cancel" in text or "out" in text or "\\st" in text:
         text = drop_invisible(text)
     if _PLAIN_HINT.search(text) is not None:

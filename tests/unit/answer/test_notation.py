@@ -30,7 +30,7 @@ def test_a_mixed_number_needs_a_proper_fraction() -> None:
 
 
 @pytest.mark.parametrize("raw,number", [("12 apples", "12"), ("12 square units", "12"), ("5 dollars", "5"),
-                                        ("60 km/h", "60"), ("5cm", "5"), ("5 m", "5"), ("\\frac{1}{2} cup", "\\frac{1}{2}")])
+                                        ("60 km/h", "60"), ("12 units squared", "12"), ("5cm", "5"), ("5 m", "5"), ("\\frac{1}{2} cup", "\\frac{1}{2}")])
 def test_trailing_unit_words_after_a_number_are_dropped(raw: str, number: str) -> None:
     assert drop_unit_words(raw) == number
 

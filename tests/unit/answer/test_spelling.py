@@ -13,7 +13,7 @@ from retool.answer.spelling import normalize
     ("5.", "5"), ("\\sqrt2", "\\sqrt{2}"), ("\\frac{\\sqrt{3}}2", "\\frac{\\sqrt{3}}{2}"), ("\\frac 1 2", "\\frac{1}{2}"),
     ("\\sqrt[3]8", "\\sqrt[3]{8}"), ("\\frac\\pi4", "\\frac{\\pi}{4}"), ("5\\text{ cm}", "5"), ("3\u00d74", "3\\times 4"), ("\\$7", "7"), ("\\displaystyle 1", "1"),
     ("x^{2}", "x^2"), ("e^{\\pi}", "e^\\pi"), ("x^{10}", "x^{10}"), ("1,\\!000", "1000"), ("5\\textbf{ meters}", "5"),
-    ("\\phantom{1}2", "2"), ("2*sqrt(2)", "2*\\sqrt{2}"), ("12 apples", "12"), ("\\mathbb{R}", "(-\\infty, \\infty)"),
+    ("\\phantom{1}2", "2"), ("5~\\text{cm}", "5"), ("2*sqrt(2)", "2*\\sqrt{2}"), ("12 apples", "12"), ("\\mathbb{R}", "(-\\infty, \\infty)"),
     ("3 \\pmod{5}", "3"), ("3 (\\mod 5)", "3"), ("\uff14\uff12", "42"), ("x\u00b2", "x^2"), ("\u00bd", "\\frac{1}{2}"),
 ])
 def test_normalize_spelling(raw: str, canonical: str) -> None:
