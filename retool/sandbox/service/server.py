@@ -49,6 +49,22 @@ from retool.sandbox.service.protocol import (
 _log = logging.getLogger(__name__)
 
 
+async def _answer_and_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes) -> None:
+    """Send a final answer, half-close and discard what the client still sends for up to 1 s
+    (closing with unread bytes would reset the connection and lose the answer)."""
+    try:
+        writer.write(data)
+        await writer.drain()
+        writer.write_eof()
+        async with asyncio.timeout(1.0):
+            while await reader.read(65536):
+                pass
+    except (OSError, TimeoutError, asyncio.LimitOverrunError, ValueError):
+        pass
+    finally:
+        writer.close()
+
+
 class SandboxService:
     """See the module contract."""
 
@@ -124,12 +140,15 @@ class SandboxService:
         self._conns.add(writer)
         if len(self._conns) > self.config.max_connections:
             self.metrics.reject(503)
-            writer.write(response_bytes(503, {"detail": f"over {self.config.max_connections} connections"},
-                                        keep_alive=False, extra={"Retry-After": str(self.config.retry_after_s)}))
-            self._conns.discard(writer)
-            if task is not None:
-                self._handlers.discard(task)
-            writer.close()
+            try:
+                await _answer_and_close(reader, writer, response_bytes(
+                    503, {"detail": f"over {self.config.max_connections} connections"}, keep_alive=False,
+                    extra={"Retry-After": str(self.config.retry_after_s)}))
+            finally:
+                self._conns.discard(writer)
+                if task is not None:
+                    self._handlers.discard(task)
+                writer.close()
             return
 
         async def send_continue() -> None:
@@ -143,8 +162,8 @@ class SandboxService:
                                                  send_continue)
                 except HTTPError as err:
                     self.metrics.reject(err.code)
-                    writer.write(response_bytes(err.code, {"detail": err.reason}, keep_alive=False))
-                    await writer.drain()
+                    await _answer_and_close(reader, writer, response_bytes(err.code, {"detail": err.reason},
+                                                                           keep_alive=False))
                     return
                 if request is None:
                     return

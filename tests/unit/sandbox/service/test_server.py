@@ -334,3 +334,9 @@ def test_after_shutdown_health_is_gone() -> None:
         served.call(served.service.stop)
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{served.url}/health", timeout=2)
+
+
+def test_an_oversized_upload_gets_its_413_not_a_reset(fusion: Served) -> None:
+    body = b"x" * (3 * 2**20)  # over the 2 MiB cap, sent whole by the client
+    response = httpx.post(f"{fusion.url}/run_code", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413 and "limit" in response.json()["detail"]
