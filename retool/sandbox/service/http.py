@@ -6,7 +6,9 @@ anything malformed (bad request line, header section over the reader's limit, no
 Content-Length on a body, chunked bodies (411), a body over ``max_body_bytes`` (413, refused from
 the header before any of it is read), a client too slow (408)). ``on_continue`` is awaited before
 the body when the client sent ``Expect: 100-continue``. ``response_bytes(code, body, ...)`` builds
-one response. Header names are lower-cased; a header given twice keeps its last value.
+one response; ``await answer_and_close(reader, writer, data)`` sends a final one, half-closes and
+discards what the client still sends for up to 1 s (so a refused upload reads its 413, not a
+reset). Header names are lower-cased; a header given twice keeps its last value.
 """
 
 from __future__ import annotations
@@ -112,4 +114,20 @@ def response_bytes(code: int, body: bytes | dict[str, Any] | str, *, keep_alive:
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data
 
 
-__all__ = ["HTTPError", "MAX_HEADER_BYTES", "Request", "read_request", "response_bytes"]
+async def answer_and_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes) -> None:
+    """Send a final answer, half-close and discard what the client still sends for up to 1 s
+    (closing with unread bytes would reset the connection and lose the answer)."""
+    try:
+        writer.write(data)
+        await writer.drain()
+        writer.write_eof()
+        async with asyncio.timeout(1.0):
+            while await reader.read(65536):
+                pass
+    except (OSError, TimeoutError, asyncio.LimitOverrunError, ValueError):
+        pass
+    finally:
+        writer.close()
+
+
+__all__ = ["HTTPError", "MAX_HEADER_BYTES", "Request", "answer_and_close", "read_request", "response_bytes"]

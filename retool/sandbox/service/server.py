@@ -34,7 +34,7 @@ from typing import Any
 
 from retool.sandbox.config import ExecutionResult, format_result
 from retool.sandbox.service.config import ServiceConfig, is_loopback
-from retool.sandbox.service.http import MAX_HEADER_BYTES, HTTPError, Request, read_request, response_bytes
+from retool.sandbox.service.http import MAX_HEADER_BYTES, HTTPError, Request, answer_and_close, read_request, response_bytes
 from retool.sandbox.service.metrics import ServiceMetrics, prometheus
 from retool.sandbox.service.protocol import (
     Refusal,
@@ -47,22 +47,6 @@ from retool.sandbox.service.protocol import (
 )
 
 _log = logging.getLogger(__name__)
-
-
-async def _answer_and_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes) -> None:
-    """Send a final answer, half-close and discard what the client still sends for up to 1 s
-    (closing with unread bytes would reset the connection and lose the answer)."""
-    try:
-        writer.write(data)
-        await writer.drain()
-        writer.write_eof()
-        async with asyncio.timeout(1.0):
-            while await reader.read(65536):
-                pass
-    except (OSError, TimeoutError, asyncio.LimitOverrunError, ValueError):
-        pass
-    finally:
-        writer.close()
 
 
 class SandboxService:
@@ -141,7 +125,7 @@ class SandboxService:
         if len(self._conns) > self.config.max_connections:
             self.metrics.reject(503)
             try:
-                await _answer_and_close(reader, writer, response_bytes(
+                await answer_and_close(reader, writer, response_bytes(
                     503, {"detail": f"over {self.config.max_connections} connections"}, keep_alive=False,
                     extra={"Retry-After": str(self.config.retry_after_s)}))
             finally:
@@ -162,7 +146,7 @@ class SandboxService:
                                                  send_continue)
                 except HTTPError as err:
                     self.metrics.reject(err.code)
-                    await _answer_and_close(reader, writer, response_bytes(err.code, {"detail": err.reason},
+                    await answer_and_close(reader, writer, response_bytes(err.code, {"detail": err.reason},
                                                                            keep_alive=False))
                     return
                 if request is None:
