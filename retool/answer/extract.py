@@ -64,6 +64,7 @@ _RETRACT = re.compile(r"\b(?:wait|hold\s+on|that(?:'s|\s+is|\s+was)\s+(?:wrong|i
                       r"(?:is|was)\s+(?:wrong|incorrect)|mistake|let\s+me\s+re(?:check|do|consider|compute|think)|actually|"
                       r"(?:does|do)(?:n't|\s+not)\s+(?:look|seem|sound)\s+right|is\s+not\s+(?:right|correct)|"
                       r"not\s+the\s+(?:right\s+|correct\s+|final\s+)?answer|" + _DOUBT + r")\b|\(\s*wrong\s*\)", re.I)
+_CALL = re.compile(r"<code>|```[ \t]*(?:python3?|py|ipython)\b", re.I)  # a ReTool-native tool call
 _QUESTION = re.compile(r"[\s$)\]}*]*\?")
 # a box whose argument is one token without braces (valid TeX): a number, a command or one character
 # (TeX boxes one token: \\boxed 12 boxes only the 1, so a digit followed by more is no box at all)
@@ -147,7 +148,7 @@ def extract_answer(response: str, *, max_answer_chars: int = 1000, max_response_
     if not own.strip() and cut:
         return _none("the final text ends inside tool output (an <interpreter> block or an output fence)")
     boxes: tuple = trace.boxes if own is text else find_boxed(own)
-    text = own
+    raw, text = text, own
     if "boxed" in text or "fbox" in text:
         bare = None
         for bare in _BARE_BOX.finditer(text):
@@ -198,6 +199,8 @@ def extract_answer(response: str, *, max_answer_chars: int = 1000, max_response_
         return _none("the box is an approximation ('approximately', '\\approx' before it), not the exact answer")
     if _QUESTION.match(text, group[-1].end) is not None:
         return _none("the box ends a question, not an answer")
+    if _CALL.search(raw, cut + group[-1].end) is not None:
+        return _none("a tool call (<code> or a python fence) follows the answer: the episode ended on a call")
     if (retract := _RETRACT.search(text[group[-1].end :])) is not None:
         return _none(f"retracted after the box ({retract.group(0)!r})")
     values = tuple(dict.fromkeys(b.content.strip() for b in group))  # a repeated box is one value

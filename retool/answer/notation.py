@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["INVISIBLE", "WHITE", "drop_invisible", "drop_unit_words", "plain_math", "real_line", "unit_of",
+__all__ = ["INVISIBLE", "WHITE", "changes_value", "drop_invisible", "drop_unit_words", "plain_math", "real_line", "unit_of",
            "canonical_unit"]
 
 
@@ -120,10 +120,16 @@ _STOP = frozenset(
     "percent percentage pct per cent degree degrees hundred hundreds thousand thousands million millions billion "
     "billions trillion trillions dozen dozens half halves third thirds quarter quarters fourth fourths fifth fifths "
     "tenth tenths hundredth hundredths thousandth thousandths pi inf infinity sqrt cbrt root roots ln log sin cos "
-    "tan exp not no none through between up least most each with without is are".split())
+    "tan exp not no none through between up least most each with without is are sixth sixths seventh sevenths "
+    "eighth eighths ninth ninths eleventh elevenths twelfth twelfths twentieth twentieths millionth millionths".split())
 _WORD = re.compile(r"[A-Za-z][A-Za-z.]*(?:\^\{?[23]\}?)?(?:/[A-Za-z][A-Za-z.]*(?:\^\{?[23]\}?)?)?")
 _GLUED = re.compile(r"(.*\d)([A-Za-z][A-Za-z/^0-9]*)")
 _NUMBER_END = re.compile(r"(?:\d|\d\}|\}|\d\.)$")
+
+
+def changes_value(unit_text: str) -> bool:
+    """True when a would-be unit holds a word that changes the value (``\\text{ hundred}``, ``eighths``)."""
+    return any(word.lower().rstrip(".") in _STOP for word in re.findall(r"[A-Za-z.]+", unit_text))
 
 
 def unit_of(text: str) -> str | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from retool.answer.notation import drop_invisible, drop_unit_words, plain_math, real_line
+from retool.answer.notation import changes_value, drop_invisible, drop_unit_words, plain_math, real_line
 
 _UNICODE = {"\u2212": "-", "\u2013": "-", "\ufe63": "-", "\uff0d": "-", "\u00d7": "\\times ", "\u00b7": "\\cdot ",
             "\u22c5": "\\cdot ", "\u00f7": "\\div ", "\u03c0": "\\pi ", "\u221a": "\\sqrt", "\u221e": "\\infty ",
@@ -108,7 +108,7 @@ def normalize(text: str) -> str:
     if "\\" in text:
         if ",\\!" in text:
             text = text.replace(",\\!", ",")
-        text = _UNIT.sub("", text)
+        text = _UNIT.sub(lambda m: m.group(0) if changes_value(m.group(0).replace("\\text", "")) else "", text)
         if "mod" in text:
             text = _MODULUS.sub("", text)
         text = _unwrap(text)

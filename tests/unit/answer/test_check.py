@@ -153,7 +153,7 @@ NOT_EQUAL = {
     "determinant_vs_matrix": ("\\begin{vmatrix}1&2\\\\3&4\\end{vmatrix}", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}"),
     "ellipse_other_axes": ("\\frac{x^2}{4}+\\frac{y^2}{9}=1", "\\frac{x^2}{9}+\\frac{y^2}{4}=1"),
     "inequality_scaled_negative_unflipped": ("-x > -3", "x > 3"), "curve_times_a_variable": ("x(x-1) = 0", "x - 1 = 0"),
-    "hundred_is_not_a_unit": ("5 hundred", "5"),
+    "hundred_is_not_a_unit": ("5 hundred", "5"), "latex_hundred_is_not_a_unit": ("5\\text{ hundred}", "5"),
     "approximation_inside_the_box": ("\\frac{2}{3} \\approx 0.667", "\\frac{2}{3}"),
     "dollars_vs_cents": ("\\$5", "5 cents"),
 }

@@ -239,3 +239,8 @@ def test_doubt_near_or_after_the_box_gets_no_credit(text: str) -> None:
 
 def test_a_negated_condition_is_not_doubt() -> None:
     assert extract_answer("Since x is not positive, the answer is \\boxed{5}.").answer == "5"
+
+
+@pytest.mark.parametrize("tail", ["\n<code>print(5)</code>", "\n```python\nprint(5)\n```"])
+def test_a_native_tool_call_after_the_box_leaves_no_answer(tail: str) -> None:
+    assert extract_answer("So the answer is \\boxed{5}." + tail).answer is None
