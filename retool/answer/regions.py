@@ -39,7 +39,8 @@ _OUTPUT_FENCES = frozenset({"output", "text", "console", "stdout", "result"})
 _CODE_FENCES = frozenset({"python", "py", "python3", "sh", "bash", "shell", "ipython"})
 
 
-_HIDDEN_TAG = r"<(?P<tag>[a-zA-Z]+)\b[^>\n]*(?:display\s*:\s*none|visibility\s*:\s*hidden|\bhidden\b)[^>\n]*>"
+_HIDDEN_TAG = (r"<(?P<tag>[a-zA-Z]{1,20})\b[^>\n]{0,200}(?:display\s{0,5}:\s{0,5}none|visibility\s{0,5}:\s{0,5}hidden|\bhidden\b)"
+               r"[^>\n]{0,200}>")  # bounded: linear on a flood of '<a
 _BLANK = re.compile(INVISIBLE.pattern + "|" + WHITE.pattern + r"|<!--|~~|" + _HIDDEN_TAG)
 _INVISIBLE_HINT = re.compile(r"phantom|color|space|scalebox|cancel|sout|\\st\b|xout|<!--|~~|hidden|none")
 
@@ -64,7 +65,7 @@ def blank_invisible(text: str) -> str:
     if not _INVISIBLE_HINT.search(text):
         return text
     spans: list[tuple[int, int]] = []
-    done = 0
+    done, line_end = 0, -1
     for m in _BLANK.finditer(text):
         if m.start() < done:
             continue
@@ -72,7 +73,9 @@ def blank_invisible(text: str) -> str:
             close = text.find("-->", m.end())
             end = len(text) if close < 0 else close + 3
         elif m.group(0) == "~~":
-            close = text.find("~~", m.end(), text.find("\n", m.end()) % (len(text) + 1))
+            if line_end < m.end():  # each line end is found once: linear on a line of many '~~'
+                line_end = text.find("\n", m.end()) % (len(text) + 1)
+            close = text.find("~~", m.end(), line_end)
             end = m.end() if close < 0 else close + 2
         elif m.group(0).startswith("<"):  # a hidden HTML element, to its closing tag
             close = text.find("</" + m.group("tag"), m.end())
@@ -122,6 +125,7 @@ def _after_output(text: str) -> tuple[str, int]:
                 kind = "output" if lang.lower() in _OUTPUT_FENCES else "code"
                 if not lang and code and code[-1][1] == last_code_end and not text[last_code_end : m.start()].strip():
                     kind = "output"  # an unlabelled fence right after a code fence is that code's output
+                last_code_end = -1  # only the first fence after a code fence can be its output
                 state, opened = "fence-" + kind, m.start()
         elif state in ("output", "code"):
             if tag is not None and closing and (tag != "code") == (state == "output"):

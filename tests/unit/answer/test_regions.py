@@ -48,3 +48,17 @@ def test_own_text_is_linear_on_a_flood_of_fences_and_tags() -> None:
     text = ("```python\n" + "<interpreter>" * 5 + "```\n") * 20_000
     own, _ = own_text(text)
     assert isinstance(own, str)
+
+
+@pytest.mark.parametrize("unit", ["<a ", "~~ x ", "```python\n```\n```\n```\n"])
+def test_blanking_is_linear_on_hostile_floods(unit: str) -> None:
+    import time
+
+    def cost(n: int) -> float:
+        text = unit * n + "\\boxed{5} hidden"
+        start = time.perf_counter()
+        own_text(text)
+        return time.perf_counter() - start
+
+    small, large = min(cost(4_000) for _ in range(3)), min(cost(16_000) for _ in range(3))
+    assert large < 12 * small + 0.05  # linear is 4x; quadratic would be 16x
