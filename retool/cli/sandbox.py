@@ -1,4 +1,4 @@
-"""``retool sandbox info | audit | bench``: layer report, escape battery, throughput.
+"""``retool sandbox info | audit | bench | serve``: layer report, escape battery, throughput, the service.
 
 Contract: ``add_arguments(parser)`` / ``run(args) -> int`` as dispatched by ``retool.cli``.
 - ``info [--json]``: which isolation layers are active on this host (and why not), the kernel,
@@ -11,6 +11,9 @@ Contract: ``add_arguments(parser)`` / ``run(args) -> int`` as dispatched by ``re
   spawn-per-call, each against the fork floor of a lean process measured in the same run
   (``--fork-floor N``, 0 to skip), then the CPU-ms per execution the security layers add
   (``--overhead-rounds``, 0 to skip).
+- ``serve [--host 127.0.0.1] [--port 8080] [--token-file F] [--preset retool|fusion] ...``:
+  SandboxFusion's HTTP API served by our sandbox (options and exit status:
+  :mod:`retool.cli.sandbox_serve`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import platform
 import sys
 
 from retool.cli.sandbox_audit import add_audit_arguments, run_audit_command
+from retool.cli.sandbox_serve import add_serve_arguments, run_serve
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     info.add_argument("--json", action="store_true", help="print a JSON object instead of text")
     audit = sub.add_parser("audit", help="run the escape and limits battery against a sandbox")
     add_audit_arguments(audit)
+    serve = sub.add_parser("serve", help="serve SandboxFusion's HTTP API (POST /run_code) from this sandbox")
+    add_serve_arguments(serve)
     bench = sub.add_parser("bench", help="throughput: ours vs bare fork-server vs spawn-per-call")
     bench.add_argument("--concurrency", default="1,8,32,128", help="comma-separated levels (default 1,8,32,128)")
     bench.add_argument("--snippets", default="trivial", help="comma-separated: trivial, cpu, import, sympy")
@@ -89,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         return 1 if any(v != "available" for v in report["layers"].values()) else 0  # type: ignore[union-attr]
     if args.action == "audit":
         return int(run_audit_command(args))
+    if args.action == "serve":
+        return run_serve(args)
     import asyncio  # noqa: PLC0415
 
     from retool.sandbox.bench import SNIPPETS, bench_table, format_table  # noqa: PLC0415

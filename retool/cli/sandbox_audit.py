@@ -1,14 +1,17 @@
 """``retool sandbox audit``: the command-line side of the battery (:mod:`retool.cli.sandbox` calls it).
 
 Contract: ``load_factory("pkg.mod:Name")`` returns the callable (``Name`` may be dotted) or
-raises ValueError with the reason; ``add_audit_arguments(parser)`` adds --sandbox, --timeout-s,
+raises ValueError with the reason; ``add_audit_arguments(parser)`` adds --sandbox, --url, --token-file, --timeout-s,
 --memory-limit, --timeout-slack-s, --only, --no-hazardous, --list and --preset (the default
 sandbox's module preset, e.g. ``recipe``); ``run_audit_command(args)``
 prints the report and returns 0 when every technique was blocked (or skipped), 1 on any escape
 or unattributed effect, 2 on errors or bad arguments. The default sandbox is
 ``retool.sandbox.PythonSandbox`` with a short timeout (``AUDIT_TIMEOUT_S``) and
 ``AUDIT_MEMORY_LIMIT``, so the hang and memory techniques end quickly; a sandbox with ``close``
-or ``aclose`` is closed after the battery.
+or ``aclose`` is closed after the battery. ``--url URL`` audits a farm (``retool sandbox serve``)
+through ``RemoteSandbox`` instead, unchanged (its settings, read from the farm, set the bounds;
+serve it with a short ``--timeout-s`` so the hang techniques end quickly); ``--token-file`` holds
+its token.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sandbox", metavar="PKG.MOD:FACTORY", default=None,
                         help="zero-argument callable returning an object with async execute_code(code) -> str "
                              "(default: retool.sandbox.PythonSandbox)")
+    parser.add_argument("--url", default=None, metavar="URL",
+                        help="audit a sandbox farm (`retool sandbox serve`) at this URL through RemoteSandbox")
+    parser.add_argument("--token-file", default=None, metavar="FILE", help="the farm's bearer token (with --url)")
     parser.add_argument("--timeout-s", type=float, default=None,
                         help="the audit's hang bound (plus slack); for the default sandbox also its timeout "
                              f"(default {AUDIT_TIMEOUT_S:g} s: the hang techniques each wait this long)")
@@ -70,9 +76,19 @@ def run_audit_command(args: argparse.Namespace) -> int:
             if unknown:
                 raise ValueError(f"unknown technique(s) {unknown}; see --list")
             techniques = tuple(t for t in TECHNIQUES if t.name in args.only)
-        if args.sandbox:
+        if args.url and args.sandbox:
+            raise ValueError("--url and --sandbox are exclusive: audit one sandbox")
+        if args.token_file and not args.url:
+            raise ValueError("--token-file needs --url")
+        kwargs: dict[str, Any] = {}
+        if args.url:
+            from retool.sandbox.service.config import read_token  # noqa: PLC0415
+            from retool.sandbox.service.remote import RemoteSandbox  # noqa: PLC0415
+
+            token = read_token(args.token_file) if args.token_file else None
+            factory = lambda: RemoteSandbox(args.url, token=token)  # noqa: E731
+        elif args.sandbox:
             factory = load_factory(args.sandbox)
-            kwargs: dict[str, Any] = {}
         else:
             factory = load_factory("retool.sandbox:PythonSandbox")
             kwargs = {"timeout": args.timeout_s or AUDIT_TIMEOUT_S, "memory_limit": args.memory_limit}
@@ -90,6 +106,8 @@ def run_audit_command(args: argparse.Namespace) -> int:
 
     async def main() -> AuditReport:
         try:
+            if args.url:
+                await sandbox.start()  # the farm's settings bound the battery; an absent farm says so
             return await audit(sandbox, techniques=techniques, timeout_slack_s=args.timeout_slack_s,
                                timeout_s=args.timeout_s, run_hazardous=not args.no_hazardous)
         finally:
@@ -101,7 +119,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
 
     try:
         report = asyncio.run(main())
-    except TypeError as exc:
+    except (TypeError, ConnectionError) as exc:
         print(f"retool sandbox audit: {exc}", file=sys.stderr)
         return 2
     print(format_report(report))

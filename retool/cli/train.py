@@ -71,6 +71,8 @@ RUN_FLAGS: tuple[ConfigFlag, ...] = (
     ConfigFlag("--ref-model", "ref_model", metavar="same|none|DIR"),
     ConfigFlag("--sandbox", "sandbox"),
     ConfigFlag("--sandbox-allow-weaker", "sandbox_allow_weaker"),
+    ConfigFlag("--sandbox-url", "sandbox_url", metavar="URL"),
+    ConfigFlag("--sandbox-token-file", "sandbox_token_file", metavar="FILE"),
 )
 
 

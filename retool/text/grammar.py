@@ -33,7 +33,8 @@ string) nests at most ``retool.text.bounded_json.MAX_JSON_DEPTH`` levels; deeper
   In chat markup a block ends at the first ``</tool_response>`` that the template's next block or
   ``<|im_end|>`` follows, so a closer that a framework's unneutralised tool output printed is
   content; without markup the first closer ends it.
-- ``final_text`` is the model's own text after the last tool response; ``ends_on_call`` says a
+- ``final_text`` is the model's own text after the last tool response (text inside a ``system``
+  or ``user`` turn the response carries, such as an echoed prompt, is not); ``ends_on_call`` says a
   tool call follows that response (then there is no answer turn); ``final_answer`` is the
   content of the last closed ``\\boxed{}``/``\\fbox{}`` there
   (:func:`retool.text.spans.find_boxed`), else the non-empty last ``Answer:`` line there
@@ -315,6 +316,18 @@ class _Closers:
         return self.good if self.good >= start else first
 
 
+def _assistant_text(segments: Sequence[Segment]) -> list[str]:
+    """The text segments spoken by the assistant: text inside a ``system`` or ``user`` turn that a
+    response carries (an echoed prompt, say) is not the model's own."""
+    own, role = [], "assistant"
+    for seg in segments:
+        if seg.kind == "markup" and seg.text.startswith(IM_START):
+            role = seg.text[len(IM_START):].strip() or "assistant"
+        elif seg.kind == "text" and role == "assistant":
+            own.append(seg.text)
+    return own
+
+
 def parse_trace(text: str, tools: Sequence[ToolSpec] = DEFAULT_TOOLS) -> Trace:
     """Split a response into segments and read its calls and final answer. Never raises; linear."""
     if not isinstance(text, str):
@@ -366,7 +379,7 @@ def parse_trace(text: str, tools: Sequence[ToolSpec] = DEFAULT_TOOLS) -> Trace:
         segments.append(Segment("text", text[text_start:], text_start, len(text)))
 
     tail = segments[last_response + 1 :]
-    final_text = "".join(s.text for s in tail if s.kind == "text")
+    final_text = "".join(_assistant_text(tail))
     boxes = find_boxed(final_text)
     answer, source, answer_error = _final_answer(final_text, boxes)
     if answer_error:

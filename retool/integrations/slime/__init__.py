@@ -69,14 +69,24 @@ def _tokenizer(path: str) -> Any:
 
 
 def default_sandbox(args: Any = None) -> Sandbox:
-    """The module's sandbox for the running event loop, built on first use from ``TOOL_CONFIGS``."""
+    """The module's sandbox for the running event loop, built on first use from ``TOOL_CONFIGS``
+    (or a ``RemoteSandbox`` on ``args.retool_sandbox_url``)."""
     from retool.sandbox import TOOL_CONFIGS, PythonSandbox, SandboxConfig
 
     loop = asyncio.get_running_loop()
     entry = _SANDBOXES.get(id(loop))
     if entry is None or entry[0] is not loop:
-        weaker = bool(getattr(args, "retool_sandbox_allow_weaker", False))
-        entry = (loop, PythonSandbox(SandboxConfig.from_tool_configs(TOOL_CONFIGS, allow_weaker=weaker)))
+        url = getattr(args, "retool_sandbox_url", None)
+        if url:  # a farm (`retool sandbox serve`): RemoteSandbox reads its settings on the first call
+            from retool.sandbox.service.config import read_token
+            from retool.sandbox.service.remote import RemoteSandbox
+
+            token_file = getattr(args, "retool_sandbox_token_file", None)
+            box: Sandbox = RemoteSandbox(url, token=read_token(token_file) if token_file else None)
+        else:
+            weaker = bool(getattr(args, "retool_sandbox_allow_weaker", False))
+            box = PythonSandbox(SandboxConfig.from_tool_configs(TOOL_CONFIGS, allow_weaker=weaker))
+        entry = (loop, box)
         _SANDBOXES[id(loop)] = entry
     return entry[1]
 

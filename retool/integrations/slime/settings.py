@@ -42,6 +42,8 @@ RETOOL_ARGS: dict[str, tuple[Any, str]] = {
     "retool_engine_retry_interval_s": (1.0, "seconds between HTTP retries"),
     "retool_engine_timeout_s": (3600.0, "seconds one generate request may take (miles's client waits without limit)"),
     "retool_sandbox_allow_weaker": (False, "run the sandbox without the kernel layers this host lacks"),
+    "retool_sandbox_url": (None, "run tool calls on a `retool sandbox serve` farm at this URL instead of in-process"),
+    "retool_sandbox_token_file": (None, "file whose first line is the farm's bearer token"),
 }
 
 

@@ -56,6 +56,11 @@ def test_audit_subcommand_is_wired_to_the_battery(capsys: pytest.CaptureFixture[
     assert len(capsys.readouterr().out.splitlines()) >= 40
 
 
+def test_serve_subcommand_is_wired_to_the_service(capsys: pytest.CaptureFixture[str]) -> None:
+    assert invoke(["serve", "--host", "0.0.0.0", "--port", "0"]) == 2  # beyond loopback without a token
+    assert "needs a token" in capsys.readouterr().err
+
+
 class EchoRunner:
     """A test double for the runner edge: returns the code, tracks calls in flight."""
 

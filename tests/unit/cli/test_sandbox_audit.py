@@ -91,3 +91,23 @@ def test_audit_command_runs_the_recipe_preset_gadgets(capsys: pytest.CaptureFixt
 def test_audit_command_refuses_an_unknown_preset(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_audit_command(_args("--preset", "nope", "--only", "open_canary_direct")) == 2
     assert "module_preset" in capsys.readouterr().err
+
+
+@requires_escape_layers
+def test_audit_url_runs_the_battery_through_a_remote_farm(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.unit.sandbox.service.conftest import serve
+
+    with serve("retool", uid_offset=60, timeout_s=2.0, memory_limit_bytes=256 * 10**6) as farm:
+        code = run_audit_command(_args("--url", farm.url, "--only", "open_canary_direct", "--only", "socket_tcp_connect"))
+    out = capsys.readouterr().out
+    assert code == 0 and "open_canary_direct" in out, out
+
+
+def test_audit_url_to_an_absent_farm_exits_2_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    code = run_audit_command(_args("--url", "http://127.0.0.1:9", "--only", "open_canary_direct"))
+    assert code == 2 and "http://127.0.0.1:9" in capsys.readouterr().err
+
+
+def test_audit_url_and_sandbox_together_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code = run_audit_command(_args("--url", "http://127.0.0.1:9", "--sandbox", "retool.sandbox.naive:NaiveSandbox"))
+    assert code == 2 and "exclusive" in capsys.readouterr().err

@@ -58,6 +58,11 @@ def test_no_progress_and_metrics_path_reach_the_rl_config() -> None:
     assert run.rl.progress is False and run.rl.metrics_path == "/tmp/m.jsonl" and run.rl.grpo.kl_coef == 0.1
 
 
+def test_sandbox_url_and_token_file_reach_the_grpo_run() -> None:
+    run = train_cli.grpo_run_from_args(_rl("--sandbox-url", "http://10.0.0.5:8080", "--sandbox-token-file", "/run/t"))
+    assert (run.sandbox_url, run.sandbox_token_file) == ("http://10.0.0.5:8080", "/run/t")
+
+
 def test_an_unknown_sandbox_kind_is_refused_naming_the_choices(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         _rl("--sandbox", "docker")
@@ -69,7 +74,8 @@ def test_an_unknown_sandbox_kind_is_refused_naming_the_choices(capsys: pytest.Ca
 def test_each_parsed_default_equals_its_configs_default(flags, config) -> None:
     args = _parse("sft", "d.jsonl", "--model", "tiny", "--out", "o") if config is SFTConfig else _rl()
     if config is None:  # GRPORun has required fields: compare against its field defaults directly
-        expected = {"--ref-model": "same", "--sandbox": "isolated", "--sandbox-allow-weaker": False}
+        expected = {"--ref-model": "same", "--sandbox": "isolated", "--sandbox-allow-weaker": False,
+                    "--sandbox-url": None, "--sandbox-token-file": None}
         assert flag_defaults(GRPORun, flags) == expected
         config = GRPORun
     for flag, default in flag_defaults(config, flags).items():

@@ -339,6 +339,16 @@ async def test_default_sandbox_is_one_per_event_loop_until_closed(module_sandbox
     assert default_sandbox() is not first
 
 
+@amark
+async def test_default_sandbox_is_a_remote_farm_with_retool_sandbox_url(module_sandbox_closed) -> None:
+    from retool.sandbox.service.remote import RemoteSandbox
+
+    await rollout_slime.close_default_sandbox()  # the loop's sandbox from an earlier test goes first
+    box = default_sandbox(SimpleNamespace(retool_sandbox_url="http://127.0.0.1:9", retool_sandbox_token_file=None))
+    assert isinstance(box, RemoteSandbox) and box.url == "http://127.0.0.1:9"
+    await rollout_slime.close_default_sandbox()
+
+
 class RaisingSandbox:
     """A Sandbox double whose every execution raises (a broken sandbox service)."""
 

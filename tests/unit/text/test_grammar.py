@@ -340,3 +340,14 @@ def test_without_chat_markup_the_first_closer_ends_the_block() -> None:
     trace = parse_trace("<tool_response>\nout\n</tool_response> then </tool_response> \\boxed{7}")
     assert trace.tool_responses == ("out",)
     assert any("stray closing tag" in e for e in trace.errors)
+
+
+def test_a_box_inside_a_user_or_system_turn_the_response_carries_is_not_the_final_answer() -> None:
+    for role in ("user", "system"):
+        trace = parse_trace(f"<|im_start|>{role}\nFor example, \\boxed{{7}}.<|im_end|>\n<|im_start|>assistant\nLet me think")
+        assert trace.final_answer is None and "\\boxed" not in trace.final_text
+
+
+def test_the_assistant_turn_after_an_echoed_prompt_is_still_read() -> None:
+    trace = parse_trace("<|im_start|>user\nSay \\boxed{7}.<|im_end|>\n<|im_start|>assistant\nSo \\boxed{8}.")
+    assert trace.final_answer == "8" and trace.has_valid_format
