@@ -67,6 +67,21 @@ if TYPE_CHECKING:
 __all__ = ["check_answer", "compare"]
 
 _INT = re.compile(r"\s*[+-]?\d+\s*", re.ASCII)
+# a numeral with its base as a subscript: 1010_2, 212_{3}, 1A_{16} (the base is part of the answer)
+_BASE_NUMERAL = re.compile(r"\s*\$?\s*([0-9A-Za-z]{1,64})_\{?\s*\(?(\d{1,2})\)?\s*\}?\s*\$?\s*", re.ASCII)
+
+
+def _base_numerals(pred: str, gold: str) -> Verdict | None:
+    """Both sides numerals with a base subscript: equal when they name the same number (``1010_2``
+    == ``22_4``; ``1010_3`` != ``1010_2``); a digit outside its base is compared as written."""
+    p, g = _BASE_NUMERAL.fullmatch(pred), _BASE_NUMERAL.fullmatch(gold)
+    if p is None or g is None:
+        return None
+    try:
+        equal = int(p[1], int(p[2])) == int(g[1], int(g[2]))
+    except ValueError:  # a base outside 2..36 or a digit outside the base
+        equal = (p[1].upper(), int(p[2])) == (g[1].upper(), int(g[2]))
+    return Verdict(equal, "the same number in its bases" if equal else "different numbers in their bases", "fast")
 
 
 def compare(pred: str, gold: str, config: AnswerConfig = AnswerConfig(), *,
@@ -79,6 +94,8 @@ def compare(pred: str, gold: str, config: AnswerConfig = AnswerConfig(), *,
         if _INT.fullmatch(pred) and _INT.fullmatch(gold) and max(len(pred), len(gold)) <= config.max_digits:
             equal = int(pred) == int(gold)
             return Verdict(equal, "equal integers" if equal else "different integers", "fast")
+        if (based := _base_numerals(pred, gold)) is not None:
+            return based
         if max(len(pred), len(gold)) <= config.max_answer_chars:  # spelled integers: 4{,}200, \text{42}
             units = (canonical_unit(pred), canonical_unit(gold))
             if None not in units and units[0] != units[1]:

@@ -60,10 +60,18 @@ _DOUBT = (r"not\s+(?:entirely\s+|completely\s+|fully\s+|100%\s+|quite\s+|totally
 _HEDGE = re.compile(r"\b(?:" + _DOUBT + r"|probably|possibly|perhaps|maybe|either(?!\s+way))\b", re.I)
 _HEDGE_AFTER = re.compile(_HEDGE.pattern[:-3] + r"|might\s+(?:also\s+)?be|could\s+(?:also\s+)?be|or\s+(?:else\s+)?\$?\\?\w)\b", re.I)
 _MAX_CHAINED = 64
+# the same retractions in the languages the recipe's prompts and models use (German, French, Spanish,
+# Italian, Portuguese, Russian; CJK without word boundaries): a box followed by "nein, das ist falsch"
+# is retracted as surely as one followed by "wait, that's wrong"
+_RETRACT_OTHER = (r"nein|falsch|moment\s+mal|c'est\s+(?:faux|incorrect)|(?:est|était)\s+(?:faux|incorrect)|attendez|"
+                  r"es\s+(?:falso|incorrecto)|incorrect[oa]|err[oó]neo|sbagliat[oa]|errado|"
+                  r"неверно|неправильно|подождите|постойте")  # nouns ("Fehler", "erreur") also read "without error"
+_RETRACT_CJK = r"不对|不正确|错了|是错的|等一下|等等|間違|違います|待って"
 _RETRACT = re.compile(r"\b(?:wait|hold\s+on|that(?:'s|\s+is|\s+was)\s+(?:wrong|incorrect|not\s+(?:right|correct))|"
                       r"(?:is|was)\s+(?:wrong|incorrect)|mistake|let\s+me\s+re(?:check|do|consider|compute|think)|actually|"
                       r"(?:does|do)(?:n't|\s+not)\s+(?:look|seem|sound)\s+right|is\s+not\s+(?:right|correct)|"
-                      r"not\s+the\s+(?:right\s+|correct\s+|final\s+)?answer|" + _DOUBT + r")\b|\(\s*wrong\s*\)", re.I)
+                      r"not\s+the\s+(?:right\s+|correct\s+|final\s+)?answer|" + _DOUBT + r"|" + _RETRACT_OTHER + r")\b|"
+                      r"\(\s*wrong\s*\)|" + _RETRACT_CJK, re.I)
 _CALL = re.compile(r"<code>|```[ \t]*(?:python3?|py|ipython)\b", re.I)  # a ReTool-native tool call
 _QUESTION = re.compile(r"[\s$)\]}*]*\?")
 # a box whose argument is one token without braces (valid TeX): a number, a command or one character

@@ -232,3 +232,11 @@ def test_raise_on_error_surfaces_internal_errors() -> None:
 def test_check_answer_is_the_verdict_flag(checker: AnswerChecker) -> None:
     assert check_answer("\\sqrt{4}", "2", checker=checker) is True
     assert check_answer("\\sqrt{5}", "2", checker=checker) is False
+
+
+@pytest.mark.parametrize(("pred", "gold", "equal"), [
+    ("1010_2", "1010_2", True), ("1010_{2}", "1010_2", True), ("22_4", "1010_2", True), ("1A_{16}", "26_{10}", True),
+    ("1010_3", "1010_2", False), ("212_4", "212_3", False), ("x_2", "y_2", False),
+])
+def test_base_numerals_are_equal_only_when_they_name_the_same_number(pred: str, gold: str, equal: bool) -> None:
+    assert compare(pred, gold).equal is equal

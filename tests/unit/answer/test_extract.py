@@ -244,3 +244,13 @@ def test_a_negated_condition_is_not_doubt() -> None:
 @pytest.mark.parametrize("tail", ["\n<code>print(5)</code>", "\n```python\nprint(5)\n```"])
 def test_a_native_tool_call_after_the_box_leaves_no_answer(tail: str) -> None:
     assert extract_answer("So the answer is \\boxed{5}." + tail).answer is None
+
+
+@pytest.mark.parametrize("after", ["nein, das ist falsch.", "C'est faux.", "Es incorrecto.", "Неверно.", "不对。", "いや、間違いです。"])
+def test_a_retraction_in_another_language_takes_the_credit_away(after: str) -> None:
+    assert extract_answer(f"So the answer is \\boxed{{64}}, {after}").answer is None
+
+
+@pytest.mark.parametrize("after", ["ohne Fehler.", "sans erreur.", "como se espera.", "答案是这个。"])
+def test_a_clean_ending_in_another_language_keeps_the_box(after: str) -> None:
+    assert extract_answer(f"So the answer is \\boxed{{64}}, {after}").answer == "64"
