@@ -1,6 +1,7 @@
 """Sandbox throughput, in one run: ours (all layers) vs the bare fork-server (layers off) vs a
-fresh interpreter per call (the ReTool recipe's design), for trivial, CPU-heavy and import-heavy
-snippets (numpy allowed for the latter) at concurrency 1, 8, 32 and 128. Ours is measured with
+fresh interpreter per call (the ReTool recipe's design), for trivial, CPU-heavy, import-heavy
+(numpy) and sympy snippets (the module pre-imported by ours, imported per call by the baseline)
+at concurrency 1, 8, 32 and 128, and ours against the fork floor of a lean process. Ours is measured with
 every default layer or not at all: on a host without one its cases skip, naming the layer.
 
 Each case records executions/s, p50/p99 latency and CPU-ms per call in ``extra_info``; the last
@@ -24,6 +25,7 @@ from retool.sandbox.bench import (
     SNIPPETS,
     ThroughputResult,
     make_runner,
+    measure_fork_floor,
     measure_throughput,
     warm_up,
 )
@@ -111,5 +113,11 @@ def test_ratios_in_this_run(capsys: pytest.CaptureFixture[str]) -> None:
         pytest.skip("needs the throughput cases of this file in the same session (they were deselected)")
     if not all(ENABLED):
         return  # a few executions per case: ratios would be noise
+    floor = measure_fork_floor(500)  # the physical limit, measured in the same run
+    for snippet in sorted(SNIPPETS):
+        ours = RESULTS.get(("sandbox", snippet, 32))
+        if ours:
+            lines.append(f"{snippet:>8} @  32: {ours.cpu_ms_per_exec:.2f} CPU-ms/exec = "
+                         f"{ours.cpu_ms_per_exec / floor:.1f}x the fork floor of a lean process ({floor:.2f} CPU-ms)")
     with capsys.disabled():
         print("\n" + "\n".join(lines))

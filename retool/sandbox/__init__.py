@@ -49,8 +49,14 @@ unshare, setns, load BPF, use io_uring/userfaultfd/perf/keyrings, regain privile
 time (RLIMIT_CPU), file size (RLIMIT_FSIZE), open fds (RLIMIT_NOFILE) or threads (RLIMIT_NPROC,
 per slot uid), outlive its wall-clock timeout, flood the supervisor (read-side cap), or see a
 secret of the parent (the zygote starts from an empty environment and holds no secret; inherited
-fds are closed). A dead zygote is restarted; its in-flight calls return ``crashed`` (children die
-with it by parent-death signal).
+fds are closed). With the namespace layers (root): each zygote is pid 1 of its own pid namespace
+(its death kills every descendant, whatever they did to their parent-death signal), has an empty
+network namespace and a private hostname, and sees every mount read-only; each child has its own
+IPC namespace and mount namespace with a fresh size-capped tmpfs scratch, so SysV/mqueue objects,
+metadata writes and state on the slot dir cannot outlive a run or reach the host (seccomp also
+denies SysV, mqueues, inotify/fanotify, AIO, memfd, flock/fcntl locks, xattr writes and utime).
+A dead zygote is restarted; its in-flight calls return ``crashed``. Calls are cancel-safe (the
+child is killed and the slot reset and returned before the ``CancelledError`` propagates).
 
 What is not covered
 -------------------
@@ -68,8 +74,11 @@ What is not covered
   would live in the same address space (found by a memory walk), so it would add machinery
   without adding a boundary; we chose a plain claim and this note instead. Reward should come
   from the final answer, never from the tool status.
-- Disk use in the scratch dir is bounded per file (RLIMIT_FSIZE) and by the timeout, not by a
-  quota; put the scratch root (``scratch_root``) on a size-limited tmpfs if that matters.
+- Without the ``mount`` layer, disk use in the scratch dir is bounded per file (RLIMIT_FSIZE) and
+  by the timeout, not by a quota. Memory is bounded by RLIMIT_AS plus the scratch tmpfs, not by a
+  cgroup ``memory.max`` (not used: the cgroup v2 memory controller is absent on hybrid hosts).
+- seccomp is a deny list, not an allow-list; futexes on shared read-only library mappings remain
+  a covert channel between concurrent runs.
 - Timing side channels, CPU contention between slots, and (when ``uid`` is off, e.g. not root)
   signals between siblings of the same uid rely on the remaining layers; ``layers()`` says which.
 - Without ``seccomp`` a child can fork; the group kill then catches descendants only if they stay
