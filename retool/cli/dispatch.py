@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("retool.cli.train", "SFT and GRPO training on a transformers model"),
     "watch": ("retool.cli.watch", "check training metrics against the recipe's health bands"),
     "plot": ("retool.cli.plot", "plot training metrics with the health bands shaded"),
+    "demo": ("retool.cli.demo", "does the recipe learn? SFT then GRPO on CPU, and its broken twins"),
     "bench": ("retool.cli.bench", "benchmarks and the regression gate"),
     "serve": ("retool.cli.serve", "serve a transformers model with SGLang's /generate schema"),
 }

@@ -9,6 +9,14 @@ Contract:
   sized to its vocabulary, saved once under the cache dir in Hugging Face format and loaded from
   there afterwards, so tests and the CLI reuse one artefact and load it the same way a user's
   model directory is loaded (:func:`load_model`).
+- :data:`MODEL_PRESETS` names the embedded sizes: ``"tiny"`` (the default above), ``"tiny-rope10k"``
+  (the same 2 x 64 model with rope base 10,000) and ``"small"`` (4 layers, 128 wide, 4/2 heads of
+  32, SwiGLU 384, rope base 10,000: about 0.9M parameters with the tiny vocabulary). The two
+  demo presets use rope base 10,000 because a model trained from scratch must learn to copy digits
+  across about 20 positions: with base 5e6 and 16-wide heads only two rotary pairs turn fast
+  enough to tell such offsets apart, and the copy is not learned in a CPU budget (measured in the
+  README's demo section). :func:`embedded_model` gives ``(model, tokenizer)`` of a preset by name,
+  built and cached as :func:`tiny_model` does; an unknown name raises naming the presets.
 - :func:`rope_theta_of` reads the rope base from a config of either generation (transformers 5
   ``rope_parameters`` or a legacy top-level ``rope_theta``), raising where there is none.
 """
@@ -122,3 +130,17 @@ def load_model(path: str | os.PathLike[str], *, dtype: Any = None, device: str |
 def tiny_model(config: TinyModelConfig = TinyModelConfig(), *, device: str | None = None):
     """``(model, tokenizer)`` of the embedded default (see the module docstring)."""
     return load_model(tiny_model_dir(config), device=device)
+
+
+SMALL_MODEL_CONFIG = TinyModelConfig(num_layers=4, hidden_size=128, intermediate_size=384, num_attention_heads=4,
+                                     num_key_value_heads=2, head_dim=32, rope_theta=10_000.0)
+MODEL_PRESETS: dict[str, TinyModelConfig] = {
+    "tiny": TinyModelConfig(), "tiny-rope10k": TinyModelConfig(rope_theta=10_000.0), "small": SMALL_MODEL_CONFIG,
+}
+
+
+def embedded_model(name: str, *, device: str | None = None):
+    """``(model, tokenizer)`` of the embedded preset ``name`` (see the module docstring)."""
+    if name not in MODEL_PRESETS:
+        raise ValueError(f"unknown embedded model {name!r}; the presets are {sorted(MODEL_PRESETS)}")
+    return tiny_model(MODEL_PRESETS[name], device=device)

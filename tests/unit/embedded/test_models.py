@@ -75,3 +75,26 @@ def test_load_model_reads_a_saved_directory(tmp_path, tiny_lm):
 def test_load_model_rejects_a_directory_without_config(tmp_path):
     with pytest.raises(FileNotFoundError, match="no config.json"):
         load_model(tmp_path)
+
+
+def test_demo_presets_keep_tiny_and_lower_the_rope_base():
+    from retool.embedded.models import MODEL_PRESETS
+
+    assert MODEL_PRESETS["tiny"] == TinyModelConfig()
+    assert MODEL_PRESETS["tiny-rope10k"] == TinyModelConfig(rope_theta=10_000.0)
+    small = MODEL_PRESETS["small"]
+    assert (small.num_layers, small.hidden_size, small.head_dim, small.rope_theta) == (4, 128, 32, 10_000.0)
+
+
+def test_embedded_model_builds_the_named_preset():
+    from retool.embedded.models import embedded_model
+
+    model, tok = embedded_model("tiny-rope10k")
+    assert rope_theta_of(model.config) == 10_000.0 and model.config.vocab_size == len(tok)
+
+
+def test_unknown_preset_is_an_error_naming_the_presets():
+    from retool.embedded.models import embedded_model
+
+    with pytest.raises(ValueError, match="tiny-rope10k"):
+        embedded_model("huge")

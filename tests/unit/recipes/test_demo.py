@@ -1,0 +1,87 @@
+"""The CPU learning demo: each broken twin breaks exactly its part; with a fixed seed and fixed step
+counts the healthy run learns and its twins do not (slow: the full-size figures)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import dataclasses
+
+import pytest
+import torch
+
+from retool.data.tasks import TaskFamily, make_problems, sft_trace
+from retool.recipes.demo import (TARGETS, TWIN_MAX_GAIN_POINTS, DemoConfig, flipped_step, leak_tool_tokens, run_demo,
+                                 sft_stage, tool_output_reward)
+from retool.reward import score
+from retool.train.grpo import RLBatch, RLConfig, compute_logprobs, grpo_step
+from retool.train.losses import GRPOConfig
+
+WRONG_BOX = ('<tool_call>\n{"name": "code_interpreter", "arguments": {"code": "print(12 * 34)"}}\n</tool_call><|im_end|>\n'
+             "<|im_start|>user\n<tool_response>\n408\n</tool_response><|im_end|>\n<|im_start|>assistant\n\\boxed{409}<|im_end|>")
+
+
+def _batch() -> RLBatch:
+    return RLBatch(tokens=((1, 2, 3, 4, 5, 6), (1, 2, 3, 7, 8, 9)), response_lengths=(4, 4),
+                   loss_masks=((1, 0, 0, 1), (1, 1, 0, 1)), rewards=(1.0, 0.0), group_ids=(0, 0))
+
+
+def test_tool_mask_twin_puts_tool_tokens_in_the_loss() -> None:
+    assert leak_tool_tokens(_batch()).loss_masks == ((1, 1, 1, 1), (1, 1, 1, 1))
+
+
+def test_tool_output_reward_twin_pays_a_wrong_box_whose_tool_printed_the_label() -> None:
+    hacked, real = tool_output_reward(WRONG_BOX, "408"), score(WRONG_BOX, "408")
+    assert (real.r_ans, hacked.r_ans, hacked.correct) == (0.0, 1.0, False)
+
+
+def _logprob_gain(model, step) -> tuple[float, float]:
+    batch = _batch()
+    config = RLConfig(grpo=GRPOConfig(n_samples_per_prompt=2), lr=1e-2, progress=False, device="cpu")
+    before = compute_logprobs(model, batch)
+    step(model, None, batch, config, torch.optim.AdamW(model.parameters(), lr=config.lr))
+    delta = compute_logprobs(model, batch) - before
+    masks = [torch.tensor(m, dtype=torch.bool) for m in batch.loss_masks]
+    return float(delta[0][masks[0]].sum()), float(delta[1][masks[1]].sum())
+
+
+def test_flip_advantage_twin_moves_log_probabilities_against_the_reward(tiny_lm) -> None:
+    model, _ = tiny_lm
+    healthy = _logprob_gain(copy.deepcopy(model), grpo_step)
+    flipped = _logprob_gain(copy.deepcopy(model), flipped_step)
+    assert healthy[0] > 0 > healthy[1] and flipped[0] < 0 < flipped[1]
+
+
+def test_sft_traces_are_seeded_and_partly_noisy() -> None:
+    problems = make_problems(TaskFamily(), "train", 4, 0)
+    boxes = [sft_trace(p, noisy_box=k < 2, noise_seed=k)["messages"][3]["content"] for k, p in enumerate(problems)]
+    assert [b == f"\\boxed{{{p.answer}}}" for b, p in zip(boxes, problems)] == [False, False, True, True]
+
+
+@pytest.fixture(scope="module")
+def full_runs(tmp_path_factory):
+    """The default demo (seed 0, 600 SFT steps, 30 GRPO iterations), healthy and each twin from one SFT stage."""
+    root = tmp_path_factory.mktemp("demo")
+    base = DemoConfig(out_dir=str(root / "none"))
+    sft = sft_stage(base)
+    runs = {}
+    for twin in ("none", "tool-mask", "flip-advantage", "tool-output-reward"):
+        config = dataclasses.replace(base, twin=twin, out_dir=str(root / twin))
+        runs[twin] = asyncio.run(run_demo(config, sft=sft))
+    return runs
+
+
+@pytest.mark.slow
+def test_sft_policy_calls_the_tool_validly(full_runs) -> None:
+    assert full_runs["none"].sft.valid_tool_call_rate >= TARGETS["sft_valid_tool_call_rate"]
+
+
+@pytest.mark.slow
+def test_grpo_raises_heldout_exact_match(full_runs) -> None:
+    assert full_runs["none"].gain_points >= TARGETS["gain_points"], full_runs["none"].summary()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("twin", ["tool-mask", "flip-advantage", "tool-output-reward"])
+def test_broken_twin_does_not_learn(full_runs, twin) -> None:
+    assert full_runs[twin].gain_points < TWIN_MAX_GAIN_POINTS, full_runs[twin].summary()
