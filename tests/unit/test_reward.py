@@ -235,7 +235,8 @@ async def test_event_loop_keeps_running_while_symbolic_scoring_runs() -> None:
             await asyncio.sleep(0.005)
 
     task = asyncio.create_task(ticker())
-    sample = FakeSample("\\boxed{2\\ln 2}", "\\ln 4")  # logarithms are sympy's (square roots are fast-path exact)
+    # a trigonometric identity: sympy's work (tens to hundreds of ms), never the fast path's
+    sample = FakeSample("\\boxed{\\frac{\\sin 2x}{2\\cos x}}", "\\sin x")
     start = loop_time = asyncio.get_running_loop().time()
     got = await reward_func(None, sample)
     loop_time = asyncio.get_running_loop().time() - start
