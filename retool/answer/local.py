@@ -27,7 +27,6 @@ __all__ = ["compare_local"]
 LeafEq = Callable[[Leaf, Leaf], "bool | None"]
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z ]*$")
 _APPROX = re.compile(r"\\(?:approx|simeq|thickapprox|sim)(?![a-zA-Z])")
-_has_free_symbol = has_free_symbol
 
 
 class Engine:
@@ -127,8 +126,8 @@ def _fast_leaf(a: Leaf, b: Leaf, config: AnswerConfig) -> bool | None:
         return p == g if len(a.text) == 1 or len(b.text) == 1 else [w.lower() for w in p] == [w.lower() for w in g]
     if isinstance(x, (Poly, Ratio)) or isinstance(y, (Poly, Ratio)):
         return None  # one side is a polynomial, the other outside the fast grammar
-    if (x is None and y is not None and _has_free_symbol(a.text)) or (y is None and x is not None and _has_free_symbol(b.text)):
-        return False  # an expression in a variable against a number
+    # an expression outside the fast grammar in a variable against a number is sympy's to decide: it
+    # may be constant (\sin^2 x + \cos^2 x is 1)
     return None
 
 

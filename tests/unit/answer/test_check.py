@@ -240,3 +240,8 @@ def test_check_answer_is_the_verdict_flag(checker: AnswerChecker) -> None:
 ])
 def test_base_numerals_are_equal_only_when_they_name_the_same_number(pred: str, gold: str, equal: bool) -> None:
     assert compare(pred, gold).equal is equal
+
+
+def test_an_expression_in_a_variable_that_is_constant_equals_its_value() -> None:
+    assert compare("\\sin^2 x + \\cos^2 x", "1").equal
+    assert not compare("\\sin x", "1").equal
