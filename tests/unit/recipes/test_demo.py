@@ -71,12 +71,14 @@ def full_runs(tmp_path_factory):
     return runs
 
 
-@pytest.mark.slow
+@pytest.mark.long
+@pytest.mark.timeout(3600)
 def test_sft_policy_calls_the_tool_validly(full_runs) -> None:
     assert full_runs["none"].sft.valid_tool_call_rate >= TARGETS["sft_valid_tool_call_rate"]
 
 
-@pytest.mark.slow
+@pytest.mark.long
+@pytest.mark.timeout(3600)
 def test_grpo_raises_heldout_exact_match(full_runs) -> None:
     assert full_runs["none"].gain_points >= TARGETS["gain_points"], full_runs["none"].summary()
 
@@ -86,7 +88,8 @@ def test_grpo_raises_heldout_exact_match(full_runs) -> None:
 _LEARNS_ANYWAY = "measured: this twin still gains held-out exact match on the multiplication task (see README demo section)"
 
 
-@pytest.mark.slow
+@pytest.mark.long
+@pytest.mark.timeout(3600)
 @pytest.mark.parametrize("twin", [
     pytest.param("tool-mask", marks=pytest.mark.xfail(strict=True, reason=_LEARNS_ANYWAY)),
     "flip-advantage",
