@@ -5,22 +5,7 @@ Contract: pure program builders (``zygote_seccomp_program()``, ``child_seccomp_p
 program pre-built in the zygote, patched with the child's pid after fork and loaded with one
 prctl). Standard library only: it runs in the zygote. Re-exported by
 :mod:`retool.sandbox.isolation`, which documents the layer:
-
-  - ``seccomp``: a hand-assembled classic-BPF deny list (x86_64 only; other architectures report
-    the layer unavailable) in two stacked programs. A static one, installed once in the zygote and
-    inherited by every child (so its JIT cost is paid once), denies exec, fork/vfork, clone3
-    (ENOSYS, so libc falls back to clone), sockets (all families), ptrace, process_vm_*, bpf,
-    io_uring, userfaultfd, perf_event_open, keyctl family, pidfd_*, sigqueue, module/kexec/reboot
-    and similar admin calls, and the calls that make channels between runs or use resources outside
-    every limit: SysV shm/sem/msg, POSIX mqueues, inotify, fanotify, AIO (io_setup ...),
-    memfd_create/memfd_secret, flock, fcntl's lock, lease and notify commands, and the metadata
-    writes Landlock's ABI (up to 7) has no right for: setting or removing xattrs and file times
-    (utime family; so a snippet cannot set file times even in scratch). A small
-    per-child one denies clone without CLONE_THREAD (or with namespace flags), kill/tkill/tgkill
-    aimed at any pid but the child's own, the mount family, unshare, setns and
-    prctl(PR_SET_PDEATHSIG) (the child's set-up needs the first ones; the parent-death signal
-    cannot be cleared). Denied calls fail with EPERM; a foreign architecture or x32 call kills the
-    process. It is a deny list, not an allow-list: a syscall nobody listed is allowed.
+what the two programs deny (a deny list, x86_64 only) is listed under ``seccomp`` there.
 """
 
 from __future__ import annotations
