@@ -30,7 +30,6 @@ Contract:
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import threading
 import time
@@ -42,6 +41,7 @@ from typing import Any
 
 from retool.rollout.config import Generation, SamplingParams
 from retool.rollout.engines.hf import HFEngine
+from retool.sandbox.service.config import is_loopback
 
 
 class BadRequest(ValueError):
@@ -84,13 +84,6 @@ class ServerFaults:
             self.requests.append({"headers": headers, "body": body})
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def parse_sampling_params(raw: Any) -> tuple[SamplingParams, bool, bool]:
@@ -283,7 +276,7 @@ class GenerateServer:
     def __init__(self, engine: HFEngine, *, host: str = "127.0.0.1", port: int = 0, model_name: str = "model",
                  allow_remote: bool = False, verbose: bool = False, faults: ServerFaults | None = None,
                  weight_version: str = "default") -> None:
-        if not allow_remote and not _is_loopback(host):
+        if not allow_remote and not is_loopback(host):
             raise ValueError(f"refusing to bind {host!r}: not a loopback address (pass allow_remote=True to expose it)")
         self._server = _Server((host, port), engine, model_name, verbose, faults, weight_version)
         self._thread: threading.Thread | None = None
