@@ -8,7 +8,7 @@ The rules, each with its reason, are stated in ``retool/answer/POLICY.md`` (sect
    (``retool.text.grammar.parse_trace(response)``): a ``\\boxed{}`` printed by code in a tool response, or
    inside a code string of a tool call, is never an answer. If a tool call follows the last tool
    response (the episode ended on a call, or the model answered in prose and then called a tool),
-   there is no answer. Within that text (:func:`retool.answer.regions.own_text`) only what follows
+   there is no answer. Within that text (:func:`retool.text.regions.own_text`) only what follows
    the last ReTool-native ``<interpreter>`` block or ```` ```output ```` fence and the last ``</think>``
    counts, and code (``<code>``, any fence, inline code) and invisible or struck-out content
    (``\\phantom{}`` and kin, white text, HTML comments, ``~~..~~``) are blanked: a box there is no answer.
@@ -47,9 +47,8 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from retool.answer.notation import drop_invisible
-from retool.answer.regions import own_text
 from retool.text.grammar import Trace, parse_trace
-from retool.text.spans import answer_line, find_boxed
+from retool.text.spans import answer_line
 
 Source = Literal["boxed", "answer_line"] | None
 
@@ -152,10 +151,10 @@ def extract_answer(response: str, *, max_answer_chars: int = 1000, max_response_
     text, why = final_model_text(response, trace)
     if text is None:
         return _none(why)
-    own, cut = own_text(text)
+    own, cut = trace.own_text, trace.own_cut  # regions.own_text(final_text), read once by the trace
     if not own.strip() and cut:
         return _none("the final text ends inside tool output (an <interpreter> block or an output fence)")
-    boxes: tuple = trace.boxes if own is text else find_boxed(own)
+    boxes: tuple = trace.boxes
     raw, text = text, own
     if "boxed" in text or "fbox" in text:
         bare = None

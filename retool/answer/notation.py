@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import re
 
+from retool.text.regions import INVISIBLE, WHITE
+
 __all__ = ["INVISIBLE", "WHITE", "changes_value", "drop_invisible", "drop_unit_words", "plain_math", "real_line", "unit_of",
            "canonical_unit"]
 
@@ -43,10 +45,6 @@ def _group_end(text: str, i: int) -> int:
     return len(text)
 
 
-_BLANK_COLOUR = r"(?:\[[a-zA-Z]+\]\s*\{\s*(?:1\s*,\s*1\s*,\s*1|1|255\s*,\s*255\s*,\s*255|FFFFFF|ffffff)\s*\}|\{\s*(?:white|transparent|#?[fF]{3}(?:[fF]{3})?)\s*\})"
-INVISIBLE = re.compile(r"\\(?:phantom|hphantom|vphantom|hspace\*?|vspace\*?)\s*(?=\{)|\\[hv]?phantom\s*(?:\\[a-zA-Z]+|[^\s{\\])|\\textcolor\s*" + _BLANK_COLOUR + r"\s*(?=\{)"
-                       r"|\\scalebox\s*\{\s*0*\.?0*\s*\}\s*(?=\{)|\\(?:cancel|bcancel|xcancel|sout|st|xout)\s*(?=\{)")
-WHITE = re.compile(r"\\color\s*" + _BLANK_COLOUR)
 _INVISIBLE, _WHITE = INVISIBLE, WHITE
 
 

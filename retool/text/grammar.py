@@ -1,4 +1,4 @@
-"""The tool-call grammar: the one text contract the model is taught and the rest of the code uses.
+"""The ``qwen3`` dialect's grammar: Qwen3 ``<tool_call>`` JSON calls and ``<tool_response>`` turns.
 
 Rendering (exactly what the Qwen3 chat template produces, so SFT data and rollouts agree):
 
@@ -33,17 +33,8 @@ string) nests at most ``retool.text.bounded_json.MAX_JSON_DEPTH`` levels; deeper
   In chat markup a block ends at the first ``</tool_response>`` that the template's next block or
   ``<|im_end|>`` follows, so a closer that a framework's unneutralised tool output printed is
   content; without markup the first closer ends it.
-- ``final_text`` is the model's own text after the last tool response (text inside a ``system``
-  or ``user`` turn the response carries, such as an echoed prompt, is not); ``ends_on_call`` says a
-  tool call follows that response (then there is no answer turn); ``final_answer`` is the
-  content of the last closed ``\\boxed{}``/``\\fbox{}`` there
-  (:func:`retool.text.spans.find_boxed`), else the non-empty last ``Answer:`` line there
-  (:func:`retool.text.spans.answer_line`, the rule the extraction policy uses too).
-- ``errors`` keeps the first ``MAX_ERRORS`` problems, then one line counting the rest; ``boxes``
-  is ``find_boxed(final_text)``, computed once for every reader of the trace.
-- ``has_valid_format`` is True exactly when: there are no errors (every tag closed, every call
-  well-formed and routed), no tool call follows the last tool response, and ``final_answer`` came
-  from a closed, non-empty box in ``final_text``.
+- The final answer, ``own_text``, ``ends_on_call`` and ``has_valid_format`` are read by
+  :func:`retool.text.trace.build_trace`, the same for every dialect (its docstring states them).
 """
 
 from __future__ import annotations
@@ -51,99 +42,21 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import Any
 
 from retool.text.bounded_json import decode_prefix, decode_whole
-from retool.text.spans import BoxedSpan, answer_line, find_boxed
+from retool.text.spans import BoxedSpan, answer_line, find_boxed  # noqa: F401 (re-exported: the grammar's names)
+from retool.text.trace import (CODE_INTERPRETER, DEFAULT_TOOLS, END_OF_TEXT, IM_END, IM_START, MAX_ERRORS, Segment,
+                               ToolCall, ToolSpec, Trace, build_trace, strip_code_fences)
+
+__all__ = ["CODE_INTERPRETER", "DEFAULT_TOOLS", "END_OF_TEXT", "IM_END", "IM_START", "MAX_ERRORS", "Segment",
+           "TOOL_CALL_CLOSE", "TOOL_CALL_OPEN", "TOOL_RESPONSE_CLOSE", "TOOL_RESPONSE_OPEN", "ToolCall", "ToolSpec",
+           "Trace", "find_boxed", "format_tool_call", "format_tool_response", "neutralise", "parse_trace",
+           "render_tools_system_prompt", "strip_code_fences", "tool_turn_text"]
 
 TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
 TOOL_RESPONSE_OPEN, TOOL_RESPONSE_CLOSE = "<tool_response>", "</tool_response>"
-IM_START, IM_END, END_OF_TEXT = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 _NEUTRALISED = (TOOL_RESPONSE_OPEN, TOOL_RESPONSE_CLOSE, TOOL_CALL_OPEN, TOOL_CALL_CLOSE, IM_START, IM_END, END_OF_TEXT)
-
-
-@dataclass(frozen=True, kw_only=True)
-class ToolSpec:
-    """One callable tool as the model sees it (an OpenAI-style function schema)."""
-
-    name: str
-    description: str
-    parameters: Mapping[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "type": "function",
-            "function": {"name": self.name, "description": self.description, "parameters": dict(self.parameters)},
-        }
-
-    @property
-    def required(self) -> tuple[str, ...]:
-        return tuple(self.parameters.get("required", ()))
-
-
-CODE_INTERPRETER = ToolSpec(
-    name="code_interpreter",
-    description="A tool for executing code.",
-    parameters={
-        "type": "object",
-        "properties": {"code": {"type": "string", "description": "The code to execute."}},
-        "required": ["code"],
-    },
-)
-DEFAULT_TOOLS: tuple[ToolSpec, ...] = (CODE_INTERPRETER,)
-
-
-class ToolCall(NamedTuple):
-    """One ``<tool_call>`` block: ``raw == response[start:end]``; ``error`` says why it is not
-    well-formed (a named tuple: a response may hold thousands)."""
-
-    name: str | None
-    arguments: Mapping[str, Any] | None
-    raw: str
-    start: int
-    end: int
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def code(self) -> str | None:
-        value = (self.arguments or {}).get("code")
-        return strip_code_fences(value) if isinstance(value, str) else None
-
-
-SegmentKind = Literal["text", "tool_call", "tool_response", "markup"]
-
-
-class Segment(NamedTuple):
-    """One piece of a response: ``text == response[start:end]`` (a named tuple: one per tag)."""
-
-    kind: SegmentKind
-    text: str
-    start: int
-    end: int
-
-
-@dataclass(frozen=True)
-class Trace:
-    text: str
-    segments: tuple[Segment, ...]
-    tool_calls: tuple[ToolCall, ...]
-    tool_responses: tuple[str, ...]
-    final_text: str
-    final_answer: str | None
-    answer_source: Literal["boxed", "answer_line"] | None
-    has_valid_format: bool
-    errors: tuple[str, ...] = field(default=())
-    ends_on_call: bool = False  # a tool call follows the last tool response: there is no answer turn
-    boxes: tuple[BoxedSpan, ...] = field(default=(), repr=False)  # find_boxed(final_text), computed once
-
-    @property
-    def num_tool_calls(self) -> int:
-        return len(self.tool_calls)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,25 +101,6 @@ def tool_turn_text(outputs: Sequence[str]) -> str:
         raise ValueError("tool_turn_text needs at least one tool output, got none")
     blocks = "".join("\n" + format_tool_response(o) for o in outputs)
     return f"{IM_END}\n{IM_START}user{blocks}{IM_END}\n{IM_START}assistant\n"
-
-
-_FENCE_OPEN = re.compile(r"\s*```[ \t]*[\w+#.-]*[ \t]*\n")
-
-
-def strip_code_fences(code: str) -> str:
-    """Remove one markdown fence wrapped around the whole code (```python ... ```), else unchanged.
-
-    The closing fence is the last non-whitespace; the body loses the spaces/tabs before it and one
-    newline. Linear time (no lazy group before an anchored tail).
-    """
-    opening = _FENCE_OPEN.match(code)
-    if opening is None:
-        return code
-    stripped = code.rstrip()
-    if not stripped.endswith("```") or len(stripped) - 3 < opening.end():
-        return code
-    body = stripped[opening.end() : -3].rstrip(" \t")
-    return body[:-1] if body.endswith("\n") else body
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,19 +164,8 @@ def _route(obj: Any, raw: str, start: int, end: int, tools: Mapping[str, ToolSpe
     return ToolCall(name, args, raw, start, end, None)
 
 
-def _final_answer(final_text: str, boxes: tuple[BoxedSpan, ...]) -> tuple[str | None, Literal["boxed", "answer_line"] | None, str | None]:
-    if boxes:
-        last = boxes[-1]
-        if not last.closed:
-            return None, None, f"unclosed box at offset {last.start} of the final text"
-        return last.content, "boxed", None
-    line = answer_line(final_text)
-    return (line, "answer_line", None) if line else (None, None, None)
-
-
 _TAG = re.compile(r"<(?:(tool_call>)|(tool_response>)|(/tool_call>|/tool_response>)|"
                   r"\|im_start\|>[a-z_]*\n?|\|im_end\|>\n?|\|endoftext\|>)")
-MAX_ERRORS = 64  # errors kept on a Trace; past it one line counts the rest
 _AFTER_CLOSER = re.compile(r"\s*(?:<\|im_end\|>|<tool_response>|\Z)")
 
 
@@ -314,18 +197,6 @@ class _Closers:
             self.exhausted = i < 0
             self.scanned = len(self.text) if i < 0 else i + len(TOOL_RESPONSE_CLOSE)
         return self.good if self.good >= start else first
-
-
-def _assistant_text(segments: Sequence[Segment]) -> list[str]:
-    """The text segments spoken by the assistant: text inside a ``system`` or ``user`` turn that a
-    response carries (an echoed prompt, say) is not the model's own."""
-    own, role = [], "assistant"
-    for seg in segments:
-        if seg.kind == "markup" and seg.text.startswith(IM_START):
-            role = seg.text[len(IM_START):].strip() or "assistant"
-        elif seg.kind == "text" and role == "assistant":
-            own.append(seg.text)
-    return own
 
 
 def parse_trace(text: str, tools: Sequence[ToolSpec] = DEFAULT_TOOLS) -> Trace:
@@ -378,26 +249,4 @@ def parse_trace(text: str, tools: Sequence[ToolSpec] = DEFAULT_TOOLS) -> Trace:
     if len(text) > text_start:
         segments.append(Segment("text", text[text_start:], text_start, len(text)))
 
-    tail = segments[last_response + 1 :]
-    final_text = "".join(_assistant_text(tail))
-    boxes = find_boxed(final_text)
-    answer, source, answer_error = _final_answer(final_text, boxes)
-    if answer_error:
-        errors.append(answer_error)
-    if len(errors) > MAX_ERRORS:
-        errors[MAX_ERRORS - 1 :] = [f"... and {len(errors) - MAX_ERRORS + 1} more errors"]
-    ends_on_call = any(s.kind == "tool_call" for s in tail)
-    valid = not errors and not ends_on_call and source == "boxed" and bool(answer and answer.strip())
-    return Trace(
-        text=text,
-        segments=tuple(segments),
-        tool_calls=tuple(calls),
-        tool_responses=tuple(responses),
-        final_text=final_text,
-        final_answer=answer,
-        answer_source=source,
-        has_valid_format=valid,
-        errors=tuple(errors),
-        ends_on_call=ends_on_call,
-        boxes=boxes,
-    )
+    return build_trace(text, segments, calls, responses, errors, last_response)

@@ -52,7 +52,7 @@ def math_verify_final_checker(response: str, gold: str) -> bool:
     from math_verify import parse, verify
 
     from retool.answer import final_model_text
-    from retool.answer.regions import own_text
+    from retool.text.regions import own_text
 
     logging.getLogger("math_verify").setLevel(logging.ERROR)
     text, _ = final_model_text(response)

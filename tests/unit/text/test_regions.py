@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from retool.answer.regions import blank_invisible, own_text
+from retool.text.regions import blank_invisible, own_text
 
 
 def test_text_after_the_last_interpreter_block_is_the_models_own() -> None:

@@ -1,7 +1,9 @@
 """Tool output and code inside the final text: what the model did not state as its answer. Pure, total.
 
-The grammar (:func:`retool.text.grammar.parse_trace`) already cuts the text at the last Qwen3
-``</tool_response>``. Reasoning closed by ``</think>`` is not the answer either: only the text after
+The dialect's parser (:func:`retool.text.grammar.parse_trace`, :func:`retool.text.native.parse_native`)
+already cuts the text at the last tool response of its own markup (a Qwen3 ``</tool_response>``, a
+native ``</interpreter>``), and every ``Trace`` reads its final answer through :func:`own_text`, so the
+format check and the answer extraction agree on where an answer may sit. Reasoning closed by ``</think>`` is not the answer either: only the text after
 the last ``</think>`` counts (a response without ``</think>`` is read whole). Two other tool-output formats reach the final text as plain text, and a box
 inside them was printed by code, not written by the model:
 
@@ -29,9 +31,13 @@ from __future__ import annotations
 
 import re
 
-from retool.answer.notation import INVISIBLE, WHITE
+__all__ = ["INVISIBLE", "WHITE", "blank_invisible", "own_text"]
 
-__all__ = ["blank_invisible", "own_text"]
+# content that renders as blank space (the answer notation drops it too: retool.answer.notation)
+_BLANK_COLOUR = r"(?:\[[a-zA-Z]+\]\s*\{\s*(?:1\s*,\s*1\s*,\s*1|1|255\s*,\s*255\s*,\s*255|FFFFFF|ffffff)\s*\}|\{\s*(?:white|transparent|#?[fF]{3}(?:[fF]{3})?)\s*\})"
+INVISIBLE = re.compile(r"\\(?:phantom|hphantom|vphantom|hspace\*?|vspace\*?)\s*(?=\{)|\\[hv]?phantom\s*(?:\\[a-zA-Z]+|[^\s{\\])|\\textcolor\s*" + _BLANK_COLOUR + r"\s*(?=\{)"
+                       r"|\\scalebox\s*\{\s*0*\.?0*\s*\}\s*(?=\{)|\\(?:cancel|bcancel|xcancel|sout|st|xout)\s*(?=\{)")
+WHITE = re.compile(r"\\color\s*" + _BLANK_COLOUR)
 
 _TOKEN = re.compile(r"<(/?)(interpreter|code|output|tool_output|execution_output)>|```[ \t]*([A-Za-z0-9_+-]*)")
 _INLINE_CODE = re.compile(r"`[^`\n]*`")
