@@ -152,7 +152,7 @@ def test_a_polynomial_equals_itself_written_in_any_term_order(terms: list[tuple[
 
 @given(st.text(alphabet=st.sampled_from(list("<>/`~-!interpretcodeoutput{}\\boxed phantom\n")), max_size=3000))
 def test_own_text_is_total_and_no_longer_than_the_text(text: str) -> None:
-    from retool.answer.regions import own_text
+    from retool.text.regions import own_text
 
     own, cut = own_text(text)
     assert isinstance(own, str) and 0 <= cut <= len(text) and len(own) <= len(text) - cut
