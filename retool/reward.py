@@ -10,7 +10,9 @@ Contract:
   model's own text after the last tool response, last closed box, hedges/empty/unclosed/multiple
   boxes get nothing) equals ``label`` under :func:`retool.answer.check_answer`; ``label=None`` gives
   no answer credit (reason "no label").
-  ``r_fmt = format_weight`` iff ``retool.text.grammar.parse_trace(response).has_valid_format`` (every tag
+  The response is read in ``config.dialect`` (:mod:`retool.text.dialect`: ``qwen3`` by default,
+  ``retool-code`` for ``<code>``/``<interpreter>``): one parse serves every term.
+  ``r_fmt = format_weight`` iff that parse's ``has_valid_format`` (every tag
   closed, every call well-formed, no call after the last response, final answer in a closed box).
   ``r_use = tool_weight`` iff at least one *well-formed* tool call was made (a call that fails to
   parse or names an unknown tool does not count: malformed markup cannot farm the bonus); with
@@ -38,7 +40,9 @@ Contract:
   reward hacking shows up in logs. ``kwargs["reward_config"]`` overrides the default config.
   With ``--group-rm`` (a list of samples) it returns the list of rewards. It never raises for a
   sample: should scoring one fail (a bug, never model text), that sample gets 0.0 and the
-  breakdown's reason says ``scoring failed: <error>``; the others are scored as usual.
+  breakdown's reason says ``scoring failed: <error>``; the others are scored as usual. The
+  response is read in ``args.retool_dialect`` (the same setting the generate function reads;
+  qwen3 when unset).
 """
 
 from __future__ import annotations
@@ -49,7 +53,8 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from retool.answer import AnswerConfig, compare, extract_answer
-from retool.text.grammar import parse_trace
+from retool.text.dialect import get_dialect
+from retool.text.trace import DEFAULT_TOOLS
 
 if TYPE_CHECKING:
     from retool.answer.worker import AnswerChecker
@@ -70,6 +75,10 @@ class RewardConfig:
     tool_bonus_requires_correct: bool = False
     answer: AnswerConfig = field(default_factory=AnswerConfig)
     max_response_chars: int = 1_000_000
+    dialect: str = "qwen3"  # which markup is a call and a tool response (retool.text.dialect)
+
+    def __post_init__(self) -> None:
+        get_dialect(self.dialect)  # an unknown name raises, naming the choices
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,7 +106,7 @@ def score(response: str, label: Any, config: RewardConfig = RewardConfig(), *,
         return RewardBreakdown(r_ans=0.0, r_fmt=0.0, r_use=0.0, total=0.0, answer=None, correct=False,
                                format_valid=False, num_tool_calls=0,
                                reason=f"response of {len(response)} characters exceeds max_response_chars")
-    trace = parse_trace(response)
+    trace = get_dialect(config.dialect).parse(response, DEFAULT_TOOLS)
     calls = sum(1 for call in trace.tool_calls if call.ok)
     extraction = extract_answer(response, max_answer_chars=config.answer.max_answer_chars,
                                 max_response_chars=config.max_response_chars, trace=trace)
@@ -178,7 +187,7 @@ async def reward_func(args: Any, sample: Any, **kwargs: Any) -> float | dict[str
     sample, in order, scored concurrently; an aborted sample in the list is not scored (the zero
     reward). The value's shape follows ``args.reward_key`` (see the module docstring).
     """
-    config = kwargs.get("reward_config") or RewardConfig()
+    config = kwargs.get("reward_config") or RewardConfig(dialect=getattr(args, "retool_dialect", None) or "qwen3")
     reward_value(_NOT_SCORED, args)  # a bad --reward-key is refused before any scoring
     if isinstance(sample, (list, tuple)):
         return list(await asyncio.gather(*(_reward_one(s, config, args) for s in sample)))

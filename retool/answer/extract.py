@@ -4,8 +4,8 @@
 
 The rules, each with its reason, are stated in ``retool/answer/POLICY.md`` (section 1).
 
-1. Only the model's own text after the last tool response counts
-   (``retool.text.grammar.parse_trace(response)``): a ``\\boxed{}`` printed by code in a tool response, or
+1. Only the model's own text after the last tool response counts (the dialect's parse:
+   ``retool.text.grammar.parse_trace`` for qwen3, ``retool.text.native.parse_native`` for retool-code): a ``\\boxed{}`` printed by code in a tool response, or
    inside a code string of a tool call, is never an answer. If a tool call follows the last tool
    response (the episode ended on a call, or the model answered in prose and then called a tool),
    there is no answer. Within that text (:func:`retool.text.regions.own_text`) only what follows
@@ -47,7 +47,8 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from retool.answer.notation import drop_invisible
-from retool.text.grammar import Trace, parse_trace
+from retool.text.dialect import QWEN3, Dialect, get_dialect
+from retool.text.trace import DEFAULT_TOOLS, Trace
 from retool.text.spans import answer_line
 
 Source = Literal["boxed", "answer_line"] | None
@@ -126,28 +127,30 @@ def _sentence_start(text: str, pos: int) -> int:
     return cut + 1
 
 
-def final_model_text(response: str, trace: Trace | None = None) -> tuple[str | None, str]:
+def final_model_text(response: str, trace: Trace | None = None, *, dialect: str | Dialect = QWEN3) -> tuple[str | None, str]:
     """The model's own text after the last tool response, or None with the reason.
 
-    ``trace`` may be passed when the caller already holds ``parse_trace(response)``.
+    ``trace`` may be passed when the caller already holds the dialect's parse of ``response``.
     """
-    trace = parse_trace(response) if trace is None else trace
+    trace = get_dialect(dialect).parse(response, DEFAULT_TOOLS) if trace is None else trace
     if trace.ends_on_call:
         return None, "a tool call follows the last tool response (no final answer turn)"
     return trace.final_text, "ok"
 
 
 def extract_answer(response: str, *, max_answer_chars: int = 1000, max_response_chars: int = 1_000_000,
-                   trace: Trace | None = None) -> Extraction:
+                   trace: Trace | None = None, dialect: str | Dialect = QWEN3) -> Extraction:
     """Apply the extraction policy of the module docstring. Never raises.
 
-    ``trace``: ``parse_trace(response)`` when the caller has it already (saves a second parse).
+    ``dialect`` (:mod:`retool.text.dialect`, qwen3 by default) says which markup is a tool
+    response; ``trace``: the dialect's parse of ``response`` when the caller has it already
+    (saves a second parse).
     """
     if not isinstance(response, str):
         return _none(f"response is {type(response).__name__}, not text")
     if len(response) > max_response_chars:
         return _none(f"response of {len(response)} characters exceeds max_response_chars={max_response_chars}")
-    trace = parse_trace(response) if trace is None else trace
+    trace = get_dialect(dialect).parse(response, DEFAULT_TOOLS) if trace is None else trace
     text, why = final_model_text(response, trace)
     if text is None:
         return _none(why)

@@ -5,7 +5,9 @@ Contract:
   the tools (``apply_chat_template(messages, tools=[spec.to_json() ...], add_generation_prompt=True,
   tokenize=False)``) and tokenizes that text once. A prompt that is already chat-templated (holds
   ``<|im_start|>``) or a template that does not render the tools block exactly once raises
-  ``ValueError``: the tools must reach the model, and only once.
+  ``ValueError``: the tools must reach the model, and only once. In a dialect without a tools
+  block (``config.dialect="retool-code"``) the template gets no tools (none may render) and the
+  system turn carries the dialect's instructions (:func:`with_system_prompt`).
 - :func:`generate_batch` runs ``n_samples_per_prompt`` samples per prompt (GRPO groups), all in
   flight together (``max_concurrent_samples`` caps it; 1 is the serial baseline), so one
   sample's tool execution overlaps the others' generation. Each sample follows
@@ -34,7 +36,8 @@ from typing import Any
 
 from retool.rollout.config import Engine, RolloutConfig, Sandbox
 from retool.rollout.loop import run_sample
-from retool.text.grammar import IM_START, parse_trace
+from retool.text.dialect import get_dialect
+from retool.text.grammar import IM_START
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,22 +60,37 @@ def as_prompt(item: Any) -> RolloutPrompt:
     raise ValueError(f"cannot read a prompt from {type(item).__name__}: {str(item)[:80]!r}")
 
 
-def render_prompt_ids(tokenizer: Any, messages: Sequence[Mapping[str, Any]], config: RolloutConfig) -> list[int]:
+def with_system_prompt(messages: Sequence[Mapping[str, Any]], config: RolloutConfig) -> list[dict[str, Any]]:
+    """The conversation with the system prompt the dialect needs: ``config.system_prompt`` (else the
+    dialect's own) as a first system turn when there is none; in a dialect without a tools block
+    (retool-code) an existing system turn gets the dialect's instructions appended, once."""
     msgs = [dict(m) for m in messages]
     for m in msgs:
         if isinstance(m.get("content"), str) and IM_START in m["content"]:
             raise ValueError(f"prompt message is already chat-templated (holds {IM_START!r}); pass the raw conversation")
-    if config.system_prompt and not (msgs and msgs[0].get("role") == "system"):
-        msgs.insert(0, {"role": "system", "content": config.system_prompt})
+    dialect = get_dialect(config.dialect)
+    system = config.system_prompt or dialect.system_prompt
+    has_system = bool(msgs) and msgs[0].get("role") == "system"
+    if system and not has_system:
+        msgs.insert(0, {"role": "system", "content": system})
+    elif has_system and dialect.system_prompt and dialect.system_prompt not in str(msgs[0].get("content")):
+        msgs[0]["content"] = f"{msgs[0].get('content') or ''}\n\n{dialect.system_prompt}".lstrip()
+    return msgs
+
+
+def render_prompt_ids(tokenizer: Any, messages: Sequence[Mapping[str, Any]], config: RolloutConfig) -> list[int]:
+    msgs = with_system_prompt(messages, config)
+    tools = config.tools if get_dialect(config.dialect).chat_tools else ()
     text = tokenizer.apply_chat_template(
-        msgs, tools=[t.to_json() for t in config.tools] or None, add_generation_prompt=True, tokenize=False,
+        msgs, tools=[t.to_json() for t in tools] or None, add_generation_prompt=True, tokenize=False,
         **dict(config.chat_template_kwargs),
     )
     blocks = text.count("\n</tools>")  # the block's closing line (the instructions also mention <tools></tools>)
-    missing = [t.name for t in config.tools if f'"name": "{t.name}"' not in text]
-    if blocks != (1 if config.tools else 0) or missing:
+    missing = [t.name for t in tools if f'"name": "{t.name}"' not in text]
+    if blocks != (1 if tools else 0) or missing:
         raise ValueError(
-            f"the chat template rendered the tools block {blocks} times (expected {1 if config.tools else 0}); tools missing: {missing}"
+            f"the chat template rendered the tools block {blocks} times (expected {1 if tools else 0} in dialect "
+            f"{config.dialect}); tools missing: {missing}"
         )
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
@@ -154,7 +172,7 @@ async def _rollout_one(prompt_ids: Sequence[int], engine: Engine, sandbox: Sandb
 
 def _decode_and_check_format(tokenizer: Any, ids: Sequence[int], config: RolloutConfig) -> tuple[str, bool]:
     response = tokenizer.decode(list(ids), skip_special_tokens=False)
-    return response, parse_trace(response, config.tools).has_valid_format
+    return response, get_dialect(config.dialect).parse(response, config.tools).has_valid_format
 
 
 def failed_sample(prompt_ids: Sequence[int], *, group_id: int, sample_index: int, label: Any, reason: str,

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from retool.text.dialect import get_dialect
 from retool.text.grammar import DEFAULT_TOOLS, ToolSpec
 
 __all__ = ["Engine", "EngineError", "FinishReason", "Generation", "RolloutConfig", "SamplingParams", "Sandbox"]
@@ -154,7 +155,8 @@ class RolloutConfig:
     concurrent_tool_calls: bool = True  # the calls of one turn run concurrently
     max_concurrent_samples: int | None = None  # None: every sample of the batch in flight
     max_abort_retries: int = 0
-    system_prompt: str | None = None
+    system_prompt: str | None = None  # None: the dialect's own (retool-code: its format instructions)
+    dialect: str = field(default="qwen3", metadata={"help": "tool-call format: qwen3 (<tool_call> JSON) or retool-code (<code>/<interpreter>)"})
     chat_template_kwargs: Mapping[str, Any] = field(default_factory=dict)
     seed: int | None = None  # per-turn seeds derived from it; None: the engine's own randomness
     verify_masks: bool = True  # run verify_loss_mask after every turn
@@ -165,5 +167,6 @@ class RolloutConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_tool_calls < 0 or self.max_abort_retries < 0:
             raise ValueError(f"max_tool_calls/max_abort_retries must be >= 0, got {self.max_tool_calls}/{self.max_abort_retries}")
+        get_dialect(self.dialect)  # an unknown name raises, naming the choices
         if self.max_concurrent_samples is not None and self.max_concurrent_samples < 1:
             raise ValueError(f"max_concurrent_samples must be >= 1 or None, got {self.max_concurrent_samples}")

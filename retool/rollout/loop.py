@@ -3,16 +3,20 @@
 Contract (``run_sample``; the config is :class:`retool.rollout.RolloutConfig`):
 - Each turn asks the engine for at most ``min(sampling.max_new_tokens, budget left)`` tokens, where
   the budget is ``rollout_max_response_len - response_length`` (model *and* tool tokens count)
-  and ``max_context_len - len(tokens)``; generation stops at ``</tool_call>`` (kept), at EOS, or
-  at forged markup (``<tool_response>``, ``<|im_start|>`` written by the model itself).
+  and ``max_context_len - len(tokens)``; generation stops at the dialect's call closer
+  (``config.dialect``, :mod:`retool.text.dialect`: qwen3 ``</tool_call>``, retool-code ``</code>``;
+  kept), at EOS, or at forged markup (qwen3 ``<tool_response>``, retool-code ``<interpreter>``, and
+  ``<|im_start|>``, written by the model itself).
 - The turn's ids and logprobs are appended as they came from the engine (mask 1); the turn's
-  decoded text is parsed with :func:`retool.text.grammar.parse_trace`. Every well-formed call with
+  decoded text is parsed by the dialect (:func:`retool.text.grammar.parse_trace`,
+  :func:`retool.text.native.parse_native`). Every well-formed call with
   ``code`` runs in the sandbox (concurrently unless ``concurrent_tool_calls=False``); malformed
-  calls (bad JSON, unknown tool, missing code, a ``</tool_call>`` with no opening tag) get an
+  calls (bad JSON, unknown tool, missing code, a call closer with no opening tag) get an
   error text the model can learn from and are counted; calls past ``max_tool_calls`` get a
-  "limit reached" text and are not run. The tool turn is
-  ``tokenize(tool_turn_text(outputs))`` (its leading ``<|im_end|>`` dropped when the model
-  already ended its turn with one), mask 0, logprob 0.0. Invariants are checked after every turn
+  "limit reached" text and are not run. The tool turn is ``tokenize(dialect.tool_turn(outputs,
+  after=turn_text))`` (qwen3: chat markup and ``<tool_response>`` blocks, its leading ``<|im_end|>``
+  dropped when the model already ended its turn with one; retool-code: plain-text
+  ``<interpreter>`` blocks), tokenized on its own, mask 0, logprob 0.0. Invariants are checked after every turn
   (:meth:`retool.rollout.state.Trajectory.check`).
 - Ends, with the status set once: a turn without tool calls ending at EOS -> ``completed``; a turn
   cut by ``max_new_tokens``/the budget, a tool turn cut to fit the budget (the cut tokens are
@@ -37,20 +41,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from retool.rollout.config import Engine, EngineError
-from retool.text.grammar import IM_END, IM_START, TOOL_CALL_CLOSE, TOOL_RESPONSE_OPEN, ToolCall, parse_trace, tool_turn_text
 from retool.rollout.state import StatusCell, Trajectory
+from retool.text.dialect import QWEN3, Dialect, get_dialect
+from retool.text.grammar import ToolCall
 
 if TYPE_CHECKING:
     from retool.rollout.config import RolloutConfig, Sandbox
 
 _log = logging.getLogger(__name__)
-FORGED_MARKUP: tuple[str, ...] = (TOOL_RESPONSE_OPEN, IM_START)
+FORGED_MARKUP: tuple[str, ...] = QWEN3.forged_markup  # the default dialect's (each dialect has its own)
 OFF_LOOP_CHARS = 8192
-# tool output is neutralised (``<`` of the tags becomes ``&lt;``), so the hint names the tags in words
-_CALL_HINT = (
-    'Write each call as one JSON object {"name": "code_interpreter", "arguments": {"code": "print(1 + 1)"}} '
-    "between the tool_call tags."
-)
 
 
 @dataclass
@@ -69,8 +69,9 @@ class SampleRun:
     error: str | None = None  # set when the loop itself failed (the sample is then ``failed``, voided)
 
 
-def malformed_text(error: str) -> str:
-    return f"Error: {error}. Nothing was executed. {_CALL_HINT}"
+def malformed_text(error: str, dialect: Dialect = QWEN3) -> str:
+    """The tool text answering a malformed call: the error and how to write a call in ``dialect``."""
+    return f"Error: {error}. Nothing was executed. {dialect.call_hint}"
 
 
 async def execute_code(sandbox: Sandbox, code: str) -> tuple[str, str]:
@@ -93,7 +94,7 @@ def _turn_seed(config: RolloutConfig, sample_key: int, turn: int) -> int | None:
 
 async def run_sample(prompt_ids: list[int], engine: Engine, sandbox: Sandbox, tokenizer: Any, config: RolloutConfig,
                      *, sample_key: int = 0) -> SampleRun:
-    run = SampleRun(Trajectory(prompt_ids, tokenizer, verify_masks=config.verify_masks))
+    run = SampleRun(Trajectory(prompt_ids, tokenizer, verify_masks=config.verify_masks, dialect=config.dialect))
     run.trajectory.check("prompt")
     try:
         await _loop(run, engine, sandbox, tokenizer, config, sample_key)
@@ -108,11 +109,11 @@ async def run_sample(prompt_ids: list[int], engine: Engine, sandbox: Sandbox, to
     return run
 
 
-async def parse_turn(text: str, tools: Any) -> Any:
-    """``parse_trace(text, tools)``, in a worker thread when the text is long (see the contract)."""
+async def parse_turn(text: str, tools: Any, dialect: Dialect = QWEN3) -> Any:
+    """``dialect.parse(text, tools)``, in a worker thread when the text is long (see the contract)."""
     if len(text) > OFF_LOOP_CHARS:
-        return await asyncio.to_thread(parse_trace, text, tools)
-    return parse_trace(text, tools)
+        return await asyncio.to_thread(dialect.parse, text, tools)
+    return dialect.parse(text, tools)
 
 
 def _room(traj: Trajectory, config: RolloutConfig) -> tuple[int, str]:
@@ -125,7 +126,8 @@ def _room(traj: Trajectory, config: RolloutConfig) -> tuple[int, str]:
 
 async def _loop(run: SampleRun, engine: Engine, sandbox: Sandbox, tokenizer: Any, config: RolloutConfig, key: int) -> None:
     traj = run.trajectory
-    stops = tuple(dict.fromkeys((TOOL_CALL_CLOSE, *FORGED_MARKUP, *config.sampling.stop)))
+    dialect = get_dialect(config.dialect)
+    stops = dialect.stops(config.sampling.stop)
     while True:
         room, limit = _room(traj, config)
         if room <= 0:
@@ -145,7 +147,7 @@ async def _loop(run: SampleRun, engine: Engine, sandbox: Sandbox, tokenizer: Any
         run.turns += 1
         text = tokenizer.decode(list(gen.output_ids), skip_special_tokens=False)
         traj.add_model(gen.output_ids, gen.output_logprobs)
-        forged = next((m for m in FORGED_MARKUP if m in text), None)
+        forged = next((m for m in dialect.forged_markup if m in text), None)
         if forged is not None:
             traj.verify_masks = False  # the model's own turn holds tool markup: verify_loss_mask cannot tell it apart
             traj.check(f"turn {run.turns}")
@@ -155,9 +157,9 @@ async def _loop(run: SampleRun, engine: Engine, sandbox: Sandbox, tokenizer: Any
         if gen.finish_reason == "length":
             run.status.set("truncated", f"turn {run.turns} cut at {params.max_new_tokens} tokens ({limit if params.max_new_tokens == room else 'max_new_tokens'})")
             return
-        trace = await parse_turn(text, config.tools)
+        trace = await parse_turn(text, config.tools, dialect)
         calls = trace.tool_calls
-        if not calls and not text.rstrip().endswith(TOOL_CALL_CLOSE):
+        if not calls and not dialect.ends_on_call(text):
             answered = trace.answer_source == "boxed"
             run.status.set("completed", "final answer" if answered else "end of turn without tool calls or a boxed answer")
             return
@@ -169,15 +171,13 @@ async def _loop(run: SampleRun, engine: Engine, sandbox: Sandbox, tokenizer: Any
             return
         started = time.perf_counter()
         try:
-            outputs = await _respond(run, calls, sandbox, config)
+            outputs = await _respond(run, calls, sandbox, config, dialect)
         except Exception as exc:  # the sandbox broke (not the model's code: that never raises)
             run.status.set("failed", f"sandbox raised {type(exc).__name__}: {exc}")
             return
         finally:
             run.tool_time_s += time.perf_counter() - started
-        turn_text = tool_turn_text(outputs)
-        if text.endswith(IM_END):
-            turn_text = turn_text[len(IM_END) :]
+        turn_text = dialect.tool_turn(outputs, after=text)
         ids = list(tokenizer(turn_text, add_special_tokens=False)["input_ids"])
         room, limit = _room(traj, config)
         if len(ids) > room:
@@ -189,18 +189,20 @@ async def _loop(run: SampleRun, engine: Engine, sandbox: Sandbox, tokenizer: Any
         traj.check(f"tool turn {run.turns}")
 
 
-async def _respond(run: SampleRun, calls: tuple[ToolCall, ...], sandbox: Sandbox, config: RolloutConfig) -> list[str]:
+async def _respond(run: SampleRun, calls: tuple[ToolCall, ...], sandbox: Sandbox, config: RolloutConfig,
+                   dialect: Dialect) -> list[str]:
     """One output per call, in order; runs the well-formed ones within ``max_tool_calls``."""
     outputs: list[str] = [""] * max(len(calls), 1)
     jobs: list[tuple[int, str]] = []
     if not calls:
         run.malformed_calls += 1
-        outputs[0] = malformed_text("a closing tool_call tag without an opening one")
+        tag = dialect.call_closers[0].strip("</>")  # in words: tool output is neutralised
+        outputs[0] = malformed_text(f"a closing {tag} tag without an opening one", dialect)
     for i, call in enumerate(calls):
         code = call.code
         if not call.ok or code is None:
             run.malformed_calls += 1
-            outputs[i] = malformed_text(call.error or f"tool {call.name!r} has no 'code' to execute")
+            outputs[i] = malformed_text(call.error or f"tool {call.name!r} has no 'code' to execute", dialect)
         elif run.tool_calls + len(jobs) >= config.max_tool_calls:
             outputs[i] = f"Error: the limit of {config.max_tool_calls} tool calls is reached; this call was not executed."
         else:

@@ -12,6 +12,9 @@ and returns the prompt ids, tokenized once from the final text (``add_special_to
   with no system turn, the template's tools-only system turn (with ``config.system_prompt`` as its
   content when set) is put in front. For a template such as Qwen3's the ids are then exactly
   those of rendering the raw conversation with the tools (:func:`retool.rollout.batch.render_prompt_ids`).
+- In a dialect without a tools block (``retool-code``) the dialect's instructions reach the system
+  turn instead, once: kept when the text already holds them, appended to an existing system turn's
+  content, or a system turn of their own (``config.system_prompt`` when set) put in front.
 - A text that is not chat-templated raises ``ValueError`` (use ``render_prompt_ids`` for a raw
   conversation). These are our caller's inputs, not model text.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from retool.rollout.config import RolloutConfig
+from retool.text.dialect import get_dialect
 from retool.text.grammar import IM_END, IM_START
 
 __all__ = ["is_templated", "templated_prompt_ids", "with_tools_block"]
@@ -46,10 +50,28 @@ def _system_turn(tokenizer: Any, config: RolloutConfig, content: str | None) -> 
     return text[:user_at]
 
 
+def _with_instructions(tokenizer: Any, text: str, config: RolloutConfig, instructions: str) -> str:
+    """A dialect without a tools block: its instructions in the system turn, once."""
+    if instructions in text:
+        return text
+    if text.startswith(_SYSTEM_OPEN):
+        end = text.find(f"{IM_END}\n", len(_SYSTEM_OPEN))
+        if end < 0:
+            raise ValueError(f"the templated prompt's system turn is not closed: {text[:200]!r}")
+        content = text[len(_SYSTEM_OPEN):end].rstrip()
+        return f"{_SYSTEM_OPEN}{content}\n\n{instructions}".replace(f"{_SYSTEM_OPEN}\n\n", _SYSTEM_OPEN) + text[end:]
+    turn = tokenizer.apply_chat_template([{"role": "system", "content": config.system_prompt or instructions}], tokenize=False,
+                                         add_generation_prompt=False, **dict(config.chat_template_kwargs))
+    return turn + text
+
+
 def with_tools_block(tokenizer: Any, text: str, config: RolloutConfig) -> str:
     """``text`` with the tools block in its system turn (see the module docstring)."""
     if not is_templated(text):
         raise ValueError(f"prompt is not chat-templated (no {IM_START!r}): {text[:80]!r}")
+    dialect = get_dialect(config.dialect)
+    if not dialect.chat_tools:
+        return _with_instructions(tokenizer, text, config, dialect.system_prompt or "")
     blocks = text.count("\n</tools>")
     if blocks:
         missing = [t.name for t in config.tools if f'"name": "{t.name}"' not in text]

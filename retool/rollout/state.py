@@ -61,12 +61,13 @@ class StatusCell:
 class Trajectory:
     """Prompt ids plus the response built turn by turn from generated and tool ids."""
 
-    def __init__(self, prompt_ids: Sequence[int], tokenizer: Any, *, verify_masks: bool = True) -> None:
+    def __init__(self, prompt_ids: Sequence[int], tokenizer: Any, *, verify_masks: bool = True, dialect: str = "qwen3") -> None:
         if not prompt_ids:
             raise ValueError("prompt_ids is empty")
         self.prompt_ids: tuple[int, ...] = tuple(int(t) for t in prompt_ids)
         self.tokenizer = tokenizer
         self.verify_masks = verify_masks
+        self.dialect = dialect  # the mask rule verify_loss_mask checks
         self.response_ids: list[int] = []
         self.loss_mask: list[int] = []
         self.logprobs: list[float] = []
@@ -118,6 +119,6 @@ class Trajectory:
             raise RolloutInvariantError(f"{where}: tool token {zero_lp[0]} has logprob {self.logprobs[zero_lp[0]]} != 0.0")
         if self.verify_masks:
             mask = [0] * self.prompt_len + self.loss_mask
-            result = verify_loss_mask(tokens, mask, self.tokenizer, self.prompt_len)
+            result = verify_loss_mask(tokens, mask, self.tokenizer, self.prompt_len, self.dialect)
             if not result.ok:
                 raise RolloutInvariantError(f"{where}: verify_loss_mask failed: {result.reason} at tokens {result.span}")

@@ -1,5 +1,14 @@
 """The text and token contract of a tool-calling trace: pure functions, no I/O, nothing above it.
 
+- :mod:`~retool.text.dialect`: a :class:`Dialect` is everything that knows one format's tags (the
+  prompt, stop strings, parsing, the tool turn, the mask rule): ``qwen3`` (the default) and
+  ``retool-code`` (ReTool's native ``<code>``/``<interpreter>``); :func:`get_dialect` by name.
+  Nothing outside this package knows the tags.
+- :mod:`~retool.text.trace`: the :class:`Trace` every dialect's parser returns and the one rule
+  for its final answer and ``has_valid_format`` (read from :mod:`~retool.text.regions`'s
+  ``own_text``, the text the answer extraction reads).
+- :mod:`~retool.text.native`: the ``retool-code`` parser (``parse_native``, total and linear) and
+  renderers (``format_code_block``, ``interpreter_text``).
 - :mod:`~retool.text.grammar`: the Qwen3 tool-call grammar. ``render_tools_system_prompt``,
   ``format_tool_call``, ``tool_turn_text`` render; ``parse_trace(text)`` is total (any string gives
   a ``Trace``; nothing raises) and reads calls, errors and the final boxed answer; tool output is
@@ -24,6 +33,9 @@ _EXPORTS = {
     ), ".grammar"),
     "MAX_JSON_DEPTH": ".bounded_json",
     **dict.fromkeys(("ANSWER_LINE", "BoxedSpan", "answer_line", "find_boxed"), ".spans"),
+    **dict.fromkeys(("DIALECTS", "DIALECT_NAMES", "QWEN3", "RETOOL_CODE", "Dialect", "get_dialect"), ".dialect"),
+    **dict.fromkeys(("NATIVE_SYSTEM_PROMPT", "format_code_block", "interpreter_text", "parse_native"), ".native"),
+    **dict.fromkeys(("blank_invisible", "own_text"), ".regions"),
     **dict.fromkeys((
         "MASK_OF", "MaskCheck", "SFTExample", "TemplateNotPrefixPreserving", "TokenSegment", "build_ids_and_mask",
         "encode_sft", "joint_tokenization_differs", "verify_loss_mask",

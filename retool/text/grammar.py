@@ -51,7 +51,7 @@ from retool.text.trace import (CODE_INTERPRETER, DEFAULT_TOOLS, END_OF_TEXT, IM_
 
 __all__ = ["CODE_INTERPRETER", "DEFAULT_TOOLS", "END_OF_TEXT", "IM_END", "IM_START", "MAX_ERRORS", "Segment",
            "TOOL_CALL_CLOSE", "TOOL_CALL_OPEN", "TOOL_RESPONSE_CLOSE", "TOOL_RESPONSE_OPEN", "ToolCall", "ToolSpec",
-           "Trace", "find_boxed", "format_tool_call", "format_tool_response", "neutralise", "parse_trace",
+           "Trace", "find_boxed", "format_tool_call", "format_tool_response", "neutralise", "parse_call", "parse_trace",
            "render_tools_system_prompt", "strip_code_fences", "tool_turn_text"]
 
 TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
@@ -106,7 +106,7 @@ def tool_turn_text(outputs: Sequence[str]) -> str:
 # ---------------------------------------------------------------------------------------------
 # parsing
 
-def _parse_call(text: str, start: int, tools: Mapping[str, ToolSpec]) -> ToolCall:
+def parse_call(text: str, start: int, tools: Mapping[str, ToolSpec]) -> ToolCall:
     """Parse the call opening at ``start``; the returned ``end`` is just past ``</tool_call>``."""
     body = start + len(TOOL_CALL_OPEN)
     i = body
@@ -222,7 +222,7 @@ def parse_trace(text: str, tools: Sequence[ToolSpec] = DEFAULT_TOOLS) -> Trace:
         if nxt > text_start:
             segments.append(Segment("text", text[text_start:nxt], text_start, nxt))
         if kind == 1:
-            call = _parse_call(text, nxt, by_name)
+            call = parse_call(text, nxt, by_name)
             calls.append(call)
             if call.error:
                 errors.append(f"tool call #{len(calls)}: {call.error}")

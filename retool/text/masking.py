@@ -13,13 +13,18 @@ Contract:
   prompt must be a prefix of the full render (otherwise :class:`TemplateNotPrefixPreserving`,
   naming the message and the first differing text); the assistant's tokens run from there to its
   first end-of-turn string (``<|im_end|>``) inclusive. Each piece of text is tokenized on its own,
-  as the model meets it at inference time, and the pieces are concatenated.
-- :func:`verify_loss_mask` is the cheap in-training check: after the prompt every 0-run must decode
-  to a tool turn (chat markup plus at least one ``<tool_response>`` block, nothing else), except
-  that the last run may be a cut-off tool turn or trailing markup/padding; no 1-run may hold a
-  tool turn's opening (``<|im_start|>user\n<tool_response>``); the ``<|im_end|>`` closing an
-  assistant turn is trained (in a 1-run) unless that turn ended on ``</tool_call>`` (a rollout
-  stops there and the tool turn closes it). Model text is otherwise free: a model may sample
+  as the model meets it at inference time, and the pieces are concatenated. In a dialect whose
+  tool output sits inside the assistant message (``dialect="retool-code"``: ``<interpreter>``
+  blocks; the chat template then gets no tools), each tool response with the blank space around
+  it is a ``tool`` piece of its own (mask 0): the interpreter text never enters the loss.
+- :func:`verify_loss_mask` is the cheap in-training check, in the trajectory's dialect
+  (:mod:`retool.text.dialect`; qwen3 by default): after the prompt every 0-run must parse, in that
+  dialect, as a tool turn (markup and blank space plus at least one tool response, nothing else:
+  qwen3 ``<tool_response>`` blocks in chat markup, retool-code ``<interpreter>`` blocks), except
+  that the last run may be a cut-off tool turn or trailing markup/padding; no 1-run may hold the
+  dialect's tool opening (``<|im_start|>user\n<tool_response>``, ``<interpreter>``); the
+  ``<|im_end|>`` closing an assistant turn is trained (in a 1-run) unless that turn ended on
+  ``</tool_call>`` (qwen3: a rollout stops there and the tool turn closes it). Model text is otherwise free: a model may sample
   special tokens, and that is not a masking error. It returns the first offending span.
 All functions here are pure; the tokenizer is only read.
 """
@@ -30,11 +35,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from retool.text.grammar import DEFAULT_TOOLS, IM_END, IM_START, TOOL_CALL_CLOSE, TOOL_RESPONSE_OPEN, ToolSpec, parse_trace
+from retool.text.dialect import QWEN3, Dialect, get_dialect
+from retool.text.trace import DEFAULT_TOOLS, IM_END, IM_START, ToolSpec
 
 SegmentKind = Literal["prompt", "model", "tool"]
-# A tool turn opens with this; model-sampled text never should (a leak of tool tokens into a 1-run).
-_TOOL_TURN_OPENING = f"{IM_START}user\n{TOOL_RESPONSE_OPEN}"
 MASK_OF: Mapping[str, int] = {"prompt": 0, "model": 1, "tool": 0}
 
 
@@ -90,6 +94,27 @@ def _render(tokenizer: Any, messages: Sequence[Mapping[str, Any]], tools: Sequen
     )
 
 
+def _split_tool_text(text: str, dialect: Dialect, tools: Sequence[ToolSpec]) -> list[tuple[SegmentKind, str]]:
+    """An assistant message of a dialect whose tool output sits inside it (retool-code), cut into
+    model and tool pieces: each tool response with the blank space around it is a tool piece
+    (as at inference: the model stops at the call's closer, the tool text follows, the model
+    resumes at its next word)."""
+    pieces: list[tuple[SegmentKind, str]] = []
+    cursor = 0
+    for seg in dialect.parse(text, tools).segments:
+        if seg.kind != "tool_response":
+            continue
+        start, end = seg.start, seg.end
+        while start > cursor and text[start - 1].isspace():
+            start -= 1
+        while end < len(text) and text[end].isspace():
+            end += 1
+        pieces += [("model", text[cursor:start]), ("tool", text[start:end])]
+        cursor = end
+    pieces.append(("model", text[cursor:]))
+    return [(kind, piece) for kind, piece in pieces if piece]
+
+
 def encode_sft(
     tokenizer: Any,
     messages: Sequence[Mapping[str, Any]],
@@ -97,8 +122,11 @@ def encode_sft(
     *,
     end_of_turn: str = IM_END,
     chat_template_kwargs: Mapping[str, Any] | None = None,
+    dialect: str | Dialect = QWEN3,
 ) -> SFTExample:
     """Ids and loss mask for one conversation (see the module docstring)."""
+    dialect = get_dialect(dialect)
+    tools = tuple(tools) if dialect.chat_tools else ()
     kwargs = dict(chat_template_kwargs or {})
     assistants = [k for k, m in enumerate(messages) if m.get("role") == "assistant"]
     if not assistants:
@@ -123,7 +151,10 @@ def encode_sft(
         if stop < 0:
             raise ValueError(f"assistant message {k} has no end-of-turn {end_of_turn!r} in the rendered conversation")
         cursor = stop + len(end_of_turn)
-        pieces.append(("model", full[len(prefix) : cursor]))
+        if dialect.chat_tools:
+            pieces.append(("model", full[len(prefix) : cursor]))
+        else:
+            pieces += _split_tool_text(full[len(prefix) : cursor], dialect, DEFAULT_TOOLS)
     pieces.append(("prompt", full[cursor:]))
     segments = tuple(TokenSegment(kind, _encode(tokenizer, text)) for kind, text in pieces if text)
     ids, mask = build_ids_and_mask(segments)
@@ -154,9 +185,9 @@ def _runs(mask: Sequence[int], start: int) -> list[tuple[int, int, int]]:
     return runs
 
 
-def _is_tool_turn(text: str, *, last: bool) -> str | None:
+def _is_tool_turn(text: str, dialect: Dialect, *, last: bool) -> str | None:
     """None if ``text`` is a valid 0-run after the prompt, else the reason."""
-    trace = parse_trace(text)
+    trace = dialect.parse(text, DEFAULT_TOOLS)
     stray = [s for s in trace.segments if s.kind in ("text", "tool_call") and s.text.strip()]
     if stray:
         return f"0-span holds non-tool text {stray[0].text[:60]!r}"
@@ -166,17 +197,18 @@ def _is_tool_turn(text: str, *, last: bool) -> str | None:
     if last:
         return None
     if not has_response:
-        return "0-span between model turns holds no <tool_response> block"
+        return f"0-span between model turns holds no tool response ({dialect.tool_opening!r} ...)"
     return "; ".join(trace.errors) or None
 
 
-def _untrained_end_of_turn(text: str, before: str | None) -> str | None:
+def _untrained_end_of_turn(text: str, before: str | None, dialect: Dialect) -> str | None:
     """The reason when the 0-run ``text`` holds the end of turn of the assistant turn it follows.
 
     ``before`` is the decoded 1-run just before it (None right after the prompt, which ends on the
     assistant's generation prompt). An ``<|im_end|>`` before any ``<|im_start|>`` in the run closes
     that assistant turn: masked 0, the model never learns to stop. Allowed only where the turn
-    was already closed inside the 1-run, or ended on ``</tool_call>`` (the tool turn closes it).
+    was already closed inside the 1-run, or (qwen3) ended on ``</tool_call>`` (the tool turn closes
+    it): the dialect's ``untrained_eot_after``.
     """
     end = text.find(IM_END)
     start = text.find(IM_START)
@@ -184,14 +216,16 @@ def _untrained_end_of_turn(text: str, before: str | None) -> str | None:
         return None
     if before is not None:
         tail = before.rstrip()
-        if tail.endswith(IM_END) or tail.endswith(TOOL_CALL_CLOSE):
+        if tail.endswith(dialect.untrained_eot_after):
             return None
     return (f"the assistant's end of turn {IM_END} is masked 0 (never trained: the model would not learn to stop); "
             f"the 0-span starts {text[:60]!r}")
 
 
-def verify_loss_mask(ids: Sequence[int], mask: Sequence[int], tokenizer: Any, prompt_len: int) -> MaskCheck:
+def verify_loss_mask(ids: Sequence[int], mask: Sequence[int], tokenizer: Any, prompt_len: int,
+                     dialect: str | Dialect = QWEN3) -> MaskCheck:
     """Check one trajectory's mask against the rules of the module contract; the first failure wins."""
+    dialect = get_dialect(dialect)
     if len(ids) != len(mask):
         return MaskCheck(False, f"len(ids)={len(ids)} != len(mask)={len(mask)}")
     bad = next((i for i, m in enumerate(mask) if m not in (0, 1)), None)
@@ -207,12 +241,12 @@ def verify_loss_mask(ids: Sequence[int], mask: Sequence[int], tokenizer: Any, pr
     for n, (value, start, end) in enumerate(runs):
         text = tokenizer.decode(list(ids[start:end]), skip_special_tokens=False)
         if value == 1:
-            if _TOOL_TURN_OPENING in text:
-                at = text.index(_TOOL_TURN_OPENING)
+            if dialect.tool_opening in text:
+                at = text.index(dialect.tool_opening)
                 return MaskCheck(False, f"1-span holds a tool turn: {text[at:at + 80]!r}", (start, end))
             before = text
         else:
-            reason = _is_tool_turn(text, last=n == len(runs) - 1) or _untrained_end_of_turn(text, before)
+            reason = _is_tool_turn(text, dialect, last=n == len(runs) - 1) or _untrained_end_of_turn(text, before, dialect)
             if reason:
                 return MaskCheck(False, reason, (start, end))
     return MaskCheck(True)

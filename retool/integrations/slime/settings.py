@@ -37,6 +37,7 @@ RETOOL_ARGS: dict[str, tuple[Any, str]] = {
     "retool_max_turns": (16, "model turns per sample at most"),
     "retool_max_tool_calls": (16, "executed tool calls per sample at most"),
     "retool_system_prompt": (None, "a system turn for prompts without one"),
+    "retool_dialect": ("qwen3", "tool-call format: qwen3 (<tool_call> JSON) or retool-code (<code>/<interpreter>, the published ReTool checkpoint's)"),
     "retool_max_abort_retries": (0, "reruns from clean state of a sample the engine aborted"),
     "retool_engine_retries": (59, "HTTP retries of one request (transport errors, 5xx, 408, 429)"),
     "retool_engine_retry_interval_s": (1.0, "seconds between HTTP retries"),
@@ -119,6 +120,7 @@ def config_from_args(args: Any, sampling_params: Mapping[str, Any], *, evaluatio
         sampling=sampling,
         n_samples_per_prompt=1,
         system_prompt=getattr(args, "retool_system_prompt", None),
+        dialect=str(_arg(args, "retool_dialect")),
         max_abort_retries=int(_arg(args, "retool_max_abort_retries")),
         chat_template_kwargs=dict(getattr(args, "apply_chat_template_kwargs", None) or {}),
     )

@@ -423,18 +423,20 @@ async def test_qwen3_tokenizer_trajectory_passes_every_turns_check(qwen3_tokeniz
 
 @amark
 async def test_a_long_turn_is_parsed_off_the_event_loop(tok, sandbox, monkeypatch) -> None:
+    import dataclasses
     import threading
 
     from retool.rollout import loop
+    from retool.text import dialect
 
     threads: list[int] = []
-    real = loop.parse_trace
+    real = dialect.QWEN3.parse
 
     def spy(text, tools):
         threads.append(threading.get_ident())
         return real(text, tools)
 
-    monkeypatch.setattr(loop, "parse_trace", spy)
+    monkeypatch.setitem(dialect.DIALECTS, "qwen3", dataclasses.replace(dialect.QWEN3, parse=spy))
     short = await sample(tok, sandbox, [ANSWER_42])
     long_answer = "x " * (loop.OFF_LOOP_CHARS // 2 + 10) + ANSWER_42
     long = await sample(tok, sandbox, [long_answer], cfg(rollout_max_response_len=20_000, max_context_len=40_000))
