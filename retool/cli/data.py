@@ -1,6 +1,6 @@
 """``retool data``: convert source files into the project's records (see :mod:`retool.data`).
 
-    retool data sft IN OUT [--rejects PATH]                       ReTool-SFT -> tool-calling chats
+    retool data sft IN OUT [--dialect qwen3|retool-code] [--rejects PATH]   ReTool-SFT -> tool-calling chats
     retool data rl IN OUT [--source dapo|aime|auto] [--rejects PATH]   DAPO / AIME -> {prompt, label}
 
 IN is JSONL or parquet; OUT is JSONL. A malformed row stops the run with its file, row and field
@@ -25,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument("output", metavar="OUT", help="JSONL file to write")
         p.add_argument("--rejects", metavar="PATH", default=None, help="write malformed rows here instead of stopping")
     rl.add_argument("--source", choices=("dapo", "aime", "auto"), default="auto", help="source schema (default: auto)")
+    from retool.text.dialect import DIALECT_NAMES
+
+    sft.add_argument("--dialect", choices=DIALECT_NAMES, default="qwen3",
+                     help="qwen3: code as tool-call turns, output as tool turns; retool-code: kept native (one assistant "
+                          "message), the <interpreter> spans masked 0 when trained (default: qwen3)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     path = sample_path(_SAMPLES[args.kind]) if args.input == "sample" else args.input
     try:
         if args.kind == "sft":
-            report = prepare_sft(path, args.output, rejects_path=args.rejects)
+            report = prepare_sft(path, args.output, rejects_path=args.rejects, dialect=args.dialect)
         else:
             report = prepare_rl(path, args.output, source=args.source, rejects_path=args.rejects)
     except DataError as err:

@@ -30,6 +30,8 @@ from retool.data.jsonl import iter_json
 from retool.data.rl import RL_SOURCES, RLSource, rl_record
 from retool.data.rows import LINE, DataError, PrepReport, RowError, describe
 from retool.data.sft import sft_record
+from retool.text.dialect import get_dialect
+from retool.text.trace import DEFAULT_TOOLS
 
 __all__ = ["SAMPLES_DIR", "iter_rows", "prepare_rl", "prepare_sft", "read_jsonl", "sample_path"]
 
@@ -116,7 +118,7 @@ def _prepare(in_path: Any, out_path: Any, convert: Callable[[Any], dict[str, Any
                 written += 1
                 name = record["metadata"]["source"]
                 sources[name] = sources.get(name, 0) + 1
-                tool_calls += sum(len(m.get("tool_calls") or ()) for m in record.get("messages", ()))
+                tool_calls += _tool_calls(record)
     finally:
         if rej is not None:
             rej.close()
@@ -126,10 +128,21 @@ def _prepare(in_path: Any, out_path: Any, convert: Callable[[Any], dict[str, Any
     )
 
 
+def _tool_calls(record: dict[str, Any]) -> int:
+    """Calls in one written record: OpenAI ``tool_calls`` entries, or the calls of its dialect's parse."""
+    messages = record.get("messages", ())
+    if record.get("dialect"):
+        speaks = get_dialect(record["dialect"])
+        return sum(len(speaks.parse(m["content"], DEFAULT_TOOLS).tool_calls) for m in messages if m.get("role") == "assistant")
+    return sum(len(m.get("tool_calls") or ()) for m in messages)
+
+
 def prepare_sft(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str], *,
-                rejects_path: str | os.PathLike[str] | None = None) -> PrepReport:
-    """ReTool-SFT JSONL/parquet -> tool-calling chat records (JSONL)."""
-    return _prepare(in_path, out_path, sft_record, rejects_path)
+                rejects_path: str | os.PathLike[str] | None = None, dialect: str = "qwen3") -> PrepReport:
+    """ReTool-SFT JSONL/parquet -> tool-calling chat records (JSONL) in ``dialect`` (qwen3 tool
+    turns, or retool-code kept native with its interpreter spans masked 0 when trained)."""
+    get_dialect(dialect)  # an unknown name raises before any file is written
+    return _prepare(in_path, out_path, lambda row: sft_record(row, dialect), rejects_path)
 
 
 def prepare_rl(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str], *, source: RLSource = "auto",

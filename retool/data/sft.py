@@ -14,6 +14,12 @@ naming the field, never another exception; linear time in the row's text):
   one (``<answer>`` tags kept verbatim) the final assistant turn. Prose and outputs are stripped of
   surrounding whitespace. ``metadata.original`` holds the source messages unchanged. Every content
   is a text field within ``MAX_TEXT_CHARS`` with no NUL and no lone surrogate.
+  With ``dialect="retool-code"`` the row is kept native instead: the same checked split, put back
+  inline in the native rollout's exact layout (:func:`native_assistant_text`) as one assistant
+  message, after the prompt the rollout renders in that dialect (its instructions in the system
+  turn, the problem as the user turn); the record says ``"dialect": "retool-code"`` and has no
+  ``tools``. Trained with that dialect (:func:`retool.text.masking.encode_sft`), the interpreter
+  spans are mask 0: the upstream prep, which trains on them, leaks tool output into the loss.
 - :func:`split_trajectory` reads the tags in one forward scan: a block runs from its opener to the
   first closer of the same name (other tags inside it are its text), a tag outside a block that
   opens nothing or is never closed is "unbalanced", a ``<code>`` must be followed by its
@@ -35,9 +41,11 @@ from typing import Any
 
 from retool.data.jsonl import decode_json_line
 from retool.data.rows import MAX_TEXT_CHARS, RowError, describe, text_field
+from retool.text.dialect import get_dialect
 from retool.text.grammar import CODE_INTERPRETER, find_boxed, strip_code_fences
+from retool.text.native import format_code_block, interpreter_text
 
-__all__ = ["QUESTION_MARKER", "inline_assistant_text", "sft_record", "split_trajectory"]
+__all__ = ["QUESTION_MARKER", "inline_assistant_text", "native_assistant_text", "sft_record", "split_trajectory"]
 
 QUESTION_MARKER = "*user question:*"
 _TRAJECTORY = "messages[assistant].content"
@@ -138,8 +146,27 @@ def inline_assistant_text(messages: Sequence[Mapping[str, Any]]) -> str:
     return "".join(parts)
 
 
-def sft_record(row: Mapping[str, Any]) -> dict[str, Any]:
-    """One ReTool-SFT row -> ``{"messages", "tools", "metadata": {"source", "original"}}``."""
+def native_assistant_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The split trajectory (:func:`split_trajectory`'s messages) inline again in the retool-code
+    rollout's exact layout: prose, ``\n\n``, :func:`retool.text.native.format_code_block`, then
+    :func:`retool.text.native.interpreter_text` of the output, ..., the final text. So an SFT
+    example teaches the bytes a native rollout produces, and its interpreter spans are the tool text
+    the mask leaves at 0."""
+    parts: list[str] = []
+    for msg in messages:
+        if msg["role"] == "tool":
+            parts.append(interpreter_text([msg["content"]]))
+        elif msg.get("tool_calls"):
+            prose = msg["content"]
+            parts.append((f"{prose}\n\n" if prose else "") + format_code_block(msg["tool_calls"][0]["function"]["arguments"]["code"]))
+        else:
+            parts.append(msg["content"])
+    return "".join(parts)
+
+
+def sft_record(row: Mapping[str, Any], dialect: str = "qwen3") -> dict[str, Any]:
+    """One ReTool-SFT row -> ``{"messages", "tools", "metadata": {"source", "original"}}`` (qwen3),
+    or ``{"messages", "dialect": "retool-code", "metadata"}`` (the module docstring says how)."""
     msgs = row.get("messages") if isinstance(row, Mapping) else None
     if not isinstance(msgs, list) or not msgs:
         what = describe(msgs) if isinstance(row, Mapping) else f"a row that is {describe(row)}"
@@ -157,7 +184,14 @@ def sft_record(row: Mapping[str, Any]) -> dict[str, Any]:
     problem = user.split(QUESTION_MARKER, 1)[1] if QUESTION_MARKER in user else user
     if not problem.strip():
         raise RowError(f"messages[{len(msgs) - 2}].content", "empty problem text")
+    speaks = get_dialect(dialect)
     head = [{"role": "system", "content": msgs[0]["content"]}] if roles[0] == "system" else []
-    out = head + [{"role": "user", "content": problem.strip()}] + split_trajectory(msgs[-1]["content"])
+    turns = split_trajectory(msgs[-1]["content"])
     original = [{"role": m["role"], "content": m["content"]} for m in msgs]
-    return {"messages": out, "tools": [CODE_INTERPRETER.to_json()], "metadata": {"source": "retool-sft", "original": original}}
+    metadata = {"source": "retool-sft", "original": original}
+    if speaks.chat_tools:
+        out = head + [{"role": "user", "content": problem.strip()}] + turns
+        return {"messages": out, "tools": [CODE_INTERPRETER.to_json()], "metadata": metadata}
+    prompt = speaks.prompt_messages(head + [{"role": "user", "content": problem.strip()}])
+    assistant = text_field(native_assistant_text(turns), _TRAJECTORY, max_chars=MAX_TEXT_CHARS)
+    return {"messages": [*prompt, {"role": "assistant", "content": assistant}], "dialect": speaks.name, "metadata": metadata}

@@ -13,12 +13,22 @@ Contract (pure; every function is deterministic in its arguments):
   fewer).
 - :func:`rl_prompt` is the ``{"prompt", "label"}`` record the rollout and the reward read (the label
   is the exact integer as text).
+- :data:`PROGRAMS` are the programs a trace runs: each names the operands, may print intermediates
+  (``"digits"``: the partial products ``a * d`` for each digit ``d`` of ``b``; ``"split"``:
+  ``a * (b // 100)`` and ``a * (b % 100)``; ``"direct"``: none) and prints the product last, so the
+  product is always the tool output's last line. :func:`program` is the source,
+  :func:`program_output` what it prints (checked against a real interpreter in the tests).
 - :func:`sft_trace` is a prepared SFT record in the recipe's grammar: the user turn, an assistant
-  turn calling ``code_interpreter`` with ``print(a * b)``, the tool turn with the printed product,
-  and the final assistant turn ``\\boxed{product}``. With ``noisy_box=True`` the box holds a copy
-  with one digit changed (seeded by ``noise_seed``) while the tool output stays true: the traces
-  of a deliberately partial SFT, whose policy calls the tool but copies unreliably, which GRPO
-  then has room to fix.
+  turn calling ``code_interpreter`` with ``program_name``'s program, the tool turn with what it
+  prints, and the final assistant turn ``\\boxed{product}``. With ``noisy_box=True`` the box holds a
+  misreading (:func:`misread`, seeded by ``noise_seed``) while the tool output stays true:
+  ``slip="digit"`` the product with one digit changed, ``slip="line"`` the number printed just
+  before the product (an intermediate). Such traces make a deliberately partial SFT whose policy
+  calls the tool and runs the right program but reads its output unreliably, which GRPO then has
+  room to fix; and since the tool output always holds the product, a reward that reads the tool
+  output cannot tell a right reading from a wrong one.
+- :class:`TaskFamily` also names the programs the SFT traces cycle through (``programs``) and the
+  misreading of its noisy traces (``slip``).
 """
 
 from __future__ import annotations
@@ -28,9 +38,11 @@ import random
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Problem", "TaskFamily", "is_heldout", "make_problems", "noisy_copy", "rl_prompt", "sft_trace"]
+__all__ = ["PROGRAMS", "SLIPS", "Problem", "TaskFamily", "is_heldout", "make_problems", "misread", "noisy_copy", "program",
+           "program_output", "rl_prompt", "sft_trace"]
 
 Split = Literal["train", "heldout"]
+SLIPS: tuple[str, ...] = ("digit", "line")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,6 +51,8 @@ class TaskFamily:
     a_digits: int = 4
     b_digits: int = 3
     heldout_share: float = 0.25
+    programs: tuple[str, ...] = ("direct", "digits", "split")  # the SFT traces cycle through these (PROGRAMS)
+    slip: str = "digit"  # the wrong box of a noisy SFT trace (misread)
 
     def __post_init__(self) -> None:
         if self.kind != "multiply":
@@ -48,6 +62,10 @@ class TaskFamily:
                 raise ValueError(f"TaskFamily.{name} must be in 1..12, got {getattr(self, name)}")
         if not 0.0 < self.heldout_share < 1.0:
             raise ValueError(f"TaskFamily.heldout_share must be in (0, 1), got {self.heldout_share}")
+        if not self.programs or any(name not in PROGRAMS for name in self.programs):
+            raise ValueError(f"TaskFamily.programs must be a non-empty tuple of {sorted(PROGRAMS)}, got {self.programs!r}")
+        if self.slip not in SLIPS:
+            raise ValueError(f"TaskFamily.slip must be one of {SLIPS}, got {self.slip!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,7 +83,32 @@ class Problem:
 
     @property
     def code(self) -> str:
-        return f"print({self.a} * {self.b})"
+        return program(self, "direct")
+
+
+# The programs an SFT trace may run. Each names the operands first and prints the product last, so the
+# product is always the tool output's last line; "digits" and "split" print intermediates before it
+# (partial products), as interpreter outputs in ReTool's traces usually hold more than the answer.
+PROGRAMS: dict[str, str] = {
+    "direct": "a, b = {a}, {b}\nprint(a * b)",
+    "digits": "a, b = {a}, {b}\nfor d in str(b): print(a * int(d))\nprint(a * b)",
+    "split": "a, b = {a}, {b}\nprint(a * (b // 100), a * (b % 100))\nprint(a * b)",
+}
+
+
+def program(problem: Problem, name: str) -> str:
+    """The source of program ``name`` (:data:`PROGRAMS`) for ``problem``."""
+    if name not in PROGRAMS:
+        raise ValueError(f"unknown program {name!r}; the programs are {sorted(PROGRAMS)}")
+    return PROGRAMS[name].format(a=problem.a, b=problem.b)
+
+
+def program_output(problem: Problem, name: str) -> str:
+    """What program ``name`` prints for ``problem`` (without the final newline)."""
+    program(problem, name)  # raises naming an unknown program
+    a, b = problem.a, problem.b
+    intermediates = {"direct": [], "digits": [str(a * int(d)) for d in str(b)], "split": [f"{a * (b // 100)} {a * (b % 100)}"]}
+    return "\n".join([*intermediates[name], str(a * b)])
 
 
 def is_heldout(prompt: str, heldout_share: float) -> bool:
@@ -115,13 +158,26 @@ def noisy_copy(text: str, seed: int) -> str:
     return text[:at] + new + text[at + 1:]
 
 
-def sft_trace(problem: Problem, *, noisy_box: bool = False, noise_seed: int = 0) -> dict[str, Any]:
+def misread(problem: Problem, program_name: str, slip: str, seed: int) -> str:
+    """A wrong box for ``problem``: ``slip="digit"`` the product with one digit changed (:func:`noisy_copy`),
+    ``slip="line"`` the number printed just before the product (an intermediate; ``"direct"`` prints
+    none, so it falls back to a digit slip)."""
+    if slip not in SLIPS:
+        raise ValueError(f"slip must be 'digit' or 'line', got {slip!r}")
+    lines = program_output(problem, program_name).split("\n")
+    if slip == "digit" or len(lines) < 2:
+        return noisy_copy(problem.answer, seed)
+    return lines[-2].split()[-1]
+
+
+def sft_trace(problem: Problem, *, program_name: str = "direct", noisy_box: bool = False, noise_seed: int = 0,
+              slip: str = "digit") -> dict[str, Any]:
     """A prepared SFT record (see the module contract)."""
-    boxed = noisy_copy(problem.answer, noise_seed) if noisy_box else problem.answer
-    call = {"type": "function", "function": {"name": "code_interpreter", "arguments": {"code": problem.code}}}
+    boxed = misread(problem, program_name, slip, noise_seed) if noisy_box else problem.answer
+    call = {"type": "function", "function": {"name": "code_interpreter", "arguments": {"code": program(problem, program_name)}}}
     return {"messages": [
         {"role": "user", "content": problem.prompt},
         {"role": "assistant", "content": "", "tool_calls": [call]},
-        {"role": "tool", "content": problem.answer},
+        {"role": "tool", "content": program_output(problem, program_name)},
         {"role": "assistant", "content": f"\\boxed{{{boxed}}}"},
     ]}

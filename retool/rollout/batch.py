@@ -68,14 +68,7 @@ def with_system_prompt(messages: Sequence[Mapping[str, Any]], config: RolloutCon
     for m in msgs:
         if isinstance(m.get("content"), str) and IM_START in m["content"]:
             raise ValueError(f"prompt message is already chat-templated (holds {IM_START!r}); pass the raw conversation")
-    dialect = get_dialect(config.dialect)
-    system = config.system_prompt or dialect.system_prompt
-    has_system = bool(msgs) and msgs[0].get("role") == "system"
-    if system and not has_system:
-        msgs.insert(0, {"role": "system", "content": system})
-    elif has_system and dialect.system_prompt and dialect.system_prompt not in str(msgs[0].get("content")):
-        msgs[0]["content"] = f"{msgs[0].get('content') or ''}\n\n{dialect.system_prompt}".lstrip()
-    return msgs
+    return get_dialect(config.dialect).prompt_messages(msgs, config.system_prompt)
 
 
 def render_prompt_ids(tokenizer: Any, messages: Sequence[Mapping[str, Any]], config: RolloutConfig) -> list[int]:

@@ -8,6 +8,7 @@ output inside one assistant message, :mod:`retool.text.native`); another name ra
 
 - the prompt: ``chat_tools`` (the chat template renders the tools block: qwen3) and
   ``system_prompt`` (the default system content: the native format's instructions);
+  :meth:`Dialect.prompt_messages` puts it in a conversation;
 - generation: ``call_closers`` (stop strings that end a turn asking for tools, kept in the output)
   and ``forged_markup`` (tool markup the model must never write in its own turn: stop strings too;
   a turn holding one fails the sample);
@@ -27,8 +28,9 @@ output inside one assistant message, :mod:`retool.text.native`); another name ra
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from retool.text import grammar, native
 from retool.text.trace import IM_END, IM_START, ToolSpec, Trace
@@ -59,6 +61,20 @@ class Dialect:
     def ends_on_call(self, text: str) -> bool:
         """True when a model turn stopped at one of this dialect's call closers."""
         return text.rstrip().endswith(self.call_closers)
+
+    def prompt_messages(self, messages: Sequence[Mapping[str, Any]], system_prompt: str | None = None) -> list[dict[str, Any]]:
+        """The conversation with the system turn this dialect needs (a copy; pure): ``system_prompt``
+        (else the dialect's own) as a first system turn when there is none; in a dialect without a
+        tools block (retool-code) an existing system turn gets the dialect's instructions appended,
+        once. The rollout and the SFT data prep both use it, so SFT prompts are the rollout's."""
+        msgs = [dict(m) for m in messages]
+        system = system_prompt or self.system_prompt
+        has_system = bool(msgs) and msgs[0].get("role") == "system"
+        if system and not has_system:
+            msgs.insert(0, {"role": "system", "content": system})
+        elif has_system and self.system_prompt and self.system_prompt not in str(msgs[0].get("content")):
+            msgs[0]["content"] = f"{msgs[0].get('content') or ''}\n\n{self.system_prompt}".lstrip()
+        return msgs
 
     def stops(self, extra: Sequence[str] = ()) -> tuple[str, ...]:
         """The stop strings of one model turn: the call closers, the forged markup, then ``extra``."""

@@ -1,9 +1,10 @@
 """SFT on tool-calling chats: masked next-token cross-entropy over what the model itself writes.
 
 Contract:
-- Examples are prepared records (``{"messages", "tools"?}``, as :func:`retool.data.prepare_sft`
-  writes them), encoded with :func:`retool.text.masking.encode_sft` (loss mask 1 exactly on assistant
-  tokens, 0 on prompt and tool turns), or already-encoded ``(ids, loss_mask)`` pairs / objects
+- Examples are prepared records (``{"messages", "tools"?, "dialect"?}``, as :func:`retool.data.prepare_sft`
+  writes them), encoded with :func:`retool.text.masking.encode_sft` in the record's dialect (else
+  ``SFTConfig.dialect``; :mod:`retool.text.dialect`) (loss mask 1 exactly on assistant
+  tokens, 0 on prompt and tool turns, and on ``<interpreter>`` text inside a retool-code message), or already-encoded ``(ids, loss_mask)`` pairs / objects
   with ``.ids`` and ``.loss_mask``. With ``verify_masks`` every encoded record is checked with
   :func:`retool.text.masking.verify_loss_mask` and a bad one raises naming its index.
 - Epochs visit the examples in a seeded random order (``seed + epoch``), ``batch_size`` at a time;
@@ -26,6 +27,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from retool.text.dialect import get_dialect
 from retool.text.grammar import DEFAULT_TOOLS, ToolSpec
 from retool.train.losses import Reduction, masked_cross_entropy
 from retool.train.common import (
@@ -50,6 +52,7 @@ class SFTConfig:
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1 (default: cuda when present)"})
     bf16: bool | None = None
     verify_masks: bool = True
+    dialect: str = field(default="qwen3", metadata={"help": "tool-call format of records without a 'dialect' field: qwen3 or retool-code"})
     out_dir: str | None = None
     save_every_steps: int | None = field(default=None, metadata={"help": "checkpoint every N steps"})
     metrics_path: str | None = field(default=None, metadata={"help": "metrics JSONL (default: OUT/metrics.jsonl)"})
@@ -65,6 +68,7 @@ class SFTConfig:
             raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps}")
         if self.loss_reduction not in ("token", "sample"):
             raise ValueError(f"loss_reduction must be 'token' or 'sample', got {self.loss_reduction!r}")
+        get_dialect(self.dialect)  # an unknown name raises, naming the choices
 
 
 def _tools_of(record: Mapping[str, Any]) -> tuple[ToolSpec, ...]:
@@ -79,17 +83,23 @@ def _tools_of(record: Mapping[str, Any]) -> tuple[ToolSpec, ...]:
 
 
 def encode_examples(
-    tokenizer: Any, examples: Sequence[Any], *, max_length_tokens: int | None = None, verify_masks: bool = True
+    tokenizer: Any, examples: Sequence[Any], *, max_length_tokens: int | None = None, verify_masks: bool = True,
+    dialect: str = "qwen3",
 ) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
-    """Examples (records, encoded objects or pairs) -> ``(ids, loss_mask)`` pairs."""
+    """Examples (records, encoded objects or pairs) -> ``(ids, loss_mask)`` pairs. A record is
+    encoded in its own ``"dialect"`` when it names one, else in ``dialect``."""
     from retool.text.masking import encode_sft, verify_loss_mask
 
     out = []
     for k, ex in enumerate(examples):
         if isinstance(ex, Mapping):
-            enc = encode_sft(tokenizer, ex["messages"], _tools_of(ex))
+            try:
+                speaks = get_dialect(ex.get("dialect") or dialect)
+            except ValueError as err:
+                raise ValueError(f"example {k}: {err}") from None
+            enc = encode_sft(tokenizer, ex["messages"], _tools_of(ex), dialect=speaks)
             if verify_masks:
-                check = verify_loss_mask(enc.ids, enc.loss_mask, tokenizer, enc.prompt_len)
+                check = verify_loss_mask(enc.ids, enc.loss_mask, tokenizer, enc.prompt_len, speaks)
                 if not check.ok:
                     raise ValueError(f"example {k}: loss mask check failed at tokens {check.span}: {check.reason}")
             ids, mask = enc.ids, enc.loss_mask
@@ -138,7 +148,8 @@ def sft_train(model: Any, tokenizer: Any, examples: Sequence[Any], config: SFTCo
     started = time.perf_counter()
     device = pick_device(config.device)
     bf16 = use_bf16(device, config.bf16)
-    pairs = encode_examples(tokenizer, examples, max_length_tokens=config.max_length_tokens, verify_masks=config.verify_masks)
+    pairs = encode_examples(tokenizer, examples, max_length_tokens=config.max_length_tokens, verify_masks=config.verify_masks,
+                            dialect=config.dialect)
     if not pairs:
         raise ValueError("sft_train needs at least one example, got none")
     model.to(device)
