@@ -13,21 +13,24 @@ Layers (names used by ``retool.sandbox`` and ``retool sandbox info``):
 - ``landlock``: filesystem access limited to read-only interpreter/library paths plus one
   writable scratch directory; on ABI >= 4 TCP bind/connect are denied, on ABI >= 6 signals and
   abstract unix sockets are scoped to the child's own domain.
-- ``seccomp``: a hand-assembled classic-BPF deny list (x86_64 only; other architectures report
-  the layer unavailable) in two stacked programs. A static one, installed once in the zygote and
-  inherited by every child (so its JIT cost is paid once), denies exec, fork/vfork, clone3
-  (ENOSYS, so libc falls back to clone), sockets (all families), ptrace, process_vm_*, bpf,
-  io_uring, userfaultfd, perf_event_open, keyctl family, pidfd_*, sigqueue, module/kexec/reboot
-  and similar admin calls, and the calls that make channels between runs or use resources outside
-  every limit: SysV shm/sem/msg, POSIX mqueues, inotify, fanotify, AIO (io_setup ...),
-  memfd_create/memfd_secret, flock, fcntl's lock, lease and notify commands, and the metadata
-  writes Landlock's ABI (up to 7) has no right for: setting or removing xattrs and file times
-  (utime family; so a snippet cannot set file times even in scratch). A small
-  per-child one denies clone without CLONE_THREAD (or with namespace flags), kill/tkill/tgkill
-  aimed at any pid but the child's own, the mount family, unshare, setns and
-  prctl(PR_SET_PDEATHSIG) (the child's set-up needs the first ones; the parent-death signal
-  cannot be cleared). Denied calls fail with EPERM; a foreign architecture or x32 call kills the
-  process. It is a deny list, not an allow-list: a syscall nobody listed is allowed.
+- ``seccomp``: hand-assembled classic-BPF allow-lists (default deny; x86_64 only, other
+  architectures report the layer unavailable) in two stacked programs, tables and measuring
+  method in :mod:`retool.sandbox.seccomp`. The zygote's, installed once and inherited by every
+  child (so its JIT cost is paid once), allows what a snippet may call plus what serving and a
+  child's set-up need (the control socket, fork, wait, kill, setsid, the uid switch, unshare,
+  mount, landlock_restrict_self). Each child's, stacked on it just before the snippet runs,
+  allows only the snippet's table (``ALLOWED_SYSCALLS_X86_64``: memory, I/O on held fds, polling,
+  paths, time, threads, signals, the process' own identity and limits) and checks arguments:
+  clone only with CLONE_THREAD and no namespace flag, kill/tkill/tgkill/prlimit64/
+  sched_getaffinity only on the child itself, prctl only for names and queries (so the
+  parent-death signal cannot be cleared), fcntl without locks, leases, notify or owners, ioctl
+  only for the tty query, FIONBIO, FIOCLEX/FIONCLEX, FIONREAD and TIOCGWINSZ. Everything else is
+  refused with EPERM, so a syscall nobody listed is refused: exec, fork/vfork, sockets, ptrace,
+  process_vm_*, bpf, io_uring, userfaultfd, perf, keyrings, pidfd_*, mount/unshare/setns, SysV
+  IPC, POSIX mqueues, inotify/fanotify, AIO, memfd, flock, xattrs, the utime and chown families,
+  mincore, sync, scheduling of other processes, and any call added to a later kernel. clone3 and
+  a few calls libc probes for (openat2, fchmodat2, map_shadow_stack, mseal) get ENOSYS so libc
+  falls back (threads are made with clone). A foreign architecture or x32 call kills the process.
 - ``rlimits``: AS, CPU, FSIZE, NOFILE, CORE and (with ``uid``) NPROC, soft == hard.
 - ``pid``, ``net``, ``uts``, ``mount``, ``ipc``: namespaces, see :mod:`retool.sandbox.namespaces`.
 """
@@ -55,9 +58,19 @@ PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 
 # --- seccomp (the programs live in retool.sandbox.seccomp; re-exported here) --------------------
-from retool.sandbox.seccomp import (  # noqa: E402,F401
-    AUDIT_ARCH_X86_64, CHILD_DENIED_SYSCALLS_X86_64, CLONE_THREAD, DENIED_FCNTL_COMMANDS, DENIED_SYSCALLS_X86_64,
-    ChildSeccomp, child_seccomp_program, install_seccomp, zygote_seccomp_program,
+from retool.sandbox.seccomp import (  # noqa: F401
+    ALLOWED_FCNTL_COMMANDS,
+    ALLOWED_IOCTL_COMMANDS,
+    ALLOWED_PRCTL_OPTIONS,
+    ALLOWED_SYSCALLS_X86_64,
+    AUDIT_ARCH_X86_64,
+    CLONE_THREAD,
+    ENOSYS_SYSCALLS_X86_64,
+    ZYGOTE_SYSCALLS_X86_64,
+    ChildSeccomp,
+    child_seccomp_program,
+    install_seccomp,
+    zygote_seccomp_program,
 )
 
 
