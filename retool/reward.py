@@ -53,7 +53,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from retool.answer import AnswerConfig, compare, extract_answer
-from retool.text.dialect import get_dialect
+from retool.text.dialect import DialectName, get_dialect
 from retool.text.trace import DEFAULT_TOOLS
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ class RewardConfig:
     tool_bonus_requires_correct: bool = False
     answer: AnswerConfig = field(default_factory=AnswerConfig)
     max_response_chars: int = 1_000_000
-    dialect: str = "qwen3"  # which markup is a call and a tool response (retool.text.dialect)
+    dialect: DialectName = "qwen3"  # which markup is a call and a tool response (retool.text.dialect)
 
     def __post_init__(self) -> None:
         get_dialect(self.dialect)  # an unknown name raises, naming the choices

@@ -47,6 +47,7 @@ SFT_FLAGS: tuple[ConfigFlag, ...] = (
     ConfigFlag("--max-length", "max_length_tokens", metavar="TOKENS"),
     ConfigFlag("--warmup-steps", "warmup_steps"),
     ConfigFlag("--save-every", "save_every_steps", metavar="STEPS"),
+    ConfigFlag("--dialect", "dialect"),
     *_COMMON,
 )
 RL_FLAGS: tuple[ConfigFlag, ...] = (
@@ -66,6 +67,7 @@ ROLLOUT_FLAGS: tuple[ConfigFlag, ...] = (
     ConfigFlag("--max-context-tokens", "max_context_len", metavar="TOKENS"),
     ConfigFlag("--max-turns", "max_turns"),
     ConfigFlag("--max-tool-calls", "max_tool_calls"),
+    ConfigFlag("--dialect", "dialect"),
 )
 RUN_FLAGS: tuple[ConfigFlag, ...] = (
     ConfigFlag("--ref-model", "ref_model", metavar="same|none|DIR"),

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from retool.embedded.models import load_model
 from retool.recipes.inputs import load_policy, rl_prompts
-from retool.reward import score
+from retool.reward import RewardConfig, score
 from retool.rollout.config import RolloutConfig
 from retool.rollout.engines.hf import HFEngine
 from retool.train.common import TrainResult, pick_device
@@ -75,8 +75,10 @@ def _sandbox(run: GRPORun) -> Any:
     return PythonSandbox(allow_weaker=run.sandbox_allow_weaker)
 
 
-def _reward(response: str, label: Any) -> Any:
-    return score(response, label)
+def _reward(dialect: str) -> Any:
+    """The reward reading responses in the rollout's dialect."""
+    config = RewardConfig(dialect=dialect)
+    return lambda response, label: score(response, label, config)
 
 
 async def run_grpo(prompts: str | Sequence[Any], model: str, run: GRPORun) -> TrainResult:
@@ -91,6 +93,6 @@ async def run_grpo(prompts: str | Sequence[Any], model: str, run: GRPORun) -> Tr
         if run.sandbox_url is not None:
             await sandbox.start()  # the farm's settings, and a clear error when it is not there
         return await rl_train(policy, ref, tokenizer, records, run.rl, engine=engine, sandbox=sandbox,
-                              rollout_config=run.rollout, reward_fn=_reward)
+                              rollout_config=run.rollout, reward_fn=_reward(run.rollout.dialect))
     finally:
         await sandbox.close()

@@ -28,16 +28,17 @@ def load_policy(model: str) -> tuple[Any, Any]:
 
 
 def _is_prepared_sft(record: dict[str, Any]) -> bool:
-    return "tools" in record or any(m.get("tool_calls") or m.get("role") == "tool" for m in record.get("messages", ()))
+    return ("tools" in record or "dialect" in record
+            or any(m.get("tool_calls") or m.get("role") == "tool" for m in record.get("messages", ())))
 
 
-def sft_examples(path_arg: str) -> list[dict[str, Any]]:
-    """Prepared SFT records or raw ReTool-SFT rows (converted) from ``path_arg`` (or ``"sample"``)."""
+def sft_examples(path_arg: str, dialect: str = "qwen3") -> list[dict[str, Any]]:
+    """Prepared SFT records or raw ReTool-SFT rows (converted into ``dialect``) from ``path_arg`` (or ``"sample"``)."""
     path = sample_path("retool_sft_sample.jsonl") if path_arg == "sample" else Path(path_arg)
     out = []
     for k, rec in enumerate(read_jsonl(path), start=1):
         try:
-            out.append(rec if _is_prepared_sft(rec) else sft_record(rec))
+            out.append(rec if _is_prepared_sft(rec) else sft_record(rec, dialect))
         except RowError as err:
             raise DataError(str(path), k, err.field, err.reason) from None
     return out

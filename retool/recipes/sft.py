@@ -15,6 +15,6 @@ __all__ = ["run_sft"]
 
 
 def run_sft(data: str, model: str, config: SFTConfig) -> TrainResult:
-    examples = sft_examples(data)  # read first: a bad row fails before the model loads
+    examples = sft_examples(data, config.dialect)  # read first: a bad row fails before the model loads
     policy, tokenizer = load_policy(model)
     return sft_train(policy, tokenizer, examples, config)

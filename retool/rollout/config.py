@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from retool.text.dialect import get_dialect
+from retool.text.dialect import DialectName, get_dialect
 from retool.text.grammar import DEFAULT_TOOLS, ToolSpec
 
 __all__ = ["Engine", "EngineError", "FinishReason", "Generation", "RolloutConfig", "SamplingParams", "Sandbox"]
@@ -156,7 +156,7 @@ class RolloutConfig:
     max_concurrent_samples: int | None = None  # None: every sample of the batch in flight
     max_abort_retries: int = 0
     system_prompt: str | None = None  # None: the dialect's own (retool-code: its format instructions)
-    dialect: str = field(default="qwen3", metadata={"help": "tool-call format: qwen3 (<tool_call> JSON) or retool-code (<code>/<interpreter>)"})
+    dialect: DialectName = field(default="qwen3", metadata={"help": "tool-call format: qwen3 (<tool_call> JSON) or retool-code (<code>/<interpreter>)"})
     chat_template_kwargs: Mapping[str, Any] = field(default_factory=dict)
     seed: int | None = None  # per-turn seeds derived from it; None: the engine's own randomness
     verify_masks: bool = True  # run verify_loss_mask after every turn

@@ -30,12 +30,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+from typing import get_args as typing_args
 
 from retool.text import grammar, native
 from retool.text.trace import IM_END, IM_START, ToolSpec, Trace
 
-__all__ = ["DIALECTS", "DIALECT_NAMES", "QWEN3", "RETOOL_CODE", "Dialect", "get_dialect"]
+__all__ = ["DIALECTS", "DIALECT_NAMES", "QWEN3", "RETOOL_CODE", "Dialect", "DialectName", "get_dialect"]
+
+DialectName = Literal["qwen3", "retool-code"]  # the names config fields take (flags get them as choices)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,6 +104,7 @@ RETOOL_CODE = Dialect(
 )
 DIALECTS: dict[str, Dialect] = {d.name: d for d in (QWEN3, RETOOL_CODE)}
 DIALECT_NAMES: tuple[str, ...] = tuple(DIALECTS)
+assert DIALECT_NAMES == typing_args(DialectName), (DIALECT_NAMES, DialectName)  # one list of names
 
 
 def get_dialect(name: str | Dialect) -> Dialect:

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from retool.text.dialect import get_dialect
+from retool.text.dialect import DialectName, get_dialect
 from retool.text.grammar import DEFAULT_TOOLS, ToolSpec
 from retool.train.losses import Reduction, masked_cross_entropy
 from retool.train.common import (
@@ -52,7 +52,7 @@ class SFTConfig:
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1 (default: cuda when present)"})
     bf16: bool | None = None
     verify_masks: bool = True
-    dialect: str = field(default="qwen3", metadata={"help": "tool-call format of records without a 'dialect' field: qwen3 or retool-code"})
+    dialect: DialectName = field(default="qwen3", metadata={"help": "tool-call format of records without a 'dialect' field: qwen3 or retool-code"})
     out_dir: str | None = None
     save_every_steps: int | None = field(default=None, metadata={"help": "checkpoint every N steps"})
     metrics_path: str | None = field(default=None, metadata={"help": "metrics JSONL (default: OUT/metrics.jsonl)"})
