@@ -11,8 +11,10 @@ Contract (supervisor side; nothing here raises on what a snippet left behind):
   xattrs set back (so nothing set on the dir itself, a mode or an xattr, reaches the next run).
 - ``clean_slot(root, slot)``: empty the slot dir in place (kept for callers that hold it open).
 - ``remove_tree(path)``: removes a tree of any depth without recursion and without holding one fd
-  per level (subdirectories are renamed up into the top dir until it is flat); never follows a
-  symlink; returns whether everything went. Never raises.
+  per level (subdirectories are renamed up into the top dir until it is flat, two fds at most);
+  takes back the rights on each dir first (a snippet running as our uid, as in weaker mode, may
+  have chmod-0'd them; the owner can always chmod); never follows a symlink; returns whether
+  everything went. Never raises.
 - ``sweep_stale(scratch_root, uid_base, slots)``: removes ``retool-sandbox-*`` trees under
   ``scratch_root`` whose marker names a supervisor that is gone (no such pid, or a pid reused by a
   later process) and whose slot uid range overlaps ``[uid_base, uid_base + slots)``; only trees
@@ -136,6 +138,56 @@ def _unlink_any(path: str) -> bool:
         return False
 
 
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _take_back(name: str, dir_fd: int | None) -> None:
+    """Give ourselves rwx on the directory ``name`` (relative to ``dir_fd``), never through a
+    symlink: a snippet running as our uid may have taken the rights away, and the owner can
+    always chmod. Through an O_PATH descriptor, so it works on a dir we cannot read; best effort."""
+    try:
+        fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError:
+        return
+    try:
+        os.chmod(f"/proc/self/fd/{fd}", _SLOT_MODE)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _entries(dir_fd: int) -> list[tuple[str, bool]]:
+    with os.scandir(dir_fd) as it:
+        return [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+
+
+def _lift_children(top: int, name: str, counter: int) -> tuple[bool, int]:
+    """Rename the children of ``top``'s subdir ``name`` up into ``top`` (a dir's rename rewrites
+    its '..', so each child dir gets its rights back first). Returns (any moved, counter)."""
+    _take_back(name, top)
+    try:
+        sub = os.open(name, _DIR_FLAGS, dir_fd=top)
+    except OSError:
+        return False, counter
+    moved = False
+    try:
+        for child, is_dir in _entries(sub):
+            if is_dir:
+                _take_back(child, sub)
+            counter += 1
+            try:
+                os.rename(child, f".u{counter}", src_dir_fd=sub, dst_dir_fd=top)
+                moved = True
+            except OSError:
+                pass
+    except OSError:
+        pass
+    finally:
+        os.close(sub)
+    return moved, counter
+
+
 def remove_tree(path: str) -> bool:
     """Remove ``path`` (a file, a link or a tree of any depth); see the contract. Never raises."""
     try:
@@ -145,43 +197,32 @@ def remove_tree(path: str) -> bool:
         return True
     except OSError:
         return False
+    _take_back(path, None)
+    try:
+        top = os.open(path, _DIR_FLAGS)
+    except OSError:
+        return _unlink_any(path)
     counter = 0
-    while True:
-        try:
-            os.chmod(path, 0o700)  # a snippet running as our uid may have taken the rights away
-            with os.scandir(path) as it:
-                entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
-        except OSError:
-            return _unlink_any(path)
-        if not entries:
-            return _unlink_any(path)
-        progress = False
-        for name, is_dir in entries:
-            full = os.path.join(path, name)
-            if not is_dir:
-                progress |= _unlink_any(full)
-                continue
+    try:
+        while True:
             try:
-                os.rmdir(full)
-                progress = True
-                continue
+                entries = _entries(top)
             except OSError:
-                pass
-            try:  # lift the subdir's children one level up, into the top dir
-                os.chmod(full, 0o700)
-                with os.scandir(full) as it:
-                    children = [e.name for e in it]
-            except OSError:
-                continue
-            for child in children:
-                counter += 1
+                break
+            progress = False
+            for name, is_dir in entries:
                 try:
-                    os.rename(os.path.join(full, child), os.path.join(path, f".u{counter}"))
+                    (os.rmdir if is_dir else os.unlink)(name, dir_fd=top)
                     progress = True
                 except OSError:
-                    pass
-        if not progress:
-            return False
+                    if is_dir:
+                        moved, counter = _lift_children(top, name, counter)
+                        progress |= moved
+            if not entries or not progress:
+                break
+    finally:
+        os.close(top)
+    return _unlink_any(path)
 
 
 def _stale(root: str) -> bool:

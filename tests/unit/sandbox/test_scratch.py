@@ -6,14 +6,23 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from retool.sandbox import SandboxConfig
-from retool.sandbox.scratch import MARKER, make_scratch, remove_tree, reset_slot, slot_is_fresh, sweep_stale
+from retool.sandbox.scratch import (
+    MARKER,
+    make_scratch,
+    remove_tree,
+    reset_slot,
+    slot_is_fresh,
+    sweep_stale,
+)
 
 
 def deep_tree(top: Path, depth: int, name: str) -> None:
@@ -54,16 +63,40 @@ def test_remove_tree_never_follows_a_symlink(tmp_path: Path) -> None:
     assert remove_tree(str(top)) and (outside / "precious").read_text() == "p"
 
 
-@pytest.mark.xfail(os.geteuid() != 0, strict=True,
-                   reason="bug: run as non-root, remove_tree does not take back the rights of a dir chmod 0 "
-                          "inside the tree (seen as uid 65534), so a weaker-mode slot keeps such a tree")
-def test_remove_tree_takes_back_rights_a_snippet_removed(tmp_path: Path) -> None:
-    top = tmp_path / "tree"
-    (top / "locked" / "inner").mkdir(parents=True)
+def as_unprivileged(work: Path, action) -> int:
+    """Run ``action(work)`` where the owner is not root: here when we are not, else in a forked
+    child that switches to uid/gid 65534 (owning ``work``) first. Returns its exit status."""
+    if os.geteuid() != 0:
+        return action(work)
+    os.chown(work, 65534, 65534)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (child)
+        code = 70
+        try:
+            os.setgroups([])
+            os.setresgid(65534, 65534, 65534)
+            os.setresuid(65534, 65534, 65534)
+            code = action(work)
+        finally:
+            os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def _locked_tree_removed(work: Path) -> int:
+    top = work / "tree"
+    (top / "locked" / "inner" / "deeper").mkdir(parents=True)
     (top / "locked" / "inner" / "f").write_text("x")
-    os.chmod(top / "locked" / "inner", 0)
-    os.chmod(top / "locked", 0)
-    assert remove_tree(str(top)) and not top.exists()
+    for path in (top / "locked" / "inner" / "deeper", top / "locked" / "inner", top / "locked", top):
+        os.chmod(path, 0)
+    return 0 if remove_tree(str(top)) and not os.path.lexists(top) else 1
+
+
+def test_remove_tree_takes_back_rights_a_snippet_removed() -> None:
+    work = Path(tempfile.mkdtemp(prefix="retool-scratch-test-"))  # under a tempdir any uid can traverse
+    try:
+        assert as_unprivileged(work, _locked_tree_removed) == 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def test_remove_tree_of_a_missing_path_is_done() -> None:
