@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _info() -> dict[str, object]:
-    from retool.sandbox import isolation  # noqa: PLC0415
+    from retool.sandbox import isolation, seccomp  # noqa: PLC0415
     from retool.sandbox import LAYERS, MODULE_PRESETS, SandboxConfig  # noqa: PLC0415
 
     reasons = isolation.probe_layers()
@@ -60,6 +60,7 @@ def _info() -> dict[str, object]:
         "kernel": platform.release(),
         "machine": platform.machine(),
         "landlock_abi": isolation.landlock_abi(),
+        "seccomp_list": seccomp.summary(),
         "euid": os.geteuid(),
         "slot_uids": f"{config.uid_base}..{config.uid_base + config.concurrency - 1} (uid_base + slot)",
         "python": sys.executable,
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             for name, state in report["layers"].items():  # type: ignore[union-attr]
                 print(f"{name:<13} {state}")
-            for key in ("kernel", "machine", "landlock_abi", "euid", "slot_uids", "python", "cpus"):
+            for key in ("kernel", "machine", "landlock_abi", "seccomp_list", "euid", "slot_uids", "python", "cpus"):
                 print(f"{key:<13} {report[key]}")
             print(f"{'modules':<13} {', '.join(report['default_allowed_modules'])}")  # type: ignore[arg-type]
             for name, mods in report["module_presets"].items():  # type: ignore[union-attr]

@@ -256,6 +256,13 @@ def child_seccomp_program(own_pid: int) -> bytes:
     return asm.assemble()
 
 
+def summary() -> str:
+    """One line for ``retool sandbox info``: what the programs allow and refuse. Pure."""
+    child, zygote = len(ALLOWED_SYSCALLS_X86_64), len(ALLOWED_SYSCALLS_X86_64) + len(ZYGOTE_SYSCALLS_X86_64)
+    return (f"allow-list (x86_64): {child} syscalls per child ({len(ARGUMENT_FILTERS)} with argument checks), "
+            f"{zygote} in the zygote's; the rest EPERM, ENOSYS for {', '.join(ENOSYS_SYSCALLS_X86_64)}")
+
+
 class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 

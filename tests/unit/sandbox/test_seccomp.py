@@ -128,6 +128,12 @@ def test_the_pid_is_patched_into_every_check_that_names_it() -> None:
         assert decide(prebuilt._buf.raw, 62, pid) == ALLOW and decide(prebuilt._buf.raw, 62, OWN_PID) == EPERM
 
 
+def test_the_summary_for_sandbox_info_names_the_allow_list_and_its_size() -> None:
+    line = seccomp.summary()
+    assert line.startswith("allow-list") and f"{len(seccomp.ALLOWED_SYSCALLS_X86_64)} syscalls per child" in line
+    assert "clone3" in line and "EPERM" in line
+
+
 # --- effects in real children --------------------------------------------------------------------
 PROBE = "import ctypes, errno, mmap\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.syscall.restype = ctypes.c_long\n"
 PROBE += "def call(nr, *a):\n    r = libc.syscall(nr, *a)\n    return 'EPERM' if r == -1 and ctypes.get_errno() == errno.EPERM else 'other'\n"
