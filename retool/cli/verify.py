@@ -27,6 +27,7 @@ VERIFY_FLAGS: tuple[ConfigFlag, ...] = (
     ConfigFlag("--min-recall", "min_recall"),
     ConfigFlag("--bench-executions", "bench_executions", metavar="N"),
     ConfigFlag("--seed", "seed"),
+    ConfigFlag("--dialect", "dialect"),
 )
 # --config file keys: the flag names without dashes (model, sandbox, checker, megatron, ...)
 FILE_KEYS: dict[str, ConfigFlag] = {spec.flag.lstrip("-").replace("-", "_"): spec for spec in VERIFY_FLAGS}

@@ -9,7 +9,9 @@ Contract:
   through a callback. The console table and the JSON report are built from :class:`VerifyReport`.
 - Pointed at the user's own parts through :class:`VerifyConfig` (built by the CLI only): a local
   HF model directory (its tokenizer and chat template are checked; the pipeline and conversion
-  checks run on it), a sandbox factory, an answer checker, a Megatron checkpoint directory.
+  checks run on it), a sandbox factory, an answer checker, a Megatron checkpoint directory, and
+  the dialect (``qwen3`` or ``retool-code``, :mod:`retool.text.dialect`) that the grammar, mask
+  and pipeline checks speak.
 - No check passes vacuously: zero cases is a failed result saying what was missing, and each check
   fails on its broken twin (see :mod:`retool.harness.checks`).
 The checks themselves live in :mod:`retool.harness.checks`; this module is the
@@ -25,6 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from retool.text.dialect import DialectName
+
 
 @dataclass(frozen=True, kw_only=True)
 class VerifyConfig:
@@ -37,6 +41,7 @@ class VerifyConfig:
     min_precision: float = field(default=0.99, metadata={"help": "the answers check fails below this precision"})
     min_recall: float = field(default=0.97, metadata={"help": "the answers check fails below this recall"})
     seed: int = field(default=0, metadata={"help": "seed of every check that samples"})
+    dialect: DialectName = field(default="qwen3", metadata={"help": "the tool-call format every check speaks: qwen3 (<tool_call> JSON) or retool-code (<code>/<interpreter>)"})
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from retool.data.sources import read_jsonl, sample_path, sft_record
-from retool.reward import score
+from retool.reward import RewardConfig, score
 from retool.rollout.batch import generate_batch
 from retool.rollout.config import RolloutConfig, SamplingParams
 from retool.rollout.engines.forced import ForcedPolicyEngine, tool_heavy_turns
@@ -60,28 +60,36 @@ class PipelineResult:
 
 
 async def run_pipeline(model: Any, tok: Any, *, seed: int = 0, step: Callable[..., Any] = grpo_step,
-                       reward_fn: Callable[[str, Any], Any] = score, sandbox_allow_weaker: bool = False) -> PipelineResult:
-    """See the module contract; ``step`` and ``reward_fn`` are the parts under test; ``sandbox_allow_weaker``
-    runs the sandbox on the layers this host has (``PythonSandbox(allow_weaker=...)``)."""
+                       reward_fn: Callable[[str, Any], Any] | None = None, sandbox_allow_weaker: bool = False,
+                       dialect: str = "qwen3") -> PipelineResult:
+    """See the module contract; ``step`` and ``reward_fn`` are the parts under test (``reward_fn``
+    default: :func:`retool.reward.score` in ``dialect``); ``sandbox_allow_weaker`` runs the sandbox
+    on the layers this host has (``PythonSandbox(allow_weaker=...)``); ``dialect`` is the tool-call
+    format of every stage (the SFT data, the rollout, the forced turns, the reward)."""
     torch.manual_seed(seed)
-    examples = [sft_record(row) for row in read_jsonl(sample_path("retool_sft_sample.jsonl"))]
-    sft = sft_train(model, tok, examples, SFTConfig(epochs=1, max_steps=6, lr=3e-3, batch_size=2, progress=False, seed=seed))
+    if reward_fn is None:
+        reward_config = RewardConfig(dialect=dialect)
+        reward_fn = lambda response, label: score(response, label, reward_config)  # noqa: E731
+    examples = [sft_record(row, dialect) for row in read_jsonl(sample_path("retool_sft_sample.jsonl"))]
+    sft = sft_train(model, tok, examples, SFTConfig(epochs=1, max_steps=6, lr=3e-3, batch_size=2, progress=False, seed=seed,
+                                                   dialect=dialect))
     problems = [] if sft.last_loss < sft.first_loss else [f"SFT loss did not fall ({sft.first_loss:.3f} -> {sft.last_loss:.3f})"]
 
     hf = HFEngine(model, tok, device="cpu", default_seed=seed)
     rollout = RolloutConfig(n_samples_per_prompt=1, max_turns=3, max_tool_calls=2, rollout_max_response_len=512,
-                            max_context_len=2048, seed=seed, sampling=SamplingParams(temperature=1.0, max_new_tokens=160))
+                            max_context_len=2048, seed=seed, sampling=SamplingParams(temperature=1.0, max_new_tokens=160),
+                            dialect=dialect)
     prompts = [{"prompt": "What is 6*7?", "label": "42"}]
     reward = lambda response, label: reward_fn(response, label)  # noqa: E731
     async with PythonSandbox(timeout=10, memory_limit="512MB", concurrency=2, allow_weaker=sandbox_allow_weaker) as sandbox:
         # The policy teacher-forced along a tool-using answer (a random model rarely calls tools),
         # and the same policy sampling freely: one GRPO group with a correct and a wrong sample.
-        forced = ForcedPolicyEngine(hf, tool_heavy_turns(1, "print(6 * 7)"))
+        forced = ForcedPolicyEngine(hf, tool_heavy_turns(1, "print(6 * 7)", dialect), dialect=dialect)
         good = (await generate_batch(prompts, forced, sandbox, tok, rollout, reward_fn=reward, progress=False))[0]
         free = (await generate_batch(prompts, hf, sandbox, tok, rollout, reward_fn=reward, progress=False))[0]
         worse, worse_name = free, "free"
         if not (free.reward or 0.0) < (good.reward or 0.0):  # no worse sample: a forced wrong answer takes its place
-            wrong = ForcedPolicyEngine(hf, [WRONG_TURN])
+            wrong = ForcedPolicyEngine(hf, [WRONG_TURN], dialect=dialect)
             worse = (await generate_batch(prompts, wrong, sandbox, tok, rollout, reward_fn=reward, progress=False))[0]
             worse_name = "forced wrong"
     if not (good.tool_calls == 1 and good.tool_statuses == ("ok",) and "42" in good.response and good.correct):

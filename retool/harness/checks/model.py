@@ -2,8 +2,8 @@
 
 Contract:
 - :func:`check_pipeline` runs :func:`retool.recipes.pipeline.run_pipeline` on the model
-  (``config.model_dir``, else the embedded tiny one): SFT, a rollout in the real sandbox, reward,
-  one GRPO step, whose direction is always checked (a tie of the group's rewards is a failure).
+  (``config.model_dir``, else the embedded tiny one) in ``config.dialect``: SFT, a rollout in the
+  real sandbox, reward, one GRPO step, whose direction is always checked (a tie of the group's rewards is a failure).
   ``grpo_step`` and ``reward_fn`` are the parts under test (defaults: ours).
 - :func:`check_conversion` checks a Megatron checkpoint against the HF model (``config.model_dir``,
   else the embedded tiny one): ``config.megatron_dir``, or else one that ``convert`` (default
@@ -47,7 +47,8 @@ async def _pipeline(config: VerifyConfig, grpo_step: Callable[..., Any] | None, 
 
     parts = {k: v for k, v in (("step", grpo_step), ("reward_fn", reward_fn)) if v is not None}
     model, tok = _model_and_tokenizer(config)
-    out = await run_pipeline(model, tok, seed=config.seed, sandbox_allow_weaker=config.sandbox_allow_weaker, **parts)
+    out = await run_pipeline(model, tok, seed=config.seed, sandbox_allow_weaker=config.sandbox_allow_weaker,
+                             dialect=config.dialect, **parts)
     (good, worse), (d_good, d_worse) = out.rewards, out.logprob_deltas
     return CheckResult(
         name="pipeline",

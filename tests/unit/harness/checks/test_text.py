@@ -19,7 +19,7 @@ from tests.unit.harness.twins import leaked_tool_tokens, save_split_tool_call_to
 def test_grammar_check_passes_on_the_embedded_default() -> None:
     result = check_grammar(VerifyConfig())
     assert result.ok, result.detail
-    assert result.figure == "5 hazardous calls, 2 templates"
+    assert result.figure == "5 hazardous calls, 2 templates (qwen3)"
 
 
 def test_grammar_check_fails_on_a_template_without_tools(tmp_path: Path, tiny_tok: Any) -> None:
