@@ -1,6 +1,6 @@
 """The namespace layers (``retool.sandbox.namespaces``) on their own, against real children and
 judged from outside, each with a control run where the effect would otherwise happen. seccomp is
-left off in these runs (it denies most of the calls on its own: see test_isolation)."""
+left off in these runs (it refuses most of the calls on its own: see test_seccomp and test_isolation)."""
 
 from __future__ import annotations
 
