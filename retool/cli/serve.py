@@ -18,6 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for requests without sampling_seed")
     parser.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
     parser.add_argument("--verbose", action="store_true", help="log every request")
+    from retool.text.dialect import DIALECT_NAMES
+
+    parser.add_argument("--dialect", choices=DIALECT_NAMES, default=None,
+                        help="stop requests that send no stop strings at this dialect's call closer and forged markup "
+                             "(retool-code: </code>, <interpreter>; default: none added, as SGLang)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,12 +33,16 @@ def run(args: argparse.Namespace) -> int:
     model, tokenizer = tiny_model() if args.model == "tiny" else load_model(args.model)
     engine = HFEngine(model, tokenizer, device=args.device, default_seed=args.seed)
     try:
+        from retool.text.dialect import get_dialect
+
+        stops = get_dialect(args.dialect).stops() if args.dialect else ()
         server = GenerateServer(engine, host=args.host, port=args.port, model_name=args.model,
-                                allow_remote=args.allow_remote, verbose=args.verbose)
+                                allow_remote=args.allow_remote, verbose=args.verbose, default_stop=stops)
     except (ValueError, OSError) as exc:
         print(f"retool serve: {exc}", file=sys.stderr)
         return 2
-    print(f"serving {args.model} on {server.url} (POST /generate, GET /health); Ctrl-C stops", flush=True)
+    dialect = f", default stops of {args.dialect}" if args.dialect else ""
+    print(f"serving {args.model} on {server.url} (POST /generate, GET /health{dialect}); Ctrl-C stops", flush=True)
     signal.signal(signal.SIGTERM, _interrupt)  # stop as cleanly on SIGTERM as on Ctrl-C
     try:
         server.serve_forever()

@@ -14,7 +14,10 @@ Contract:
   ``e2e_latency`` and, with ``return_logprob``, ``output_token_logprobs`` as ``[[logprob,
   token_id, null], ...]``; with ``custom_params.return_top_p_token_ids`` also the kept nucleus of
   each token as ``top_p_token_ids`` / ``top_p_token_offsets``. Without ``no_stop_trim`` a matched
-  stop string is cut from ``text`` (the ids keep the whole token), as SGLang does.
+  stop string is cut from ``text`` (the ids keep the whole token), as SGLang does. A request
+  without stop strings gets ``default_stop`` (``retool serve --dialect``: the dialect's call closers
+  and forged markup), so a client that sends none, such as the upstream ReTool rollout, still stops
+  at ``</code>``; with no ``default_stop`` (the default) nothing is added, as in SGLang.
   A malformed request gets HTTP 400 with ``{"error": {"message": ...}}``; so does a sampling key
   SGLang does not know (SGLang builds its ``SamplingParams(**sampling_params)`` and refuses the
   request), and a key SGLang knows that this server cannot honour (a non-default penalty, ``n``,
@@ -37,6 +40,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Sequence
 from typing import Any
 
 from retool.rollout.config import Generation, SamplingParams
@@ -214,9 +218,10 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], engine: HFEngine, model_name: str, verbose: bool,
-                 faults: ServerFaults | None, weight_version: str) -> None:
+                 faults: ServerFaults | None, weight_version: str, default_stop: tuple[str, ...] = ()) -> None:
         super().__init__(address, _Handler)
         self.engine = engine
+        self.default_stop = default_stop
         self.model_name = model_name
         self.verbose = verbose
         self.faults = faults
@@ -258,6 +263,8 @@ class _Server(ThreadingHTTPServer):
         if not all(0 <= t < vocab for t in ids):
             raise BadRequest(f"input_ids hold a token outside [0, {vocab})")
         params, skip_special, no_trim = parse_sampling_params(req.get("sampling_params"))
+        if not params.stop and self.default_stop:
+            params = params.replace(stop=self.default_stop)
         started = time.perf_counter()
         cached = self.cached_prefix(ids)
         gen = self.engine.generate_sync(ids, params)
@@ -275,10 +282,10 @@ class GenerateServer:
 
     def __init__(self, engine: HFEngine, *, host: str = "127.0.0.1", port: int = 0, model_name: str = "model",
                  allow_remote: bool = False, verbose: bool = False, faults: ServerFaults | None = None,
-                 weight_version: str = "default") -> None:
+                 weight_version: str = "default", default_stop: Sequence[str] = ()) -> None:
         if not allow_remote and not is_loopback(host):
             raise ValueError(f"refusing to bind {host!r}: not a loopback address (pass allow_remote=True to expose it)")
-        self._server = _Server((host, port), engine, model_name, verbose, faults, weight_version)
+        self._server = _Server((host, port), engine, model_name, verbose, faults, weight_version, tuple(default_stop))
         self._thread: threading.Thread | None = None
 
     @property
