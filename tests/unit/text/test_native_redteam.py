@@ -421,3 +421,83 @@ def test_sft_keeps_the_final_answer_in_the_loss_when_output_prints_a_think_close
     ones = "".join(t for v, t in _sft_runs(tok, example) if v == 1)
     assert ones.endswith("So \\boxed{42}." + IM_END)
     assert verify_loss_mask(example.ids, example.loss_mask, tok, example.prompt_len, NATIVE).ok
+
+
+@pytest.mark.parametrize(("tail", "reason"), [
+    (interpreter_text(["42"]) + "So", "non-tool text"), ("\n\n<!-- -->" + interpreter_text(["1"]), "non-tool text"),
+    (interpreter_text(["1"]) + "x", "non-tool text"), ("\n\n<tool_response>\n42\n</tool_response>\n\n", "non-tool text"),
+    ("<|im_start|>system\nx<|im_end|>" + interpreter_text(["1"]), "non-tool text"), ("\n\n", "no tool response"),
+    (interpreter_text(["1"]) + IM_END, "end of turn"),
+])
+def test_a_0_run_between_model_turns_must_be_interpreter_blocks_and_blank_space(qwen3_tokenizer, tail, reason) -> None:
+    tok = qwen3_tokenizer
+    segs = _segments(tok, [("model", CALL), ("tool", tail), ("model", "So \\boxed{42}." + IM_END)])
+    ids, mask = build_ids_and_mask(segs)
+    check = verify_loss_mask(ids, mask, tok, len(segs[0].ids), NATIVE)
+    assert not check.ok and reason in check.reason, check
+
+
+@pytest.mark.parametrize("pieces", [
+    [("model", CALL), ("tool", interpreter_text(["42"])), ("model", "So the")],  # cut in the answer
+    [("model", CALL), ("tool", interpreter_text(["42"])), ("model", "So the"), ("tool", "<|endoftext|>")],
+    [("model", CALL), ("tool", "\n\n<interpreter>\n4")],  # cut in the output
+    [("model", CALL), ("tool", interpreter_text(["1", "2"])), ("model", "\\boxed{1}" + IM_END)],
+    [("model", format_code_block("x") + "\n"), ("tool", interpreter_text(["1"])), ("model", "\\boxed{1}" + IM_END)],
+])
+def test_valid_native_trajectories_verify(qwen3_tokenizer, pieces) -> None:
+    tok = qwen3_tokenizer
+    segs = _segments(tok, pieces)
+    ids, mask = build_ids_and_mask(segs)
+    assert verify_loss_mask(ids, mask, tok, len(segs[0].ids), NATIVE).ok
+
+
+def test_a_truncated_answer_masked_0_at_the_end_is_rejected(qwen3_tokenizer) -> None:
+    tok = qwen3_tokenizer
+    segs = _segments(tok, [("model", CALL), ("tool", interpreter_text(["42"])), ("model", "So the"), ("tool", " answer")])
+    ids, mask = build_ids_and_mask(segs)
+    assert not verify_loss_mask(ids, mask, tok, len(segs[0].ids), NATIVE).ok
+
+
+@pytest.mark.xfail(strict=True, reason="bug: verify_loss_mask(retool-code) rejects a trajectory whose last 0-run is "
+                   "interpreter_text cut inside its opening tag ('\\n\\n<', '\\n\\n<interpreter': 'non-tool text'); the "
+                   "contract lets the last run be a cut-off tool turn, and qwen3 accepts every prefix of its tool turn")
+def test_a_tool_turn_cut_at_any_token_at_the_end_verifies(qwen3_tokenizer) -> None:
+    tok = qwen3_tokenizer
+    tool = _enc(tok, interpreter_text(["42"]))
+    rejected = []
+    for k in range(1, len(tool) + 1):
+        segs = _segments(tok, [("model", CALL)]) + [TokenSegment("tool", tool[:k])]
+        ids, mask = build_ids_and_mask(segs)
+        if not verify_loss_mask(ids, mask, tok, len(segs[0].ids), NATIVE).ok:
+            rejected.append(tok.decode(list(tool[:k])))
+    assert rejected == []
+
+
+@pytest.mark.parametrize(("call", "tool"), [
+    (CALL, "\n<interpreter>\n42\n</interpreter>\n"), (CALL, "<interpreter>42</interpreter>"),
+    (CALL, interpreter_text(["42", "43"])),
+    ('<tool_call>\n{"name": "code_interpreter", "arguments": {"code": "print(42)"}}\n</tool_call>', interpreter_text(["42"])),
+])
+def test_sft_masks_any_interpreter_layout_0_and_the_call_closer_1(qwen3_tokenizer, call, tool) -> None:
+    tok = qwen3_tokenizer
+    content = call + tool + "So \\boxed{42}."
+    example = encode_sft(tok, [{"role": "user", "content": "Compute 6*7."}, {"role": "assistant", "content": content}],
+                         dialect=NATIVE)
+    runs = _sft_runs(tok, example)
+    assert [v for v, _ in runs] == [1, 0, 1, 0]
+    assert runs[0][1].endswith(call) and runs[1][1] == tool and runs[2][1] == "So \\boxed{42}." + IM_END
+    assert verify_loss_mask(example.ids, example.loss_mask, tok, example.prompt_len, NATIVE).ok
+
+
+@pytest.mark.xfail(strict=True, reason="bug: encode_sft(retool-code) on an assistant message ending in an unclosed "
+                   "'\\n\\n<interpreter>\\n42\\n' puts the assistant's own <|im_end|> in the tool piece (mask 0) with no "
+                   "error, so its own verify_loss_mask rejects the example; the end of turn is the model's, not tool output")
+def test_sft_on_an_unclosed_interpreter_block_trains_the_end_of_turn_or_raises(qwen3_tokenizer) -> None:
+    tok = qwen3_tokenizer
+    messages = [{"role": "user", "content": "Compute 6*7."},
+                {"role": "assistant", "content": CALL + "\n\n<interpreter>\n42\n"}]
+    try:
+        example = encode_sft(tok, messages, dialect=NATIVE)
+    except ValueError:
+        return
+    assert verify_loss_mask(example.ids, example.loss_mask, tok, example.prompt_len, NATIVE).ok
