@@ -62,3 +62,17 @@ def test_reward_kwargs_can_pass_a_reward_config() -> None:
 def test_junk_never_raises_and_scores_a_finite_float(solution: object) -> None:
     out = verl_entry.compute_score("retool", solution, "42", None)
     assert isinstance(out["score"], float) and math.isfinite(out["score"])
+
+
+def test_reward_kwargs_can_name_the_native_dialect() -> None:
+    from retool.text.native import format_code_block, interpreter_text
+
+    native = "Let me run it.\n\n" + format_code_block("print(6*7)") + interpreter_text(["\\boxed{41}"]) + "So \\boxed{42}."
+    out = verl_entry.compute_score("retool", native, "42", dialect="retool-code")
+    assert (out["acc"], out["num_tool_calls"], out["score"]) == (1.0, 1, pytest.approx(1.15))
+    assert verl_entry.compute_score("retool", native, "42")["num_tool_calls"] == 0  # qwen3 sees no call
+
+
+def test_an_unknown_dialect_is_refused_naming_the_choices() -> None:
+    with pytest.raises(ValueError, match="choose one of qwen3, retool-code"):
+        verl_entry.compute_score("retool", GOOD, "42", dialect="code")
