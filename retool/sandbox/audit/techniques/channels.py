@@ -1,4 +1,6 @@
-"""Techniques for channels between runs and resources outside the limits (issue 11, classes 1-9).
+"""Techniques for channels between runs and resources outside the limits (issue 11, classes 1-9,
+plus page-cache residency through mincore and the rlimits of another process, both closed by the
+seccomp allow-list).
 
 Contract: ``CHANNELS`` is a tuple of ``Technique`` (category ``channel``). Each is judged from
 outside: a SysV object left on the host (``ipc_leak``, the auditor's /proc/sysvipc sweep), a
@@ -135,5 +137,24 @@ if fd >= 0:
     _t("clear_parent_death_signal", "channel", "channel process_leak", _LIBC + """
 if L.prctl(1, 0, 0, 0, 0) == 0:  # PR_SET_PDEATHSIG 0
     print($breach)
+"""),
+    _t("page_cache_residency", "channel", "channel", _LIBC + """
+S = _os()
+L.mmap.restype = C.c_void_p
+vec = C.create_string_buffer(8)
+try:
+    fd = S['open']('/etc/ld.so.cache', S['O_RDONLY'])
+except BaseException:
+    fd = -1
+a = L.mmap(None, 4096, 1, 1, fd, 0) if fd >= 0 else None  # PROT_READ, MAP_SHARED: the host's page cache
+if a not in (None, C.c_void_p(-1).value) and L.syscall(27, C.c_void_p(a), 4096, vec) == 0:  # mincore
+    print($breach, 'mincore')
+"""),
+    _t("limits_of_another_process", "channel", "channel", _LIBC + """
+S = _os()
+old = (C.c_ulong * 2)()
+got = [pid for pid in sorted({S['getppid'](), 1}) if L.prlimit(pid, 4, None, old) == 0]  # RLIMIT_CORE, read only
+if got:  # reading them takes the same right as lowering them
+    print($breach, got)
 """),
 )
