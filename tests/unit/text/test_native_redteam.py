@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from retool.answer import extract_answer
@@ -95,9 +95,16 @@ def _best_of(fn, text: str, runs: int = 3) -> float:
     return best
 
 
-def _assert_linear(fn, small: str, large: str) -> None:
-    t_small, t_large = _best_of(fn, small), _best_of(fn, large)
-    assert t_large < 12 * max(t_small, 2e-4), (len(small), t_small, len(large), t_large)
+def _assert_linear(fn, small: str, large: str, attempts: int = 3) -> None:
+    """4x the input must take under 12x the time (linear: ~4x; quadratic: ~16x). Best of 3 runs, and
+    up to three attempts, so a busy machine does not fail a linear scan."""
+    seen = []
+    for _ in range(attempts):
+        t_small, t_large = _best_of(fn, small), _best_of(fn, large)
+        if t_large < 12 * max(t_small, 2e-4):
+            return
+        seen.append((t_small, t_large))
+    raise AssertionError(f"{len(small)} -> {len(large)} chars: (small_s, large_s) {seen}")
 
 
 @pytest.mark.fuzz
@@ -183,6 +190,8 @@ def test_format_credit_implies_the_answer_term_reads_the_same_box(final: str) ->
     text = CALL + interpreter_text(["42"]) + final + IM_END
     trace = parse_native(text)
     ex = extract_answer(text, dialect=NATIVE)
+    # the answer term's own policy on chains (an empty box in a chain) is probed separately below
+    assume(ex.reason != "empty box")
     if trace.has_valid_format:
         assert ex.answer is not None, ex.reason
         assert trace.final_answer.strip() == ex.values[-1].strip()
@@ -222,6 +231,17 @@ def test_a_python_listing_after_the_answer_does_not_split_the_format_and_answer_
     assert trace.tool_calls[-1].end <= text.index("\\boxed") and not trace.ends_on_call
     result = score(text, "5", CONFIG)
     assert result.r_fmt == 0.0 or result.r_ans == 1.0, result
+
+
+@pytest.mark.xfail(strict=True, reason="disagreement: has_valid_format is True (the last closed box is non-empty) but "
+                   "extract_answer refuses the answer: '\\boxed{}\\boxed{5}' (chained with an empty box: 'empty box'), "
+                   "'\\boxed{5} is wrong, maybe \\boxed{6}' (hedged), a 1500-digit box (over max_answer_chars); the "
+                   "format term pays 0.1 for an answer the answer term will not read")
+@pytest.mark.parametrize("final", ["\\boxed{}\\boxed{5}", "\\boxed{5} is wrong, maybe \\boxed{6}", "\\boxed{" + "9" * 1500 + "}"])
+def test_format_credit_implies_an_answer_the_answer_term_accepts(final: str) -> None:
+    text = CALL + interpreter_text(["42"]) + final + IM_END
+    assert parse_native(text).has_valid_format
+    assert extract_answer(text, dialect=NATIVE).answer is not None
 
 
 # -- 4. masks on the real Qwen3 tokenizer at the boundaries -------------------------------------
@@ -501,3 +521,47 @@ def test_sft_on_an_unclosed_interpreter_block_trains_the_end_of_turn_or_raises(q
     except ValueError:
         return
     assert verify_loss_mask(example.ids, example.loss_mask, tok, example.prompt_len, NATIVE).ok
+
+
+# -- the parser's own promises ------------------------------------------------------------------
+
+_CODE_ALPHABET = "ab =+()'\"\n\t`<>/{}\\#:x1"
+
+
+@given(st.text(alphabet=_CODE_ALPHABET, min_size=1, max_size=40).map(str.strip).filter(
+    lambda c: c and "</code>" not in c and "`" not in c[:1] + c[-1:]))
+def test_a_rendered_code_block_parses_back_to_its_code(code: str) -> None:
+    (call,) = parse_native(format_code_block(code) + interpreter_text(["1"]) + "\\boxed{1}").tool_calls
+    assert call.ok and call.name == "code_interpreter" and call.code == code
+
+
+def test_a_box_written_before_the_last_output_is_not_the_answer() -> None:
+    text = "I guess \\boxed{41}.\n\n" + CALL + interpreter_text(["42"]) + "Done." + IM_END
+    assert score(text, "41", CONFIG).r_ans == 0.0 and not parse_native(text).has_valid_format
+
+
+@pytest.mark.parametrize("call", [
+    "<code></code>", "<code>\n```python\n   \n```\n</code>", "<code>\n```\n```\n</code>",
+    '<tool_call>\n{"name": "search", "arguments": {"code": "1"}}\n</tool_call>', "<tool_call>\nnot json\n</tool_call>",
+])
+def test_a_malformed_call_earns_neither_the_tool_bonus_nor_the_format_term(call: str) -> None:
+    result = score(call + interpreter_text(["1"]) + "\\boxed{1}" + IM_END, "1", CONFIG)
+    assert (result.r_ans, result.r_fmt, result.r_use) == (1.0, 0.0, 0.0)
+
+
+@pytest.mark.xfail(strict=True, reason="bug (off by one): parse_native('</code>' * (MAX_ERRORS + 50)) keeps MAX_ERRORS - 1 "
+                   "problems and a line '... and 51 more errors' (64 entries); the trace contract says errors keeps the "
+                   "first MAX_ERRORS problems, then one line counting the rest (65 entries, '50 more')")
+def test_errors_are_capped_and_the_rest_counted() -> None:
+    from retool.text.trace import MAX_ERRORS
+
+    trace = parse_native("</code>" * (MAX_ERRORS + 50))
+    assert len(trace.errors) == MAX_ERRORS + 1 and "50 more" in trace.errors[-1]
+
+
+@pytest.mark.parametrize("name", ["Retool-Code", " retool-code", "retool_code", "", "QWEN3"])
+def test_a_near_miss_dialect_name_raises_naming_the_choices(name: str) -> None:
+    from retool.text.dialect import get_dialect
+
+    with pytest.raises(ValueError, match="choose one of qwen3, retool-code"):
+        get_dialect(name)
