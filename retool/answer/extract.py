@@ -48,6 +48,7 @@ from typing import Literal, NamedTuple
 
 from retool.answer.notation import drop_invisible
 from retool.text.dialect import QWEN3, Dialect, get_dialect
+from retool.text.regions import CODE_CALL
 from retool.text.trace import DEFAULT_TOOLS, Trace
 from retool.text.spans import answer_line
 
@@ -72,7 +73,7 @@ _RETRACT = re.compile(r"\b(?:wait|hold\s+on|that(?:'s|\s+is|\s+was)\s+(?:wrong|i
                       r"(?:does|do)(?:n't|\s+not)\s+(?:look|seem|sound)\s+right|is\s+not\s+(?:right|correct)|"
                       r"not\s+the\s+(?:right\s+|correct\s+|final\s+)?answer|" + _DOUBT + r"|" + _RETRACT_OTHER + r")\b|"
                       r"\(\s*wrong\s*\)|" + _RETRACT_CJK, re.I)
-_CALL = re.compile(r"<code>|```[ \t]*(?:python3?|py|ipython)\b", re.I)  # a ReTool-native tool call
+_CALL = CODE_CALL  # a ReTool-native tool call (one pattern: retool.text.regions)
 _QUESTION = re.compile(r"[\s$)\]}*]*\?")
 # a box whose argument is one token without braces (valid TeX): a number, a command or one character
 # (TeX boxes one token: \\boxed 12 boxes only the 1, so a digit followed by more is no box at all)

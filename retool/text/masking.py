@@ -94,14 +94,23 @@ def _render(tokenizer: Any, messages: Sequence[Mapping[str, Any]], tools: Sequen
     )
 
 
-def _split_tool_text(text: str, dialect: Dialect, tools: Sequence[ToolSpec]) -> list[tuple[SegmentKind, str]]:
+def _split_tool_text(text: str, dialect: Dialect, tools: Sequence[ToolSpec], end_of_turn: str,
+                     k: int) -> list[tuple[SegmentKind, str]]:
     """An assistant message of a dialect whose tool output sits inside it (retool-code), cut into
     model and tool pieces: each tool response with the blank space around it is a tool piece
     (as at inference: the model stops at the call's closer, the tool text follows, the model
-    resumes at its next word)."""
+    resumes at its next word). The end of turn that closes ``text`` is always the model's; an
+    unclosed tool response (tool output that never ended, in training data) raises naming the
+    message ``k``."""
+    body = text.removesuffix(end_of_turn)
+    trace = dialect.parse(body, tools)
+    unclosed = next((e for e in trace.errors if e.startswith(f"unclosed {dialect.tool_opening}")), None)
+    if unclosed is not None:
+        raise ValueError(f"assistant message {k}: {unclosed}: tool output that never ends cannot be masked")
     pieces: list[tuple[SegmentKind, str]] = []
     cursor = 0
-    for seg in dialect.parse(text, tools).segments:
+    text = body
+    for seg in trace.segments:
         if seg.kind != "tool_response":
             continue
         start, end = seg.start, seg.end
@@ -111,7 +120,7 @@ def _split_tool_text(text: str, dialect: Dialect, tools: Sequence[ToolSpec]) -> 
             end += 1
         pieces += [("model", text[cursor:start]), ("tool", text[start:end])]
         cursor = end
-    pieces.append(("model", text[cursor:]))
+    pieces.append(("model", text[cursor:] + end_of_turn))
     return [(kind, piece) for kind, piece in pieces if piece]
 
 
@@ -154,7 +163,7 @@ def encode_sft(
         if dialect.chat_tools:
             pieces.append(("model", full[len(prefix) : cursor]))
         else:
-            pieces += _split_tool_text(full[len(prefix) : cursor], dialect, DEFAULT_TOOLS)
+            pieces += _split_tool_text(full[len(prefix) : cursor], dialect, DEFAULT_TOOLS, end_of_turn, k)
     pieces.append(("prompt", full[cursor:]))
     segments = tuple(TokenSegment(kind, _encode(tokenizer, text)) for kind, text in pieces if text)
     ids, mask = build_ids_and_mask(segments)
@@ -189,6 +198,8 @@ def _is_tool_turn(text: str, dialect: Dialect, *, last: bool) -> str | None:
     """None if ``text`` is a valid 0-run after the prompt, else the reason."""
     trace = dialect.parse(text, DEFAULT_TOOLS)
     stray = [s for s in trace.segments if s.kind in ("text", "tool_call") and s.text.strip()]
+    if last and stray and stray[-1] is trace.segments[-1] and dialect.tool_opening.startswith(stray[-1].text.strip()):
+        stray.pop()  # the last run may stop inside a tool turn's opening tag (a plain-text tag is several tokens)
     if stray:
         return f"0-span holds non-tool text {stray[0].text[:60]!r}"
     if trace.tool_calls:

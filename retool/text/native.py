@@ -12,9 +12,9 @@ Rendering:
 - :func:`format_code_block` renders one call; :func:`interpreter_text` the tool text that follows
   a model turn ending in ``</code>`` (mask 0 in training): one ``<interpreter>`` block per output,
   ``"\\n\\n"`` around and between them, exactly the upstream rollout's layout for one call. Output is
-  neutralised first: ``<code>``, ``</code>``, ``<interpreter>``, ``</interpreter>``, the Qwen3
-  tool tags and the chat specials get ``&lt;`` for ``<``, so code cannot close its own block,
-  forge a call or an end of turn.
+  neutralised first: ``<code>``, ``</code>``, ``<interpreter>``, ``</interpreter>``, ``<think>``,
+  ``</think>``, the Qwen3 tool tags and the chat specials get ``&lt;`` for ``<``, so code cannot
+  close its own block, forge a call or an end of turn, or move where the message's reasoning ends.
 
 Parsing (:func:`parse_native`, total and linear like :func:`retool.text.grammar.parse_trace`; any
 string gives a :class:`~retool.text.trace.Trace`, nothing raises):
@@ -45,7 +45,9 @@ __all__ = ["CODE_CLOSE", "CODE_OPEN", "INTERPRETER_CLOSE", "INTERPRETER_OPEN", "
 
 CODE_OPEN, CODE_CLOSE = "<code>", "</code>"
 INTERPRETER_OPEN, INTERPRETER_CLOSE = "<interpreter>", "</interpreter>"
-_NEUTRALISED = (CODE_OPEN, CODE_CLOSE, INTERPRETER_OPEN, INTERPRETER_CLOSE)
+# the think tags too: the output sits inside the assistant message, whose </think> the Qwen3 template
+# splits the message at (reasoning before it, the answer after)
+_NEUTRALISED = (CODE_OPEN, CODE_CLOSE, INTERPRETER_OPEN, INTERPRETER_CLOSE, "<think>", "</think>")
 NATIVE_SYSTEM_PROMPT = (
     "Solve the problem step by step. You can run Python code to help you reason: write a complete script "
     "wrapped as <code>\n```python\n...\n```\n</code> and its output will be returned to you inside "

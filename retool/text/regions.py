@@ -31,7 +31,11 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["INVISIBLE", "WHITE", "blank_invisible", "own_text"]
+__all__ = ["CODE_CALL", "INVISIBLE", "WHITE", "blank_invisible", "own_text"]
+
+# a code block that asks to be run (ReTool's <code>, or a python fence): after the final box it means
+# the model went on computing, so the box is not its answer (the extraction policy and Trace agree)
+CODE_CALL = re.compile(r"<code>|```[ \t]*(?:python3?|py|ipython)\b", re.IGNORECASE)
 
 # content that renders as blank space (the answer notation drops it too: retool.answer.notation)
 _BLANK_COLOUR = r"(?:\[[a-zA-Z]+\]\s*\{\s*(?:1\s*,\s*1\s*,\s*1|1|255\s*,\s*255\s*,\s*255|FFFFFF|ffffff)\s*\}|\{\s*(?:white|transparent|#?[fF]{3}(?:[fF]{3})?)\s*\})"

@@ -15,7 +15,8 @@ Contract:
   ``final_answer`` is the content of the last closed box there, else its last non-empty
   ``Answer:`` line; ``has_valid_format`` is True exactly when there are no errors, no tool call
   follows the last tool response (``ends_on_call``) and the final answer came from a closed,
-  non-empty box of ``own_text``. So the format term and the answer term never disagree on where an
+  non-empty box of ``own_text`` that no code block asking to be run (``<code>``, a python fence:
+  :data:`retool.text.regions.CODE_CALL`) follows (the extraction refuses such a box too). So the format term and the answer term never disagree on where an
   answer may sit. ``errors`` keeps the first ``MAX_ERRORS`` problems, then one line counting the rest.
 - :func:`strip_code_fences` removes one markdown fence wrapped around a whole code string. Linear.
 """
@@ -27,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-from retool.text.regions import own_text
+from retool.text.regions import CODE_CALL, own_text
 from retool.text.spans import BoxedSpan, answer_line, find_boxed
 
 __all__ = ["CODE_INTERPRETER", "DEFAULT_TOOLS", "IM_END", "IM_START", "END_OF_TEXT", "MAX_ERRORS", "Segment", "ToolCall",
@@ -176,8 +177,10 @@ def build_trace(text: str, segments: Sequence[Segment], calls: Sequence[ToolCall
     answer, source, answer_error = _final_answer(own, boxes)
     if answer_error:
         errors.append(answer_error)
+    elif source == "boxed" and (after := CODE_CALL.search(final_text, cut + boxes[-1].end)) is not None:
+        errors.append(f"a code block ({after.group(0)!r}) follows the final box: the model went on computing")
     if len(errors) > MAX_ERRORS:
-        errors[MAX_ERRORS - 1 :] = [f"... and {len(errors) - MAX_ERRORS + 1} more errors"]
+        errors[MAX_ERRORS:] = [f"... and {len(errors) - MAX_ERRORS} more errors"]
     ends_on_call = any(s.kind == "tool_call" for s in tail)
     valid = not errors and not ends_on_call and source == "boxed" and bool(answer and answer.strip())
     return Trace(text=text, segments=tuple(segments), tool_calls=tuple(calls), tool_responses=tuple(responses),

@@ -351,3 +351,11 @@ def test_a_box_inside_a_user_or_system_turn_the_response_carries_is_not_the_fina
 def test_the_assistant_turn_after_an_echoed_prompt_is_still_read() -> None:
     trace = parse_trace("<|im_start|>user\nSay \\boxed{7}.<|im_end|>\n<|im_start|>assistant\nSo \\boxed{8}.")
     assert trace.final_answer == "8" and trace.has_valid_format
+
+
+def test_errors_keep_the_first_max_errors_then_one_line_counting_the_rest() -> None:
+    from retool.text.grammar import MAX_ERRORS
+
+    errors = parse_trace("</tool_call>" * (MAX_ERRORS + 50)).errors
+    assert len(errors) == MAX_ERRORS + 1 and errors[-1] == "... and 50 more errors"
+    assert len(parse_trace("</tool_call>" * MAX_ERRORS).errors) == MAX_ERRORS
