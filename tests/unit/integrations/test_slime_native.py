@@ -10,7 +10,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from retool.embedded.models import tiny_model, tiny_model_dir
 from retool.integrations.slime import generate_for_sample
@@ -19,11 +18,10 @@ from retool.rollout.config import SamplingParams
 from retool.rollout.engines import HFEngine
 from retool.rollout.engines.forced import tool_heavy_turns
 from retool.rollout.engines.server import GenerateServer
-from retool.sandbox import PythonSandbox
 from retool.text.masking import verify_loss_mask
 from retool.text.native import NATIVE_SYSTEM_PROMPT, interpreter_text
 from tests.capabilities import sandbox_options
-from tests.unit.integrations.test_slime import SLIME_SAMPLING, SlimeLikeSample
+from tests.unit.integrations.test_slime import SLIME_SAMPLING, SlimeLikeSample, sandbox  # noqa: F401 (the module's sandbox fixture)
 
 amark = pytest.mark.asyncio(loop_scope="module")
 OPENING = interpreter_text(["\x00"]).split("\x00")[0]  # the rendered "\n\n<interpreter>\n"
@@ -46,13 +44,6 @@ def native_server():
     model, tok = tiny_model()
     with GenerateServer(NativeScriptedHF(model, tok, tool_heavy_turns(1, "print(6*7)", "retool-code"))) as srv:
         yield srv
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def sandbox():
-    box = PythonSandbox(timeout_s=10, concurrency=2, **sandbox_options())
-    yield box
-    await box.close()
 
 
 def native_args(server: GenerateServer) -> SimpleNamespace:
