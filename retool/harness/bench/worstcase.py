@@ -5,6 +5,8 @@ Contract:
   hostile input per family (:mod:`retool.harness.bench.adversarial`) of the same size:
 
   ``parse_trace``, ``find_boxed`` (retool.text.grammar), ``extract_answer`` (retool.answer): the response.
+  ``parse_native`` (retool.text.native, the retool-code dialect): the episode inline in native
+      markup (typical) or :func:`~retool.harness.bench.adversarial.to_sft_markup` of the family.
   ``score`` (retool.reward): the response, label ``"42"``, with ``AnswerConfig(symbolic=False)``: the
       fast path decides or the verdict is "undecided"; the symbolic worker is left out because its
       time is sympy's on one short answer (bounded by its own deadline), not work on the text.
@@ -62,7 +64,7 @@ GROUP = "adversarial"
 CEILING = DEFAULT_CEILINGS[GROUP]  # the gate's bound on every ratio of the group
 GOAL = 5.0  # worst case within 5x of typical per KB: the target, reported, not gated
 UNIT = "us/KB CPU, hostile vs typical"
-TARGETS = ("parse_trace", "find_boxed", "extract_answer", "score", "rollout_turn", "verify_loss_mask",
+TARGETS = ("parse_trace", "parse_native", "find_boxed", "extract_answer", "score", "rollout_turn", "verify_loss_mask",
            "sft_record", "rl_record", "read_metrics")
 _ROUND_S = 0.004  # each timed round repeats the call until it lasts about this long
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -88,6 +90,10 @@ def _text_reader(target: str) -> Callable[[str], Any]:
         from retool.text.grammar import parse_trace
 
         return parse_trace
+    if target == "parse_native":
+        from retool.text.native import parse_native
+
+        return parse_native
     if target == "find_boxed":
         from retool.text.grammar import find_boxed
 
@@ -146,6 +152,10 @@ def _prepare(target: str, family: str | None, n_chars: int, workdir: str, tokeni
 
         reasoning = "\n\n".join(p for p, _, _ in traj.steps) + "\n\n" + traj.final.rsplit("\n\n", 1)[0]
         text = reasoning + "\n\n" + format_tool_call(CODE_INTERPRETER.name, {"code": traj.steps[0][1]})
+        read = _text_reader(target)
+        return (lambda: read(text)), _kb(text)
+    if target == "parse_native":  # the native dialect's text: the trajectory inline, the hazards in native markup
+        text = traj.sft_text() if hostile is None else adv.to_sft_markup(hostile)
         read = _text_reader(target)
         return (lambda: read(text)), _kb(text)
     if target in ("parse_trace", "find_boxed", "extract_answer", "score", "rollout_turn"):
@@ -257,7 +267,7 @@ def measure_adversarial(*, n_chars: int = 32_768, rounds: int = 5, timeout_s: fl
             for t in targets for f in families]
 
 
-_SHORT = {"parse_trace": "parse", "find_boxed": "boxed", "extract_answer": "extract", "score": "score",
+_SHORT = {"parse_trace": "parse", "parse_native": "native", "find_boxed": "boxed", "extract_answer": "extract", "score": "score",
           "rollout_turn": "turn", "verify_loss_mask": "mask", "sft_record": "sft", "rl_record": "rl",
           "read_metrics": "metrics"}
 

@@ -21,7 +21,7 @@ SMALL = dict(n_chars=2048, rounds=1, timeout_s=5.0)
 
 
 def test_the_targets_are_every_documented_text_reader() -> None:
-    assert worstcase.TARGETS == ("parse_trace", "find_boxed", "extract_answer", "score", "rollout_turn",
+    assert worstcase.TARGETS == ("parse_trace", "parse_native", "find_boxed", "extract_answer", "score", "rollout_turn",
                                  "verify_loss_mask", "sft_record", "rl_record", "read_metrics")
     assert worstcase.CEILING == DEFAULT_CEILINGS["adversarial"] == 150.0 and worstcase.GOAL == 5.0
 
