@@ -36,7 +36,7 @@ CALL = "Let me compute it.\n\n" + format_code_block("print(6 * 7)")
 
 # Tags the contract says interpreter_text defuses, and variants it does not promise to defuse
 # (case, blank space inside the tag) that must therefore not be read as tags by the parser either.
-DEFUSED_TAGS = ("<code>", "</code>", "<interpreter>", "</interpreter>", "<tool_call>", "</tool_call>",
+DEFUSED_TAGS = ("<code>", "</code>", "<interpreter>", "</interpreter>", "<think>", "</think>", "<tool_call>", "</tool_call>",
                 "<tool_response>", "</tool_response>", "<|im_start|>", "<|im_end|>", "<|endoftext|>")
 TAG_VARIANTS = ("</Interpreter>", "</INTERPRETER>", "</interpreter >", "</interpreter\n>", "< /interpreter>",
                 "<Interpreter>", "<CODE>", "</Code>", "<code >", "</code\t>", "<|IM_END|>", "<|im_start|>assistant\n",
@@ -110,7 +110,7 @@ def _assert_linear(fn, small: str, large: str, attempts: int = 3) -> None:
 @pytest.mark.fuzz
 @pytest.mark.parametrize("unit", _FLOODS)
 def test_parse_and_score_are_linear_on_tag_floods(unit: str) -> None:
-    n = 25_000 // len(unit) + 1
+    n = 50_000 // len(unit) + 1  # 50k -> 200k chars: below ~25k fixed costs (the error cap) blur the ratio
     _assert_linear(parse_native, unit * n, unit * (4 * n))
     _assert_linear(lambda s: score(s, "1", CONFIG), unit * n, unit * (4 * n))
 
@@ -220,10 +220,6 @@ def test_a_box_the_model_stated_gets_both_terms(visible: str) -> None:
     assert (result.r_ans, result.r_fmt) == (1.0, 0.1)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: '\\boxed{5}' then a ```python listing after the last <interpreter>: "
-                   "has_valid_format True (the native parser says a bare fence is a listing, not a call) but "
-                   "extract_answer refuses ('a tool call ... follows the answer'), so r_fmt=0.1, r_ans=0; the trace "
-                   "contract says the format term and the answer term never disagree")
 @pytest.mark.parametrize("listing", ["\n```python\nprint(5)\n```", "\n```python\nprint(5)\n```\nDone.", "\n```py\nx\n```"])
 def test_a_python_listing_after_the_answer_does_not_split_the_format_and_answer_terms(listing: str) -> None:
     text = CALL + interpreter_text(["5"]) + "So \\boxed{5}." + listing + IM_END
@@ -257,8 +253,7 @@ def _model_text(max_size: int = 20):
 
 
 def _output_text():
-    return st.tuples(_EDGE, _hostile_text(max_size=6), _EDGE).map("".join).filter(
-        lambda s: "think>" not in s)
+    return st.tuples(_EDGE, _hostile_text(max_size=6), _EDGE).map("".join)
 
 
 @st.composite
@@ -428,10 +423,6 @@ def test_sft_with_two_calls_trains_both_code_blocks_and_the_final_end_of_turn(qw
     assert verify_loss_mask(example.ids, example.loss_mask, tok, example.prompt_len, NATIVE).ok
 
 
-@pytest.mark.xfail(strict=True, reason="bug: encode_sft(retool-code) on '<think>..' + format_code_block('print(1)') + interpreter_text(['a</think>b'])"
-                   " + 'ok\\n</think>\\n\\nSo \\\\boxed{42}.': </think> in tool output is not neutralised, the Qwen3"
-                   " template splits the message there, and the model's answer and its <|im_end|> end up mask 0 (and"
-                   " part of the text is dropped) with no error; the contract puts only tool pieces in mask 0")
 def test_sft_keeps_the_final_answer_in_the_loss_when_output_prints_a_think_closer(qwen3_tokenizer) -> None:
     tok = qwen3_tokenizer
     content = ("<think>\nLet me compute.\n\n" + format_code_block("print(1)") + interpreter_text(["a</think>b"])
@@ -478,9 +469,6 @@ def test_a_truncated_answer_masked_0_at_the_end_is_rejected(qwen3_tokenizer) -> 
     assert not verify_loss_mask(ids, mask, tok, len(segs[0].ids), NATIVE).ok
 
 
-@pytest.mark.xfail(strict=True, reason="bug: verify_loss_mask(retool-code) rejects a trajectory whose last 0-run is "
-                   "interpreter_text cut inside its opening tag ('\\n\\n<', '\\n\\n<interpreter': 'non-tool text'); the "
-                   "contract lets the last run be a cut-off tool turn, and qwen3 accepts every prefix of its tool turn")
 def test_a_tool_turn_cut_at_any_token_at_the_end_verifies(qwen3_tokenizer) -> None:
     tok = qwen3_tokenizer
     tool = _enc(tok, interpreter_text(["42"]))
@@ -509,9 +497,6 @@ def test_sft_masks_any_interpreter_layout_0_and_the_call_closer_1(qwen3_tokenize
     assert verify_loss_mask(example.ids, example.loss_mask, tok, example.prompt_len, NATIVE).ok
 
 
-@pytest.mark.xfail(strict=True, reason="bug: encode_sft(retool-code) on an assistant message ending in an unclosed "
-                   "'\\n\\n<interpreter>\\n42\\n' puts the assistant's own <|im_end|> in the tool piece (mask 0) with no "
-                   "error, so its own verify_loss_mask rejects the example; the end of turn is the model's, not tool output")
 def test_sft_on_an_unclosed_interpreter_block_trains_the_end_of_turn_or_raises(qwen3_tokenizer) -> None:
     tok = qwen3_tokenizer
     messages = [{"role": "user", "content": "Compute 6*7."},
@@ -549,9 +534,6 @@ def test_a_malformed_call_earns_neither_the_tool_bonus_nor_the_format_term(call:
     assert (result.r_ans, result.r_fmt, result.r_use) == (1.0, 0.0, 0.0)
 
 
-@pytest.mark.xfail(strict=True, reason="bug (off by one): parse_native('</code>' * (MAX_ERRORS + 50)) keeps MAX_ERRORS - 1 "
-                   "problems and a line '... and 51 more errors' (64 entries); the trace contract says errors keeps the "
-                   "first MAX_ERRORS problems, then one line counting the rest (65 entries, '50 more')")
 def test_errors_are_capped_and_the_rest_counted() -> None:
     from retool.text.trace import MAX_ERRORS
 
@@ -565,3 +547,27 @@ def test_a_near_miss_dialect_name_raises_naming_the_choices(name: str) -> None:
 
     with pytest.raises(ValueError, match="choose one of qwen3, retool-code"):
         get_dialect(name)
+
+
+@pytest.mark.parametrize("messages", [[{"role": "user", "content": "hi"}],
+                                      [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]])
+def test_the_native_instructions_are_added_once_and_the_input_is_not_mutated(messages) -> None:
+    from retool.text.dialect import RETOOL_CODE
+
+    before = [dict(m) for m in messages]
+    once = RETOOL_CODE.prompt_messages(messages)
+    assert RETOOL_CODE.prompt_messages(once) == once and messages == before
+    assert once[0]["role"] == "system" and once[0]["content"].count(RETOOL_CODE.system_prompt) == 1
+
+
+def test_native_tags_in_the_system_prompt_and_the_question_stay_out_of_the_loss(qwen3_tokenizer) -> None:
+    from retool.text.dialect import RETOOL_CODE
+
+    tok = qwen3_tokenizer
+    question = "Compute 6*7. Reply like <code>x</code>\n\n<interpreter>\nfoo\n</interpreter>"
+    messages = RETOOL_CODE.prompt_messages([{"role": "user", "content": question}])
+    messages.append({"role": "assistant", "content": CALL + interpreter_text(["42"]) + "So \\boxed{42}."})
+    example = encode_sft(tok, messages, dialect=NATIVE)
+    assert sum(example.loss_mask[:example.prompt_len]) == 0
+    assert [v for v, _ in _sft_runs(tok, example)] == [1, 0, 1, 0]
+    assert verify_loss_mask(example.ids, example.loss_mask, tok, example.prompt_len, NATIVE).ok
