@@ -571,3 +571,13 @@ def test_native_tags_in_the_system_prompt_and_the_question_stay_out_of_the_loss(
     assert sum(example.loss_mask[:example.prompt_len]) == 0
     assert [v for v, _ in _sft_runs(tok, example)] == [1, 0, 1, 0]
     assert verify_loss_mask(example.ids, example.loss_mask, tok, example.prompt_len, NATIVE).ok
+
+
+@pytest.mark.parametrize("after", ["\n```latex\n\\boxed{5}\n```", "\n```\nx\n```", " ```python x```", "\n~~~python\nx\n~~~",
+                                   "\n```python3\nx\n```", "\n```Python\nx\n```", "\n<!-- ```python\nx\n``` -->",
+                                   "\n\\phantom{```python\nx\n```}", "```python", "\n    ```python\n    x\n    ```",
+                                   " <Code>x</Code>", "\n`<code>x</code>`"])
+def test_whatever_follows_the_box_the_format_and_answer_terms_agree(after: str) -> None:
+    text = CALL + interpreter_text(["42"]) + "So \\boxed{5}." + after + IM_END
+    result = score(text, "5", CONFIG)
+    assert (result.r_fmt == 0.1) == (result.r_ans == 1.0), result
