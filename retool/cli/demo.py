@@ -3,8 +3,8 @@
     retool demo [--out DIR] [--twin tool-mask|flip-advantage|tool-output-reward] [--seed N] [--quick] ...
 
 Runs :func:`retool.recipes.demo.run_demo` (a seeded multiplication task that needs the code
-interpreter; SFT traces that call it and box the printed product; GRPO with the real rollout,
-sandbox, reward, masks and step), writes ``OUT/metrics.jsonl`` (one row per GRPO iteration,
+interpreter; SFT traces that call it with a program printing partial products then the product,
+and box the product; GRPO with the real rollout, sandbox, reward, masks and step), writes ``OUT/metrics.jsonl`` (one row per GRPO iteration,
 ``eval/heldout_*`` on the first and last), ``OUT/sft_metrics.jsonl``, ``OUT/summary.json`` and
 ``OUT/metrics.png`` (``retool plot``'s panels), then prints the held-out figures against the
 targets and the watch report, naming the bands this task cannot hold and why. The budget is fixed
@@ -45,8 +45,8 @@ DEMO_FLAGS: tuple[ConfigFlag, ...] = (
 BAND_NOTES: dict[str, str] = {
     "retool/tool_calls_per_sample": "one call solves a demo problem, so about 1.0 per sample, below the recipe's 1.5..3 "
                                     "(which is for multi-step math)",
-    "retool/avg_code_length_chars": "the demo's program is one line, print(a * b), about 18 characters, below the "
-                                    "recipe's 50..200",
+    "retool/avg_code_length_chars": "the demo's programs are three short lines (about 65 characters), at the low end "
+                                    "of the recipe's 50..200, which is for multi-step math",
     "reward/exact_match": "the trend is fitted on the last 10 iterations only: once the climb has plateaued near its "
                           "ceiling, noise reads as a slope <= 0; the held-out figures above are the learning measure",
 }

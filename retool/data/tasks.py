@@ -21,14 +21,14 @@ Contract (pure; every function is deterministic in its arguments):
 - :func:`sft_trace` is a prepared SFT record in the recipe's grammar: the user turn, an assistant
   turn calling ``code_interpreter`` with ``program_name``'s program, the tool turn with what it
   prints, and the final assistant turn ``\\boxed{product}``. With ``noisy_box=True`` the box holds a
-  misreading (:func:`misread`, seeded by ``noise_seed``) while the tool output stays true:
-  ``slip="digit"`` the product with one digit changed, ``slip="line"`` the number printed just
-  before the product (an intermediate). Such traces make a deliberately partial SFT whose policy
-  calls the tool and runs the right program but reads its output unreliably, which GRPO then has
-  room to fix; and since the tool output always holds the product, a reward that reads the tool
-  output cannot tell a right reading from a wrong one.
-- :class:`TaskFamily` also names the programs the SFT traces cycle through (``programs``) and the
-  misreading of its noisy traces (``slip``).
+  copy of the product with one digit changed (:func:`noisy_copy`, seeded by ``noise_seed``) while
+  the tool output stays true: the traces of a deliberately partial SFT, whose policy runs the right
+  program but copies its answer unreliably, which GRPO then has room to fix. Since the tool output
+  then holds the product whether the box is right or not, a reward that reads the tool output pays
+  a wrong copy as well as a right one.
+- :class:`TaskFamily` also names the programs the SFT traces cycle through (``programs``, default
+  ``("digits", "split")``: a tool output of 20 to 25 tokens that differs from one program to the
+  other, longer than the 12-token final answer).
 """
 
 from __future__ import annotations
@@ -38,11 +38,10 @@ import random
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["PROGRAMS", "SLIPS", "Problem", "TaskFamily", "is_heldout", "make_problems", "misread", "noisy_copy", "program",
+__all__ = ["PROGRAMS", "Problem", "TaskFamily", "is_heldout", "make_problems", "noisy_copy", "program",
            "program_output", "rl_prompt", "sft_trace"]
 
 Split = Literal["train", "heldout"]
-SLIPS: tuple[str, ...] = ("digit", "line")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,8 +50,7 @@ class TaskFamily:
     a_digits: int = 4
     b_digits: int = 3
     heldout_share: float = 0.25
-    programs: tuple[str, ...] = ("direct", "digits", "split")  # the SFT traces cycle through these (PROGRAMS)
-    slip: str = "digit"  # the wrong box of a noisy SFT trace (misread)
+    programs: tuple[str, ...] = ("digits", "split")  # the programs the SFT traces cycle through (PROGRAMS)
 
     def __post_init__(self) -> None:
         if self.kind != "multiply":
@@ -64,8 +62,6 @@ class TaskFamily:
             raise ValueError(f"TaskFamily.heldout_share must be in (0, 1), got {self.heldout_share}")
         if not self.programs or any(name not in PROGRAMS for name in self.programs):
             raise ValueError(f"TaskFamily.programs must be a non-empty tuple of {sorted(PROGRAMS)}, got {self.programs!r}")
-        if self.slip not in SLIPS:
-            raise ValueError(f"TaskFamily.slip must be one of {SLIPS}, got {self.slip!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,22 +154,9 @@ def noisy_copy(text: str, seed: int) -> str:
     return text[:at] + new + text[at + 1:]
 
 
-def misread(problem: Problem, program_name: str, slip: str, seed: int) -> str:
-    """A wrong box for ``problem``: ``slip="digit"`` the product with one digit changed (:func:`noisy_copy`),
-    ``slip="line"`` the number printed just before the product (an intermediate; ``"direct"`` prints
-    none, so it falls back to a digit slip)."""
-    if slip not in SLIPS:
-        raise ValueError(f"slip must be 'digit' or 'line', got {slip!r}")
-    lines = program_output(problem, program_name).split("\n")
-    if slip == "digit" or len(lines) < 2:
-        return noisy_copy(problem.answer, seed)
-    return lines[-2].split()[-1]
-
-
-def sft_trace(problem: Problem, *, program_name: str = "direct", noisy_box: bool = False, noise_seed: int = 0,
-              slip: str = "digit") -> dict[str, Any]:
+def sft_trace(problem: Problem, *, program_name: str = "direct", noisy_box: bool = False, noise_seed: int = 0) -> dict[str, Any]:
     """A prepared SFT record (see the module contract)."""
-    boxed = misread(problem, program_name, slip, noise_seed) if noisy_box else problem.answer
+    boxed = noisy_copy(problem.answer, noise_seed) if noisy_box else problem.answer
     call = {"type": "function", "function": {"name": "code_interpreter", "arguments": {"code": program(problem, program_name)}}}
     return {"messages": [
         {"role": "user", "content": problem.prompt},

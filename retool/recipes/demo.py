@@ -14,14 +14,10 @@ Evaluation (:func:`evaluate`): ``eval_samples`` samples per held-out prompt at
 ``exact_match`` (share correct), ``valid_tool_call_rate`` (share with at least one well-formed call
 that ran ``ok`` and no malformed call) and ``format_rate``.
 
-A broken twin (``config.twin``) swaps one real part of the GRPO stage for a broken one, never
-editing the part; the SFT stage is the healthy run's (same seed, same policy), so a twin and the
-healthy run start from one policy and differ in that part alone:
-``"tool-mask"``: tool-response tokens left in the GRPO loss (mask 1 on the tool turns);
-``"flip-advantage"``: the step sees negated rewards, so every advantage has its sign flipped;
-``"tool-output-reward"``: a reward that reads the tool output (the answer term is paid when the
-label appears anywhere in the response, tool responses included; ``correct`` stays the real
-check, so exact match is still measured honestly). Metrics go to ``out_dir/metrics.jsonl``
+A broken twin (``config.twin``, :mod:`retool.recipes.demo_twins`: ``tool-mask``, ``flip-advantage``,
+``tool-output-reward``) swaps one real part of the GRPO stage for a broken one, never editing the
+part; the SFT stage is the healthy run's (same seed, same policy), so a twin and the healthy run
+start from one policy and differ in that part alone. Metrics go to ``out_dir/metrics.jsonl``
 (``sft/*`` rows are written to ``out_dir/sft_metrics.jsonl``): one row per RL iteration with the
 rollout metrics of :func:`retool.train.metrics.step_metrics` and the ``train/*`` statistics, plus
 ``eval/heldout_*`` on the first (SFT policy) and last rows.
@@ -42,19 +38,18 @@ import torch
 
 from retool.data.tasks import TaskFamily, make_problems, rl_prompt, sft_trace
 from retool.embedded.models import embedded_model
-from retool.reward import score
+from retool.recipes.demo_twins import TWINS, healthy_reward, parts
 from retool.rollout.batch import generate_batch
 from retool.rollout.config import RolloutConfig, SamplingParams
 from retool.rollout.engines.hf import HFEngine
-from retool.train.grpo import RLBatch, RLConfig, grpo_step
+from retool.train.grpo import RLBatch, RLConfig
 from retool.train.losses import GRPOConfig
 from retool.train.metrics import SampleRecord, step_metrics, write_metrics_line
 from retool.train.sft import SFTConfig, encode_examples, sft_train
 
-__all__ = ["QUICK", "TARGETS", "TWINS", "TWIN_MAX_GAIN_POINTS", "DemoConfig", "DemoResult", "EvalResult", "evaluate", "run_demo"]
+__all__ = ["QUICK", "SHORT", "TARGETS", "TWINS", "TWIN_MAX_GAIN_POINTS", "DemoConfig", "DemoResult", "EvalResult", "evaluate", "run_demo"]
 
 Twin = Literal["none", "tool-mask", "flip-advantage", "tool-output-reward"]
-TWINS: tuple[str, ...] = ("none", "tool-mask", "flip-advantage", "tool-output-reward")
 # The issue's figures for the healthy run, measured on held-out prompts.
 TARGETS: dict[str, float] = {"sft_valid_tool_call_rate": 0.9, "gain_points": 15.0}
 TWIN_MAX_GAIN_POINTS = 5.0  # a twin that gains this much held-out exact match or more has learned
@@ -77,7 +72,7 @@ class DemoConfig:
     eval_prompts: int = field(default=64, metadata={"help": "held-out prompts evaluated before and after GRPO"})
     eval_samples: int = field(default=4, metadata={"help": "samples per held-out prompt"})
     eval_temperature: float = 1.0
-    max_new_tokens: int = 64
+    max_new_tokens: int = field(default=80, metadata={"help": "tokens per model turn (a demo call is about 70)"})
     torch_threads: int = field(default=1, metadata={"help": "torch intra-op threads (1 is fastest for this size on 2 shared cores)"})
     twin: Twin = field(default="none", metadata={"help": "a broken twin: " + ", ".join(TWINS[1:])})
     sandbox: Literal["isolated", "naive"] = "isolated"
@@ -97,9 +92,12 @@ class DemoConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
-# The CI-sized run: every stage runs (SFT, held-out eval, GRPO, metrics), too short to learn.
+# ``retool demo --quick``: every stage runs (SFT, held-out eval, GRPO, metrics), too short to learn.
 QUICK = DemoConfig(sft_examples=64, sft_steps=30, rl_iterations=2, prompts_per_iteration=2, n_samples=4, eval_prompts=4,
                    eval_samples=2)
+# The CI-sized learning run: the default SFT, the first SHORT.rl_iterations GRPO iterations of the
+# default run (the same prompts and seeds) and a smaller held-out eval (its first eval_prompts).
+SHORT = DemoConfig(rl_iterations=10, eval_prompts=32, eval_samples=4)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,8 +151,8 @@ class DemoResult:
                  f"  exact match {'':<28} {self.sft.exact_match:>10.3f}   {self.rl.exact_match:>10.3f}",
                  f"  valid tool-call rate {'':<19} {self.sft.valid_tool_call_rate:>10.3f}   {self.rl.valid_tool_call_rate:>10.3f}",
                  f"  format rate {'':<28} {self.sft.format_rate:>10.3f}   {self.rl.format_rate:>10.3f}",
-                 f"GRPO gain: {self.gain_points:+.1f} points of exact match "
-                 f"(wall: SFT {self.sft_wall_s:.0f}s, GRPO {self.rl_wall_s:.0f}s, eval {self.eval_wall_s:.0f}s)"]
+                 (f"GRPO gain: {self.gain_points:+.1f} points of exact match "
+                  f"(wall: SFT {self.sft_wall_s:.0f}s, GRPO {self.rl_wall_s:.0f}s, eval {self.eval_wall_s:.0f}s)")]
         if self.config.twin == "none":
             ok_rate = self.sft.valid_tool_call_rate >= TARGETS["sft_valid_tool_call_rate"]
             ok_gain = self.gain_points >= TARGETS["gain_points"]
@@ -165,30 +163,6 @@ class DemoResult:
             lines.append(f"twin {self.config.twin}: must not learn (gain < {TWIN_MAX_GAIN_POINTS:g} points): "
                          f"{'it did not (as it must)' if self.expectation_met else 'IT LEARNED'}")
         return lines
-
-
-# --- the broken parts (the twins) ----------------------------------------------------------------
-def leak_tool_tokens(batch: RLBatch) -> RLBatch:
-    """Twin "tool-mask": every response token in the loss, tool responses included."""
-    return dataclasses.replace(batch, loss_masks=tuple((1,) * len(m) for m in batch.loss_masks))
-
-
-def flipped_step(policy: Any, ref: Any, batch: RLBatch, config: RLConfig, optimizer: Any) -> Any:
-    """Twin "flip-advantage": the real step on negated rewards (group advantages change sign)."""
-    flipped = tuple(None if r is None else -r for r in batch.rewards)
-    return grpo_step(policy, ref, dataclasses.replace(batch, rewards=flipped), config, optimizer)
-
-
-def tool_output_reward(response: str, label: Any) -> Any:
-    """Twin "tool-output-reward": the answer term paid when ``label`` appears anywhere in the response
-    (tool output included); ``correct`` stays the real check."""
-    real = score(response, label)
-    r_ans = 1.0 if label is not None and str(label) in response else 0.0
-    return dataclasses.replace(real, r_ans=r_ans, total=r_ans + real.r_fmt + real.r_use)
-
-
-def _reward(response: str, label: Any) -> Any:
-    return score(response, label)
 
 
 # --- the run --------------------------------------------------------------------------------------
@@ -206,7 +180,7 @@ async def evaluate(engine: Any, sandbox: Any, tokenizer: Any, prompts: Sequence[
                    *, seed: int) -> EvalResult:
     """The policy on held-out prompts (see the module contract)."""
     rollout = _rollout_config(config, config.eval_samples, config.eval_temperature, seed)
-    samples = await generate_batch(prompts, engine, sandbox, tokenizer, rollout, reward_fn=_reward, progress=False)
+    samples = await generate_batch(prompts, engine, sandbox, tokenizer, rollout, reward_fn=healthy_reward, progress=False)
     n = len(samples)
     return EvalResult(exact_match=sum(s.correct for s in samples) / n, valid_tool_call_rate=sum(map(_valid_call, samples)) / n,
                       format_rate=sum(bool(s.format_valid) for s in samples) / n, samples=n)
@@ -215,7 +189,9 @@ async def evaluate(engine: Any, sandbox: Any, tokenizer: Any, prompts: Sequence[
 def _sft(model: Any, tok: Any, config: DemoConfig, sft_metrics: str | None) -> Any:
     problems = make_problems(config.family, "train", config.sft_examples, config.seed)
     noisy = round(config.sft_noisy_share * len(problems))
-    examples = [sft_trace(p, noisy_box=k < noisy, noise_seed=config.seed * 100_003 + k) for k, p in enumerate(problems)]
+    programs = config.family.programs
+    examples = [sft_trace(p, program_name=programs[k % len(programs)], noisy_box=k < noisy, noise_seed=config.seed * 100_003 + k)
+                for k, p in enumerate(problems)]
     pairs = encode_examples(tok, examples)
     sft_config = SFTConfig(epochs=1_000, max_steps=config.sft_steps, lr=config.sft_lr, batch_size=config.sft_batch_size,
                            lr_schedule="constant", warmup_steps=10, seed=config.seed, device="cpu", progress=False, metrics_path=sft_metrics)
@@ -230,13 +206,6 @@ def _sandbox(config: DemoConfig) -> Any:
     from retool.sandbox.supervisor import PythonSandbox
 
     return PythonSandbox(timeout=10, memory_limit="512MB", concurrency=2, allow_weaker=config.sandbox_allow_weaker)
-
-
-def _parts(config: DemoConfig) -> tuple[Callable[..., Any], Callable[[str, Any], Any], Callable[[RLBatch], RLBatch]]:
-    step = flipped_step if config.twin == "flip-advantage" else grpo_step
-    reward = tool_output_reward if config.twin == "tool-output-reward" else _reward
-    shape = leak_tool_tokens if config.twin == "tool-mask" else (lambda batch: batch)
-    return step, reward, shape
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -300,7 +269,7 @@ async def _rl(config: DemoConfig, sft: SFTStage, model: Any, log: Callable[[str]
     heldout = [rl_prompt(p) for p in make_problems(config.family, "heldout", config.eval_prompts, config.seed)]
     train = [rl_prompt(p) for p in make_problems(config.family, "train", config.rl_iterations * config.prompts_per_iteration,
                                                   config.seed + 1)]
-    step, reward, shape = _parts(config)
+    step, reward, shape = parts(config.twin)
     rl = RLConfig(grpo=GRPOConfig(n_samples_per_prompt=config.n_samples, kl_coef=0.0), lr=config.rl_lr, device="cpu",
                   seed=config.seed, progress=False)
     model.eval()

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
-from retool.data.tasks import TaskFamily, is_heldout, make_problems, noisy_copy, rl_prompt, sft_trace
+from retool.data.tasks import (
+    PROGRAMS,
+    TaskFamily,
+    is_heldout,
+    make_problems,
+    noisy_copy,
+    program,
+    program_output,
+    rl_prompt,
+    sft_trace,
+)
 from retool.reward import score
 from retool.text.masking import encode_sft, verify_loss_mask
 
@@ -69,6 +82,40 @@ def test_sft_trace_calls_the_tool_and_scores_full_reward(tiny_tok) -> None:
 def test_noisy_trace_keeps_the_true_tool_output_and_boxes_a_wrong_copy(tiny_tok) -> None:
     (problem,) = make_problems(FAMILY, "train", 1, 0)
     record = sft_trace(problem, noisy_box=True, noise_seed=3)
-    assert record["messages"][2] == {"role": "tool", "content": problem.answer}
+    assert record["messages"][2] == {"role": "tool", "content": program_output(problem, "direct")} == {"role": "tool", "content": problem.answer}
     breakdown = score(_response(tiny_tok, record), problem.answer)
     assert (breakdown.correct, breakdown.format_valid) == (False, True)
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_program_output_is_what_the_program_prints(name) -> None:
+    for problem in make_problems(FAMILY, "train", 3, 0):
+        run = subprocess.run([sys.executable, "-c", program(problem, name)], capture_output=True, text=True, timeout=30, check=True)
+        assert run.stdout == program_output(problem, name) + "\n"
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_every_program_prints_the_product_last(name) -> None:
+    (problem,) = make_problems(FAMILY, "train", 1, 0)
+    assert program_output(problem, name).split("\n")[-1] == problem.answer
+
+
+def test_intermediate_programs_print_more_than_the_answer() -> None:
+    (problem,) = make_problems(FAMILY, "train", 1, 0)
+    assert all(len(program_output(problem, name).split("\n")) >= 2 for name in FAMILY.programs)
+
+
+def test_trace_runs_the_named_program_and_shows_its_output(tiny_tok) -> None:
+    (problem,) = make_problems(FAMILY, "train", 1, 0)
+    record = sft_trace(problem, program_name="digits")
+    assert record["messages"][1]["tool_calls"][0]["function"]["arguments"]["code"] == program(problem, "digits")
+    assert record["messages"][2]["content"] == program_output(problem, "digits")
+    assert score(_response(tiny_tok, record), problem.answer).correct
+
+
+def test_unknown_program_raises_naming_it() -> None:
+    (problem,) = make_problems(FAMILY, "train", 1, 0)
+    with pytest.raises(ValueError, match="'loop'"):
+        program(problem, "loop")
+    with pytest.raises(ValueError, match="'loop'"):
+        TaskFamily(programs=("loop",))

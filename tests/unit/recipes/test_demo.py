@@ -11,8 +11,15 @@ import pytest
 import torch
 
 from retool.data.tasks import TaskFamily, make_problems, sft_trace
-from retool.recipes.demo import (TARGETS, TWIN_MAX_GAIN_POINTS, DemoConfig, flipped_step, leak_tool_tokens, run_demo,
-                                 sft_stage, tool_output_reward)
+from retool.recipes.demo import (
+    SHORT,
+    TARGETS,
+    TWIN_MAX_GAIN_POINTS,
+    DemoConfig,
+    run_demo,
+    sft_stage,
+)
+from retool.recipes.demo_twins import flipped_step, leak_tool_tokens, tool_output_reward
 from retool.reward import score
 from retool.train.grpo import RLBatch, RLConfig, compute_logprobs, grpo_step
 from retool.train.losses import GRPOConfig
@@ -58,6 +65,26 @@ def test_sft_traces_are_seeded_and_partly_noisy() -> None:
     assert [b == f"\\boxed{{{p.answer}}}" for b, p in zip(boxes, problems)] == [False, False, True, True]
 
 
+# The CI-sized learning run (default selection): fixed seed and step counts, measured in the
+# README's demo section; SHORT_MIN_GAIN_POINTS sits well below the measured gain.
+SHORT_MIN_GAIN_POINTS = 8.0
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    return asyncio.run(run_demo(dataclasses.replace(SHORT, out_dir=str(tmp_path_factory.mktemp("short")))))
+
+
+@pytest.mark.timeout(900)
+def test_short_healthy_run_raises_heldout_exact_match(short_run) -> None:
+    assert short_run.gain_points >= SHORT_MIN_GAIN_POINTS, short_run.summary()
+
+
+@pytest.mark.timeout(900)
+def test_short_run_policy_calls_the_tool_validly(short_run) -> None:
+    assert short_run.sft.valid_tool_call_rate >= TARGETS["sft_valid_tool_call_rate"], short_run.summary()
+
+
 @pytest.fixture(scope="module")
 def full_runs(tmp_path_factory):
     """The default demo (seed 0, 600 SFT steps, 30 GRPO iterations), healthy and each twin from one SFT stage."""
@@ -83,17 +110,8 @@ def test_grpo_raises_heldout_exact_match(full_runs) -> None:
     assert full_runs["none"].gain_points >= TARGETS["gain_points"], full_runs["none"].summary()
 
 
-# Measured (seed 0, defaults): healthy +44.1 points; flip-advantage -39.8; tool-mask +22.7 and
-# tool-output-reward +12.9: those two twins slow learning but do not stop it on this task (issue 16, open).
-_LEARNS_ANYWAY = "measured: this twin still gains held-out exact match on the multiplication task (see README demo section)"
-
-
 @pytest.mark.long
 @pytest.mark.timeout(3600)
-@pytest.mark.parametrize("twin", [
-    pytest.param("tool-mask", marks=pytest.mark.xfail(strict=True, reason=_LEARNS_ANYWAY)),
-    "flip-advantage",
-    pytest.param("tool-output-reward", marks=pytest.mark.xfail(strict=True, reason=_LEARNS_ANYWAY)),
-])
+@pytest.mark.parametrize("twin", ["tool-mask", "flip-advantage", "tool-output-reward"])
 def test_broken_twin_does_not_learn(full_runs, twin) -> None:
     assert full_runs[twin].gain_points < TWIN_MAX_GAIN_POINTS, full_runs[twin].summary()
