@@ -12,7 +12,9 @@ Contract:
   no answer credit (reason "no label").
   The response is read in ``config.dialect`` (:mod:`retool.text.dialect`: ``qwen3`` by default,
   ``retool-code`` for ``<code>``/``<interpreter>``): one parse serves every term.
-  ``r_fmt = format_weight`` iff that parse's ``has_valid_format`` (every tag
+  ``r_fmt = format_weight`` iff the extraction reads an answer (right or wrong: a box it refuses,
+  hedged, retracted, oversized or chained with an empty one, earns no format credit either, so the
+  two terms never disagree) and that parse's ``has_valid_format`` (every tag
   closed, every call well-formed, no call after the last response, final answer in a closed box).
   ``r_use = tool_weight`` iff at least one *well-formed* tool call was made (a call that fails to
   parse or names an unknown tool does not count: malformed markup cannot farm the bonus); with
@@ -119,11 +121,14 @@ def score(response: str, label: Any, config: RewardConfig = RewardConfig(), *,
         correct = verdict.equal
         reason = f"{extraction.reason}; {verdict.method}: {verdict.reason}"
     r_ans = config.answer_weight if correct else 0.0
-    r_fmt = config.format_weight if trace.has_valid_format else 0.0
+    # the format term pays for a well-formed response whose answer the answer term reads (right or
+    # wrong): never for a box the extraction refuses (hedged, retracted, oversized, chained with an empty one)
+    format_valid = trace.has_valid_format and extraction.answer is not None
+    r_fmt = config.format_weight if format_valid else 0.0
     use_paid = calls >= 1 and (correct or not config.tool_bonus_requires_correct)
     r_use = config.tool_weight if use_paid else 0.0
     return RewardBreakdown(r_ans=r_ans, r_fmt=r_fmt, r_use=r_use, total=r_ans + r_fmt + r_use,
-                           answer=extraction.answer, correct=correct, format_valid=trace.has_valid_format,
+                           answer=extraction.answer, correct=correct, format_valid=format_valid,
                            num_tool_calls=calls, reason=reason)
 
 

@@ -77,8 +77,9 @@ What is not covered
 - Without the ``mount`` layer, disk use in the scratch dir is bounded per file (RLIMIT_FSIZE) and
   by the timeout, not by a quota. Memory is bounded by RLIMIT_AS plus the scratch tmpfs, not by a
   cgroup ``memory.max`` (not used: the cgroup v2 memory controller is absent on hybrid hosts).
-- seccomp is a deny list, not an allow-list; futexes on shared read-only library mappings remain
-  a covert channel between concurrent runs.
+- seccomp is a default-deny allow-list (``retool.sandbox.seccomp``): a library that needs a call
+  off the list (sqlite3 on a file, asyncio, subprocess) fails in the snippet; futexes on shared
+  read-only library mappings remain a covert channel between concurrent runs.
 - Timing side channels, CPU contention between slots, and (when ``uid`` is off, e.g. not root)
   signals between siblings of the same uid rely on the remaining layers; ``layers()`` says which.
 - Without ``seccomp`` a child can fork; the group kill then catches descendants only if they stay

@@ -22,8 +22,9 @@ output inside one assistant message, :mod:`retool.text.native`); another name ra
   text follows the last one), then :func:`retool.text.regions.own_text` for every dialect;
 - the mask rule (:func:`retool.text.masking.verify_loss_mask`): ``tool_opening`` (a 1-run never
   holds it) and ``untrained_eot_after`` (the endings after which the turn's ``<|im_end|>`` may sit
-  in a 0-run: qwen3 ``</tool_call>``, whose tool turn closes the assistant turn; none in
-  retool-code, where tool text stays inside the assistant message).
+  in a 0-run: a turn already closed by its own ``<|im_end|>``, and in qwen3 ``</tool_call>``, whose
+  tool turn closes the assistant turn; in retool-code nothing else, as tool text stays inside the
+  assistant message).
 """
 
 from __future__ import annotations

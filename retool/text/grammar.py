@@ -26,7 +26,8 @@ string) nests at most ``retool.text.bounded_json.MAX_JSON_DEPTH`` levels; deeper
   braces, quotes or ``\\boxed{}`` inside its strings is read correctly. If the JSON does not decode,
   the call ends at the next ``</tool_call>`` (or the end of text) and carries an ``error``.
 - ``arguments`` may be an object or a JSON string holding one. The name routes to a ``ToolSpec``;
-  unknown names, missing required arguments and non-string ``code`` are errors on the call.
+  unknown names, missing required arguments, non-string ``code`` and blank ``code`` (nothing to
+  execute: a call that cannot farm the tool bonus) are errors on the call.
   :attr:`ToolCall.code` strips a ``````python`` fence wrapped around the whole argument.
 - ``<tool_response>...</tool_response>`` blocks and chat markup (``<|im_start|>role\\n``,
   ``<|im_end|>``, ``<|endoftext|>``) are segments of their own; everything else is model text.
@@ -161,6 +162,9 @@ def _route(obj: Any, raw: str, start: int, end: int, tools: Mapping[str, ToolSpe
     for key, value in args.items():
         if props.get(key, {}).get("type") == "string" and not isinstance(value, str):
             return ToolCall(name, args, raw, start, end, f"argument {key!r} of {name!r} must be a string")
+    code = args.get("code")
+    if "code" in spec.required and isinstance(code, str) and not strip_code_fences(code).strip():
+        return ToolCall(name, args, raw, start, end, f"tool {name!r} got empty 'code': nothing to execute")
     return ToolCall(name, args, raw, start, end, None)
 
 

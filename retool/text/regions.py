@@ -43,7 +43,7 @@ INVISIBLE = re.compile(r"\\(?:phantom|hphantom|vphantom|hspace\*?|vspace\*?)\s*(
                        r"|\\scalebox\s*\{\s*0*\.?0*\s*\}\s*(?=\{)|\\(?:cancel|bcancel|xcancel|sout|st|xout)\s*(?=\{)")
 WHITE = re.compile(r"\\color\s*" + _BLANK_COLOUR)
 
-_TOKEN = re.compile(r"<(/?)(interpreter|code|output|tool_output|execution_output)>|```[ \t]*([A-Za-z0-9_+-]*)")
+_TOKEN = re.compile(r"<(/?)(interpreter|tool_response|code|output|tool_output|execution_output)>|```[ \t]*([A-Za-z0-9_+-]*)")
 _INLINE_CODE = re.compile(r"`[^`\n]*`")
 _OUTPUT_FENCES = frozenset({"output", "text", "console", "stdout", "result"})
 _CODE_FENCES = frozenset({"python", "py", "python3", "sh", "bash", "shell", "ipython"})

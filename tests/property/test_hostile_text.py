@@ -408,7 +408,7 @@ def test_hostile_code_and_output_never_change_a_correct_answers_score(case: tupl
 def test_score_terms_add_up_and_format_matches_the_trace(text: str) -> None:
     got = score(text, "42")
     assert got.total == got.r_ans + got.r_fmt + got.r_use
-    assert got.format_valid == parse_trace(text).has_valid_format
+    assert got.format_valid == (parse_trace(text).has_valid_format and extract_answer(text).answer is not None)
     assert got.r_use == 0.0 or any(c.ok for c in parse_trace(text).tool_calls)
 
 

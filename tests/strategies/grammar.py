@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from retool.text.grammar import format_tool_call, tool_turn_text
+from retool.text.grammar import format_tool_call, strip_code_fences, tool_turn_text
 
 # Text that stresses the parser: delimiters, braces, quotes, backslashes, boxes, unicode.
 _HAZARDS = st.sampled_from(
@@ -15,6 +15,9 @@ _HAZARDS = st.sampled_from(
 )
 code_strings = st.lists(st.one_of(st.text(max_size=12), _HAZARDS), max_size=12).map("".join)
 
+# Code a well-formed call carries: blank code (nothing to execute) is an error on the call.
+runnable_code = code_strings.map(lambda c: c if strip_code_fences(c).strip() else c + "print(0)")
+
 # Prose the model writes between calls: never contains markup that would change its meaning.
 prose = st.text(alphabet=st.characters(blacklist_characters="<\\", blacklist_categories=("Cs",)), max_size=40)
 outputs = st.lists(st.one_of(st.text(max_size=15), _HAZARDS), max_size=6).map("".join)
@@ -24,7 +27,7 @@ outputs = st.lists(st.one_of(st.text(max_size=15), _HAZARDS), max_size=6).map(""
 def responses(draw, max_calls: int = 4):
     """``(text, codes, outputs, final)``: a rendered multi-turn response with known content."""
     n = draw(st.integers(min_value=0, max_value=max_calls))
-    codes = [draw(code_strings) for _ in range(n)]
+    codes = [draw(runnable_code) for _ in range(n)]
     outs = [draw(outputs) for _ in range(n)]
     parts = []
     for code, out in zip(codes, outs):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from retool.text.grammar import format_tool_call, tool_turn_text
+from retool.text.grammar import format_tool_call, strip_code_fences, tool_turn_text
 
 SPECIAL_TOKENS = (
     "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>",
@@ -84,7 +84,8 @@ def tool_use_responses(draw, outputs=hostile_outputs, codes=hostile_code):
     """``(text, codes)``: 1-3 well-formed tool turns with hostile code and (rendered) hostile output, then
     ``So the answer is \\boxed{42}.``"""
     n = draw(st.integers(min_value=1, max_value=3))
-    code_list = [draw(codes) for _ in range(n)]
+    # a well-formed call has code to run (blank code is an error on the call)
+    code_list = [code if strip_code_fences(code).strip() else code + "print(0)" for code in (draw(codes) for _ in range(n))]
     parts = []
     for code in code_list:
         parts.append(draw(safe_prose) + "\n" + format_tool_call("code_interpreter", {"code": code}))
