@@ -20,7 +20,8 @@ Contract:
 - :func:`verify_loss_mask` is the cheap in-training check, in the trajectory's dialect
   (:mod:`retool.text.dialect`; qwen3 by default): after the prompt every 0-run must parse, in that
   dialect, as a tool turn (markup and blank space plus at least one tool response, nothing else:
-  qwen3 ``<tool_response>`` blocks in chat markup, retool-code ``<interpreter>`` blocks), except
+  qwen3 ``<tool_response>`` blocks in chat markup, retool-code ``<interpreter>`` blocks) or as a
+  user's own turn of a multi-turn conversation (text inside ``<|im_start|>user``), except
   that the last run may be a cut-off tool turn or trailing markup/padding; no 1-run may hold the
   dialect's tool opening (``<|im_start|>user\n<tool_response>``, ``<interpreter>``); the
   ``<|im_end|>`` closing an assistant turn is trained (in a 1-run) unless that turn ended on
@@ -197,7 +198,15 @@ def _runs(mask: Sequence[int], start: int) -> list[tuple[int, int, int]]:
 def _is_tool_turn(text: str, dialect: Dialect, *, last: bool) -> str | None:
     """None if ``text`` is a valid 0-run after the prompt, else the reason."""
     trace = dialect.parse(text, DEFAULT_TOOLS)
-    stray = [s for s in trace.segments if s.kind in ("text", "tool_call") and s.text.strip()]
+    stray, role, user_turn = [], "assistant", False
+    for seg in trace.segments:
+        if seg.kind == "markup" and seg.text.startswith(IM_START):
+            role = seg.text[len(IM_START):].strip() or "assistant"
+        elif seg.kind in ("text", "tool_call") and seg.text.strip():
+            if role == "user" and seg.kind == "text":
+                user_turn = True  # a user's own turn in a multi-turn conversation: prompt text, rightly 0
+            else:
+                stray.append(seg)
     if last and stray and stray[-1] is trace.segments[-1] and dialect.tool_opening.startswith(stray[-1].text.strip()):
         stray.pop()  # the last run may stop inside a tool turn's opening tag (a plain-text tag is several tokens)
     if stray:
@@ -207,8 +216,8 @@ def _is_tool_turn(text: str, dialect: Dialect, *, last: bool) -> str | None:
     has_response = any(s.kind == "tool_response" for s in trace.segments)
     if last:
         return None
-    if not has_response:
-        return f"0-span between model turns holds no tool response ({dialect.tool_opening!r} ...)"
+    if not has_response and not user_turn:
+        return f"0-span between model turns holds no tool response ({dialect.tool_opening!r} ...) and no user turn"
     return "; ".join(trace.errors) or None
 
 

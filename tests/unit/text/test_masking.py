@@ -196,3 +196,30 @@ def test_padding_after_a_trained_end_of_turn_is_not_an_error(qwen3_tokenizer):
     for pad in ("<|endoftext|><|endoftext|>", "<|im_end|><|im_end|>"):
         ids, mask, prompt_len = _rollout(qwen3_tokenizer, ("model", "\\boxed{1}<|im_end|>"), ("prompt", pad))
         assert verify_loss_mask(ids, mask, qwen3_tokenizer, prompt_len).ok, pad
+
+
+def test_a_multi_turn_conversation_encodes_and_verifies_with_the_users_follow_up_masked_0(qwen3_tokenizer) -> None:
+    from retool.text.masking import encode_sft, verify_loss_mask
+
+    tok = qwen3_tokenizer
+    messages = [{"role": "user", "content": "What is 6*7?"}, {"role": "assistant", "content": "It is \\boxed{42}."},
+                {"role": "user", "content": "And 6*8?"}, {"role": "assistant", "content": "It is \\boxed{48}."}]
+    for dialect in ("qwen3", "retool-code"):
+        ex = encode_sft(tok, messages, dialect=dialect)
+        assert verify_loss_mask(ex.ids, ex.loss_mask, tok, ex.prompt_len, dialect).ok
+        untrained = tok.decode([i for i, m in zip(ex.ids[ex.prompt_len:], ex.loss_mask[ex.prompt_len:]) if not m])
+        assert "And 6*8?" in untrained and "boxed" not in untrained
+
+
+def test_model_text_inside_a_follow_up_0_run_is_still_caught(qwen3_tokenizer) -> None:
+    from retool.text.masking import TokenSegment, build_ids_and_mask, verify_loss_mask
+
+    tok = qwen3_tokenizer
+    enc = lambda t: tuple(tok(t, add_special_tokens=False)["input_ids"])  # noqa: E731
+    segs = [TokenSegment("prompt", enc("<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n")),
+            TokenSegment("model", enc("It is")),
+            TokenSegment("tool", enc(" \\boxed{42}.<|im_end|>\n<|im_start|>user\nAnd 6*8?<|im_end|>\n<|im_start|>assistant\n")),
+            TokenSegment("model", enc("It is \\boxed{48}.<|im_end|>"))]
+    ids, mask = build_ids_and_mask(segs)
+    check = verify_loss_mask(ids, mask, tok, len(segs[0].ids))
+    assert not check.ok and "non-tool text" in check.reason
