@@ -18,7 +18,9 @@ Contract (``run_sample``; the config is :class:`retool.rollout.RolloutConfig`):
   dropped when the model already ended its turn with one; retool-code: plain-text
   ``<interpreter>`` blocks), tokenized on its own, mask 0, logprob 0.0. Invariants are checked after every turn
   (:meth:`retool.rollout.state.Trajectory.check`).
-- Ends, with the status set once: a turn without tool calls ending at EOS -> ``completed``; a turn
+- Ends, with the status set once: a turn without tool calls ending at EOS -> ``completed`` (in a
+  dialect whose tool text continues the model's message, retool-code, so does a turn that ended
+  its message at EOS with a call in it: nothing can follow that end of turn, the call is not run); a turn
   cut by ``max_new_tokens``/the budget, a tool turn cut to fit the budget (the cut tokens are
   appended), no budget left, ``max_turns`` turns done or ``max_tool_calls`` calls run while the
   model still asks for tools -> ``truncated``; an engine abort or an ``EngineError`` (server
@@ -43,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from retool.rollout.config import Engine, EngineError
 from retool.rollout.state import StatusCell, Trajectory
 from retool.text.dialect import QWEN3, Dialect, get_dialect
-from retool.text.grammar import ToolCall
+from retool.text.grammar import IM_END, ToolCall
 
 if TYPE_CHECKING:
     from retool.rollout.config import RolloutConfig, Sandbox
@@ -162,6 +164,10 @@ async def _loop(run: SampleRun, engine: Engine, sandbox: Sandbox, tokenizer: Any
         if not calls and not dialect.ends_on_call(text):
             answered = trace.answer_source == "boxed"
             run.status.set("completed", "final answer" if answered else "end of turn without tool calls or a boxed answer")
+            return
+        if not dialect.chat_tools and text.rstrip().endswith(IM_END):
+            # the tool text of this dialect continues the model's own message, which its end of turn closed
+            run.status.set("completed", f"the model ended its message with {len(calls)} call(s) before its end of turn: not run")
             return
         if run.turns >= config.max_turns:
             run.status.set("truncated", f"max_turns={config.max_turns} reached while the model asks for tools")

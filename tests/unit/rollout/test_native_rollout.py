@@ -123,3 +123,10 @@ async def test_a_native_rollout_on_the_real_qwen3_tokenizer_scores_and_keeps_mas
     assert (out.status, out.tool_calls, out.correct) == ("completed", 1, True)
     tool = [t for t, m in zip(out.tokens[len(prompt):], out.loss_mask) if m == 0]
     assert tok.decode(tool, skip_special_tokens=False) == interpreter_text(["42"])
+
+
+@amark
+async def test_a_call_the_model_followed_with_its_end_of_turn_is_not_run(tok, sandbox) -> None:
+    out, engine, _ = await roll(tok, sandbox, ["Let me see.\n\n<code>\nprint(1)\n" + IM_END, ANSWER])
+    assert (out.status, out.tool_calls, out.turns) == ("completed", 0, 1) and "not run" in out.status_reason
+    assert len(engine.params) == 1 and "<interpreter>" not in out.response
