@@ -38,6 +38,23 @@ def test_sft_summary_counts_the_tool_calls_written(tmp_path, capsys) -> None:
     assert f", tool calls {calls}\n" in capsys.readouterr().out and calls > 0
 
 
+def test_sft_sample_kept_native_counts_the_same_calls(tmp_path, capsys) -> None:
+    native, qwen3 = tmp_path / "native.jsonl", tmp_path / "qwen3.jsonl"
+    assert main(["data", "sft", "sample", str(native), "--dialect", "retool-code"]) == 0
+    native_line = capsys.readouterr().out
+    main(["data", "sft", "sample", str(qwen3)])
+    assert native_line.split("\n")[0] == capsys.readouterr().out.split("\n")[0]  # rows and tool calls alike
+    records = read_jsonl(native)
+    assert all(r["dialect"] == "retool-code" and [m["role"] for m in r["messages"]] == ["system", "user", "assistant"]
+               for r in records)
+
+
+def test_sft_refuses_an_unknown_dialect(tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["data", "sft", "sample", str(tmp_path / "o.jsonl"), "--dialect", "native"])
+    assert "invalid choice: 'native'" in capsys.readouterr().err
+
+
 def test_rl_sample_converts_into_prompt_and_label_records(tmp_path, capsys) -> None:
     out = tmp_path / "rl.jsonl"
     assert main(["data", "rl", "sample", str(out)]) == 0
