@@ -65,9 +65,10 @@ def test_sft_traces_are_seeded_and_partly_noisy() -> None:
     assert [b == f"\\boxed{{{p.answer}}}" for b, p in zip(boxes, problems)] == [False, False, True, True]
 
 
-# The CI-sized learning run (default selection): fixed seed and step counts, measured in the
-# README's demo section; SHORT_MIN_GAIN_POINTS sits well below the measured gain.
-SHORT_MIN_GAIN_POINTS = 8.0
+# The CI-sized learning run (default selection; about 3 min on 2 shared cores): fixed seed and step
+# counts. Measured (seed 0): held-out exact match 0.516 -> 0.703 (+18.8 points) after 10 GRPO
+# iterations; the bar sits well below that and well above the eval's noise on 128 samples.
+SHORT_MIN_GAIN_POINTS = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +111,18 @@ def test_grpo_raises_heldout_exact_match(full_runs) -> None:
     assert full_runs["none"].gain_points >= TARGETS["gain_points"], full_runs["none"].summary()
 
 
+# Measured (seed 0, defaults): healthy +32.4 points; tool-output-reward -2.0 and flip-advantage do not
+# learn; tool-mask +14.5: tool tokens in the loss halve the gain but do not stop it on this task.
+_TOOL_MASK_LEARNS = ("measured: with tool-response tokens in the GRPO loss the policy still gains +14.5 points of held-out exact "
+                     "match (healthy +32.4) on the multiplication task (see README demo section)")
+
+
 @pytest.mark.long
 @pytest.mark.timeout(3600)
-@pytest.mark.parametrize("twin", ["tool-mask", "flip-advantage", "tool-output-reward"])
+@pytest.mark.parametrize("twin", [
+    pytest.param("tool-mask", marks=pytest.mark.xfail(strict=True, reason=_TOOL_MASK_LEARNS)),
+    "flip-advantage",
+    "tool-output-reward",
+])
 def test_broken_twin_does_not_learn(full_runs, twin) -> None:
     assert full_runs[twin].gain_points < TWIN_MAX_GAIN_POINTS, full_runs[twin].summary()
