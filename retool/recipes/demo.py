@@ -2,8 +2,9 @@
 
 Contract: ``await run_demo(config)`` builds the embedded preset ``config.model`` (seeded random
 init), draws training and held-out problems of ``config.family`` (:mod:`retool.data.tasks`),
-trains SFT on traces that call ``code_interpreter`` and box the printed result (a share
-``sft_noisy_share`` of them box a one-digit-wrong copy: a deliberately partial SFT), evaluates
+trains SFT on traces that call ``code_interpreter`` with a program printing partial products then
+the product (``config.family.programs``) and box the product (a share ``sft_noisy_share`` of them
+box a one-digit-wrong copy: a deliberately partial SFT), evaluates
 the SFT policy on the held-out prompts, runs ``rl_iterations`` GRPO iterations with the real
 rollout (:func:`retool.rollout.generate_batch` on the policy itself), the real sandbox, the real
 reward (:func:`retool.reward.score`), the real masks and :func:`retool.train.grpo.grpo_step`, then
