@@ -23,7 +23,7 @@ import json
 import sys
 from pathlib import Path
 
-from retool.cli.flags import ConfigFlag, add_config_flags, config_from_flags
+from retool.cli.flags import ConfigFlag, add_config_flags
 from retool.recipes.demo import QUICK, DemoConfig
 
 DEMO_FLAGS: tuple[ConfigFlag, ...] = (
@@ -93,10 +93,10 @@ def run(args: argparse.Namespace) -> int:
     report_text, watch_ok = _watch(Path(result.metrics_path), out)
     summary = {**result.summary(), "watch_ok": watch_ok}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    print("")
+    print()
     for line in result.figure_lines():
         print(line)
-    print("")
+    print()
     print(report_text)
     print(f"\nwrote {out / 'metrics.jsonl'}, {out / 'summary.json'}, {out / 'metrics.png'}")
     return 0 if result.expectation_met else 1
