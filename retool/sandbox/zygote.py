@@ -2,7 +2,8 @@
 
 Contract: trusted code, standard library plus ``retool.sandbox.isolation`` only. It runs with an empty
 environment (only ``*_NUM_THREADS=1`` for numerical libraries), pre-imports the allowed modules,
-pre-builds the Landlock rulesets of its slots, calls ``gc.freeze()`` and then serves requests
+pre-builds the Landlock rulesets of its slots, calls ``gc.freeze()``, moves its heap onto huge
+pages (``retool.sandbox.hugepages``, so a fork copies fewer page-table entries) and then serves requests
 from the supervisor over a SOCK_SEQPACKET control socket:
 
 - ``{"op": "run", "id": N, "slot": S}`` with four fds attached (code pipe read end, stdout,
@@ -183,7 +184,7 @@ def _enter_pid_namespace(control_fd, isolation, namespaces):
 
 
 def serve(cfg, control_fd):
-    from retool.sandbox import isolation, namespaces, paths
+    from retool.sandbox import hugepages, isolation, namespaces, paths
 
     if "pid" in cfg["layers"]:
         _enter_pid_namespace(control_fd, isolation, namespaces)
@@ -231,7 +232,8 @@ def serve(cfg, control_fd):
         stream.reconfigure(encoding="utf-8", errors="backslashreplace", line_buffering=True)
     gc.collect()
     gc.freeze()
-    sock.send(json.dumps({"ev": "ready", "vm_bytes": vm_kib * 1024, "pid": zygote_pid}).encode())
+    huge_bytes = hugepages.collapse_heap()  # fewer page-table entries for each fork to copy
+    sock.send(json.dumps({"ev": "ready", "vm_bytes": vm_kib * 1024, "pid": zygote_pid, "huge_bytes": huge_bytes}).encode())
     while True:
         try:
             ready, _, _ = select.select([sock, wake_r], [], [])
