@@ -1,5 +1,6 @@
 """The CPU learning demo: each broken twin breaks exactly its part; with a fixed seed and fixed step
-counts the healthy run learns and its twins do not (slow: the full-size figures)."""
+counts the healthy run learns (a CI-sized run in the default selection, the full-size figures
+marked long) and its twins do not (long)."""
 
 from __future__ import annotations
 
