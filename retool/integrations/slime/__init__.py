@@ -46,7 +46,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from retool.integrations.slime.sample import OUR_ABORT_REWARD, record_turns, reset, status_for, top_p_spans
-from retool.integrations.slime.settings import (check_retool_args, config_from_args, engine_retries, engine_timeout_s,
+from retool.integrations.slime.settings import (check_retool_args, config_from_args, modules_from_args, engine_retries, engine_timeout_s,
                                                 sampling_from_dict)
 from retool.integrations.slime.transport import TurnRecorder, engine_for, request_payload, routing_headers
 from retool.reward import aborted_reward, reward_func
@@ -70,7 +70,7 @@ def _tokenizer(path: str) -> Any:
 
 def default_sandbox(args: Any = None) -> Sandbox:
     """The module's sandbox for the running event loop, built on first use from ``TOOL_CONFIGS``
-    (or a ``RemoteSandbox`` on ``args.retool_sandbox_url``)."""
+    and ``args.retool_allowed_modules`` (or a ``RemoteSandbox`` on ``args.retool_sandbox_url``)."""
     from retool.sandbox import TOOL_CONFIGS, PythonSandbox, SandboxConfig
 
     loop = asyncio.get_running_loop()
@@ -85,7 +85,7 @@ def default_sandbox(args: Any = None) -> Sandbox:
             box: Sandbox = RemoteSandbox(url, token=read_token(token_file) if token_file else None)
         else:
             weaker = bool(getattr(args, "retool_sandbox_allow_weaker", False))
-            box = PythonSandbox(SandboxConfig.from_tool_configs(TOOL_CONFIGS, allow_weaker=weaker))
+            box = PythonSandbox(SandboxConfig.from_tool_configs(TOOL_CONFIGS, allow_weaker=weaker, **modules_from_args(args)))
         entry = (loop, box)
         _SANDBOXES[id(loop)] = entry
     return entry[1]

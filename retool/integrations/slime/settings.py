@@ -30,6 +30,7 @@ from typing import Any
 from retool.rollout.config import RolloutConfig, SamplingParams
 
 __all__ = ["RETOOL_ARGS", "check_retool_args", "config_from_args", "context_cap", "engine_retries", "engine_timeout_s",
+           "modules_from_args",
            "sampling_from_dict"]
 
 # name -> (default, what it sets); the README's --custom-config-path example lists the same keys
@@ -45,6 +46,8 @@ RETOOL_ARGS: dict[str, tuple[Any, str]] = {
     "retool_sandbox_allow_weaker": (False, "run the sandbox without the kernel layers this host lacks"),
     "retool_sandbox_url": (None, "run tool calls on a `retool sandbox serve` farm at this URL instead of in-process"),
     "retool_sandbox_token_file": (None, "file whose first line is the farm's bearer token"),
+    "retool_allowed_modules": (None, "the in-process sandbox's modules: a preset name ('recipe': numpy, sympy, mpmath, ... "
+                                     "pre-imported) or a list of module names (null: TOOL_CONFIGS's)"),
 }
 
 
@@ -124,6 +127,20 @@ def config_from_args(args: Any, sampling_params: Mapping[str, Any], *, evaluatio
         max_abort_retries=int(_arg(args, "retool_max_abort_retries")),
         chat_template_kwargs=dict(getattr(args, "apply_chat_template_kwargs", None) or {}),
     )
+
+
+def modules_from_args(args: Any) -> dict[str, Any]:
+    """``SandboxConfig`` overrides from ``retool_allowed_modules``: a preset name selects
+    ``module_preset``, a list of names is ``allowed_modules``; unset, none (``TOOL_CONFIGS`` decides).
+    Anything else raises ``ValueError`` naming the setting (SandboxConfig names a bad preset or module)."""
+    value = getattr(args, "retool_allowed_modules", None)
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        return {"module_preset": value}
+    if isinstance(value, (list, tuple)) and all(isinstance(m, str) for m in value):
+        return {"allowed_modules": tuple(value)}
+    raise ValueError(f"retool_allowed_modules must be a preset name or a list of module names, got {value!r}")
 
 
 def engine_retries(args: Any) -> tuple[int, float]:

@@ -563,3 +563,25 @@ async def test_tool_call_count_round_number_and_non_generation_time_are_set(tool
     meta = sample.metadata["retool"]
     assert sample.tool_call_count == 1 and sample.metadata["round_number"] == 2 == meta["turns"]
     assert meta["tool_time_s"] <= sample.non_generation_time <= meta["wall_time_s"] and sample.non_generation_time > 0
+
+
+@amark
+async def test_retool_allowed_modules_selects_the_recipe_preset_or_a_module_list(module_sandbox_closed) -> None:
+    weaker = bool(sandbox_options())
+    await rollout_slime.close_default_sandbox()
+    recipe = default_sandbox(SimpleNamespace(retool_sandbox_allow_weaker=weaker, retool_allowed_modules="recipe"))
+    assert recipe.config.module_preset == "recipe" and "sympy" in recipe.config.allowed_modules
+    assert (await recipe.execute_code("import sympy; print(sympy.Integer(6) * 7)")).strip() == "42"
+    await rollout_slime.close_default_sandbox()
+    listed = default_sandbox(SimpleNamespace(retool_sandbox_allow_weaker=weaker, retool_allowed_modules=["math"]))
+    assert listed.config.allowed_modules == ("math",)
+    await rollout_slime.close_default_sandbox()
+
+
+@pytest.mark.parametrize("bad", ["numpy-everything", 7, ["math", 3]])
+def test_a_bad_retool_allowed_modules_is_refused_naming_it(bad) -> None:
+    from retool.integrations.slime.settings import modules_from_args
+    from retool.sandbox import TOOL_CONFIGS, SandboxConfig
+
+    with pytest.raises(ValueError, match="module_preset|retool_allowed_modules"):
+        SandboxConfig.from_tool_configs(TOOL_CONFIGS, **modules_from_args(SimpleNamespace(retool_allowed_modules=bad)))
