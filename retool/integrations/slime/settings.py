@@ -75,6 +75,7 @@ def sampling_from_dict(params: Mapping[str, Any]) -> SamplingParams:
         stop=(stop,) if isinstance(stop, str) else tuple(stop),
         stop_token_ids=tuple(params.get("stop_token_ids") or ()),
         seed=params.get("sampling_seed"),
+        ignore_eos=bool(params.get("ignore_eos") or False),
         custom_params=params.get("custom_params"),
     )
 
@@ -116,8 +117,8 @@ def config_from_args(args: Any, sampling_params: Mapping[str, Any], *, evaluatio
     budget = _budget(args, params, evaluation)
     cap = context_cap(args, evaluation=evaluation)
     return RolloutConfig(
-        max_turns=int(getattr(args, "retool_max_turns", None) or 16),
-        max_tool_calls=int(getattr(args, "retool_max_tool_calls", None) or 16),
+        max_turns=int(_arg(args, "retool_max_turns")),
+        max_tool_calls=int(_arg(args, "retool_max_tool_calls")),  # an explicit 0 (a no-tool run) is kept
         rollout_max_response_len=budget,
         max_context_len=cap if cap is not None else (prompt_len or 0) + budget,
         sampling=sampling,

@@ -230,8 +230,6 @@ def test_sampling_dict_reads_back_our_own_sglang_request() -> None:
     assert sampling_from_dict(params.to_sglang()) == params
 
 
-@pytest.mark.xfail(reason="bug: sampling_from_dict drops SGLang's ignore_eos, so {'ignore_eos': True} gives "
-                          "SamplingParams(ignore_eos=False) and the rollout still stops at EOS", strict=True)
 def test_sampling_dict_keeps_ignore_eos() -> None:
     assert sampling_from_dict({"ignore_eos": True}).ignore_eos is True
 
@@ -264,8 +262,6 @@ def test_config_carries_the_sampling_dict() -> None:
     assert config_from_args(SimpleNamespace(), SLIME_SAMPLING).sampling == sampling_from_dict(SLIME_SAMPLING)
 
 
-@pytest.mark.xfail(reason="bug: config_from_args reads `args.retool_max_tool_calls or 16`, so an explicit 0 "
-                          "(a no-tool run, valid for RolloutConfig) becomes 16", strict=True)
 def test_args_max_tool_calls_zero_is_kept() -> None:
     assert config_from_args(SimpleNamespace(retool_max_tool_calls=0), {}).max_tool_calls == 0
 
