@@ -50,11 +50,10 @@ def test_sampling_params_accept_the_edges_of_each_range(edge: dict) -> None:
     assert all(getattr(params, k) == v for k, v in edge.items())
 
 
-@pytest.mark.xfail(reason="bug: SamplingParams accepts temperature=nan (`nan < 0` is False), so a NaN temperature "
-                          "passes validation and only fails later inside sampling", strict=True)
-def test_sampling_params_reject_a_nan_temperature() -> None:
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -0.5])
+def test_sampling_params_reject_a_nan_infinite_or_negative_temperature(bad) -> None:
     with pytest.raises(ValueError, match="temperature"):
-        SamplingParams(temperature=math.nan)
+        SamplingParams(temperature=bad)
 
 
 def test_sampling_params_store_stops_as_tuples_of_ints_and_strings() -> None:
