@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from retool.answer import extract_answer
 from retool.reward import score
-from retool.text.grammar import format_tool_call, parse_trace, tool_turn_text
+from retool.text.grammar import strip_code_fences, format_tool_call, parse_trace, tool_turn_text
 from retool.text.spans import find_boxed
 from tests.strategies.grammar import hostile_texts
 
@@ -69,7 +69,8 @@ def test_hostile_tool_output_cannot_change_a_correct_answers_score(printed: str)
 def test_hostile_code_in_a_call_is_recovered_exactly(code: str) -> None:
     response = format_tool_call("code_interpreter", {"code": code}) + tool_turn_text(["ok"]) + GOOD_TAIL
     trace = parse_trace(response)
-    assert [c.arguments["code"] for c in trace.tool_calls] == [code] and trace.has_valid_format
+    assert [c.arguments["code"] for c in trace.tool_calls] == [code]
+    assert trace.has_valid_format == bool(strip_code_fences(code).strip())  # blank code is an error on the call
 
 
 @BIG

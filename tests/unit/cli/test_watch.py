@@ -127,13 +127,13 @@ def test_follow_stops_on_ctrl_c_with_the_final_report(tmp_path, capsys) -> None:
     path = write_rows(tmp_path / "live.jsonl", healthy_rows())
 
     def interrupter() -> None:
-        time.sleep(0.1)
+        time.sleep(1.0)  # long after the follow loop started, even on a loaded machine
         _thread.interrupt_main()  # what Ctrl-C delivers: KeyboardInterrupt in the main thread
 
     thread = threading.Thread(target=interrupter)
     thread.start()
     try:
-        status = main(["watch", str(path), "--follow", "--interval-s", "0.01", "--max-polls", "2000"])
+        status = main(["watch", str(path), "--follow", "--interval-s", "0.01", "--max-polls", "1000000"])
     finally:
         thread.join()
     out = capsys.readouterr().out
