@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import _thread
+import signal
 import threading
 import time
 from pathlib import Path
@@ -130,12 +131,16 @@ def test_follow_stops_on_ctrl_c_with_the_final_report(tmp_path, capsys) -> None:
         time.sleep(1.0)  # long after the follow loop started, even on a loaded machine
         _thread.interrupt_main()  # what Ctrl-C delivers: KeyboardInterrupt in the main thread
 
+    # interrupt_main does nothing while SIGINT is ignored or default (an earlier test or a parent may
+    # leave it so): Python's own handler, as in an interactive shell, for the length of the test
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     thread = threading.Thread(target=interrupter)
     thread.start()
     try:
-        status = main(["watch", str(path), "--follow", "--interval-s", "0.01", "--max-polls", "1000000"])
+        status = main(["watch", str(path), "--follow", "--interval-s", "0.01", "--max-polls", "20000"])
     finally:
         thread.join()
+        signal.signal(signal.SIGINT, previous)
     out = capsys.readouterr().out
     assert "stopped" in out
     assert status == 0 and "(15 rows checked)" in out
