@@ -57,7 +57,8 @@ def collapse_heap() -> int:
     except OSError:
         return 0
     done = 0
-    for start, end in ranges:
-        if _libc.madvise(start, end - start, MADV_COLLAPSE) == 0:
-            done += end - start
+    for start, end in ranges:  # one huge page at a time: a refused one does not hide the rest
+        for at in range(start, end, HUGE_PAGE_BYTES):
+            if _libc.madvise(at, HUGE_PAGE_BYTES, MADV_COLLAPSE) == 0:
+                done += HUGE_PAGE_BYTES
     return done

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import itertools
-import json
 import os
 import pwd
 import resource
@@ -216,7 +215,7 @@ class PythonSandbox:
         child_fds, read_fds = open_pipes(data)
         zygote.executions[execution.id] = execution
         try:
-            msg = json.dumps({"op": "run", "id": execution.id, "slot": slot}).encode()
+            msg = b'{"op": "run", "id": %d, "slot": %d}' % (execution.id, slot)
             for _ in range(_SEND_RETRIES):  # a zygote busy forking may have a full queue
                 if zygote.dead or zygote.sock is None or abort.done():
                     raise ConnectionError("zygote gone or call cancelled")

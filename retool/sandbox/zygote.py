@@ -7,9 +7,10 @@ pages (``retool.sandbox.hugepages``, so a fork copies fewer page-table entries) 
 from the supervisor over a SOCK_SEQPACKET control socket:
 
 - ``{"op": "run", "id": N, "slot": S}`` with four fds attached (code pipe read end, stdout,
-  stderr and record pipe write ends): fork one fresh child, reply ``{"ev": "started", "id", "pid"}``.
+  stderr and record pipe write ends): fork one fresh child (no reply: the next message about it
+  is its exit).
 - ``{"op": "kill", "id": N}``: SIGKILL that child's process group if it has not been reaped.
-- on each reaped child: ``{"ev": "exited", "id", "status"}`` (the raw wait status).
+- on each reaped child: ``{"ev": "exited", "id", "pid", "status"}`` (the raw wait status).
 - EOF on the control socket: kill every child, reap, exit.
 
 The child (never reused) reads its code from fd 0, then, before running it: new session,
@@ -255,7 +256,7 @@ def serve(cfg, control_fd):
                 exec_id = running.pop(pid, None)
                 if exec_id is not None:
                     pids.pop(exec_id, None)
-                    sock.send(json.dumps({"ev": "exited", "id": exec_id, "status": status}).encode())
+                    sock.send(b'{"ev": "exited", "id": %d, "pid": %d, "status": %d}' % (exec_id, pid, status))
         if sock in ready:
             msg, fds, _, _ = socket.recv_fds(sock, 65536, 4)
             if not msg:
@@ -277,7 +278,6 @@ def serve(cfg, control_fd):
                     os.close(fd)
                 running[pid] = req["id"]
                 pids[req["id"]] = pid
-                sock.send(json.dumps({"ev": "started", "id": req["id"], "pid": pid}).encode())
             elif req["op"] == "kill" and req["id"] in pids:
                 _kill(pids[req["id"]])
     for pid in running:

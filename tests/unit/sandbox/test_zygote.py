@@ -2,7 +2,7 @@
 last expression printed as its repr, statuses from ``SystemExit``/``MemoryError``/the import
 guard, ``ForbiddenImport`` messages, tracebacks trimmed to the snippet) through one real
 ``PythonSandbox`` shared by the module; the control protocol spoken to a bare zygote process
-(ready, started, exited, kill, EOF) and its pure helpers run in this process."""
+(ready, exited, kill, EOF) and its pure helpers run in this process."""
 
 from __future__ import annotations
 
@@ -208,6 +208,18 @@ def zygote() -> Iterator[Zygote]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def running_child(parent: int, timeout_s: float = 10.0) -> int:
+    """The pid of ``parent``'s one child, once it has forked it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with open(f"/proc/{parent}/task/{parent}/children", encoding="ascii") as fh:
+            children = fh.read().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.01)
+    raise AssertionError(f"process {parent} forked no child within {timeout_s} s")
+
+
 def drain(fd: int) -> bytes:
     os.set_blocking(fd, True)
     out = b""
@@ -222,19 +234,18 @@ def test_the_zygote_announces_itself_ready_with_its_pid(zygote: Zygote) -> None:
     assert ready["ev"] == "ready" and ready["pid"] == zygote.proc.pid and ready["vm_bytes"] > 0
 
 
-def test_a_run_is_started_then_exits_with_its_wait_status_and_record(zygote: Zygote) -> None:
+def test_a_run_exits_with_its_child_pid_wait_status_and_record(zygote: Zygote) -> None:
     zygote.recv()
     out, err, rec = zygote.start_run(7, b"print(6 * 7)")
-    started = zygote.recv()
-    assert started["ev"] == "started" and started["id"] == 7 and started["pid"] != zygote.proc.pid
-    assert zygote.recv() == {"ev": "exited", "id": 7, "status": 0}
+    exited = zygote.recv()  # the first message about a run is its exit
+    assert exited.pop("pid") not in (zygote.proc.pid, 0)
+    assert exited == {"ev": "exited", "id": 7, "status": 0}
     assert (drain(out), drain(err), json.loads(drain(rec))) == (b"42\n", b"", {"status": "ok"})
 
 
 def test_kill_stops_a_running_child(zygote: Zygote) -> None:
     zygote.recv()
     fds = zygote.start_run(1, b"while True:\n    pass")
-    assert zygote.recv()["ev"] == "started"
     zygote.sock.send(json.dumps({"op": "kill", "id": 1}).encode())
     exited = zygote.recv()
     assert exited["ev"] == "exited" and os.WIFSIGNALED(exited["status"])
@@ -248,8 +259,9 @@ def test_every_run_forks_a_fresh_child(zygote: Zygote) -> None:
     pids = []
     for exec_id in (1, 2):
         fds = zygote.start_run(exec_id, b"pass")
-        pids.append(zygote.recv()["pid"])
-        assert zygote.recv()["ev"] == "exited"
+        exited = zygote.recv()
+        assert exited["ev"] == "exited" and exited["id"] == exec_id
+        pids.append(exited["pid"])
         for fd in fds:
             os.close(fd)
     assert pids[0] != pids[1]
@@ -258,7 +270,7 @@ def test_every_run_forks_a_fresh_child(zygote: Zygote) -> None:
 def test_eof_on_the_control_socket_kills_children_and_exits(zygote: Zygote) -> None:
     zygote.recv()
     fds = zygote.start_run(1, b"while True:\n    pass")
-    child_pid = zygote.recv()["pid"]
+    child_pid = running_child(zygote.proc.pid)
     zygote.sock.shutdown(socket.SHUT_RDWR)
     assert zygote.proc.wait(10) == 0
     with pytest.raises(ProcessLookupError):
