@@ -7,8 +7,9 @@ pages (``retool.sandbox.hugepages``, so a fork copies fewer page-table entries) 
 from the supervisor over a SOCK_SEQPACKET control socket:
 
 - ``{"op": "run", "id": N, "slot": S}`` with four fds attached (code pipe read end, stdout,
-  stderr and record pipe write ends): fork one fresh child (no reply: the next message about it
-  is its exit).
+  stderr and record pipe write ends): fork one fresh child (libc's bare ``_Fork``, without the
+  interpreter's at-fork handlers: ``retool.sandbox.forking``; no reply: the next message about
+  it is its exit).
 - ``{"op": "kill", "id": N}``: SIGKILL that child's process group if it has not been reaped.
 - on each reaped child: ``{"ev": "exited", "id", "pid", "status"}`` (the raw wait status).
 - EOF on the control socket: kill every child, reap, exit.
@@ -93,7 +94,7 @@ def _run_snippet(source, cfg, allowed):
     return {"status": status, "exception": type(error).__name__}
 
 
-def _child(cfg, slot, fds, ruleset_fd, zygote_pid, isolation, seccomp, namespaces):
+def _child(cfg, slot, fds, ruleset_fd, zygote_pid, isolation, seccomp, namespaces, forking):
     """Everything between fork and the snippet. Never returns."""
     try:
         layers = cfg["layers"]
@@ -133,8 +134,7 @@ def _child(cfg, slot, fds, ruleset_fd, zygote_pid, isolation, seccomp, namespace
         os.closerange(low, 1 << 30)
         if seccomp is not None:
             seccomp.install(os.getpid())
-        if "numpy.random" in sys.modules:
-            sys.modules["numpy.random"].seed()
+        forking.reseed_in_child()
     except BaseException as exc:  # setup failed: say so on stderr, exit without a record
         try:
             os.write(2, f"sandbox setup failed: {exc!r}\n".encode())
@@ -185,7 +185,7 @@ def _enter_pid_namespace(control_fd, isolation, namespaces):
 
 
 def serve(cfg, control_fd):
-    from retool.sandbox import hugepages, isolation, namespaces, paths
+    from retool.sandbox import forking, hugepages, isolation, namespaces, paths
 
     if "pid" in cfg["layers"]:
         _enter_pid_namespace(control_fd, isolation, namespaces)
@@ -211,6 +211,7 @@ def serve(cfg, control_fd):
             rulesets[slot["slot"]] = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 64)  # clear of fds 0-3
             os.close(fd)
     seccomp = isolation.ChildSeccomp() if "seccomp" in cfg["layers"] else None
+    fork = forking.fork_function()  # no at-fork handlers: see retool.sandbox.forking
     slots = {slot["slot"]: slot for slot in cfg["slots"]}
     sock = socket.socket(fileno=control_fd)
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -264,7 +265,7 @@ def serve(cfg, control_fd):
             req = json.loads(msg)
             if req["op"] == "run":
                 try:
-                    pid = os.fork()
+                    pid = fork()
                 except OSError:  # out of processes or memory: report a failed setup
                     for fd in fds:
                         os.close(fd)
@@ -273,7 +274,7 @@ def serve(cfg, control_fd):
                 if pid == 0:
                     sock.close()
                     _child(cfg, slots[req["slot"]], fds, rulesets.get(req["slot"]), zygote_pid, isolation, seccomp,
-                           namespaces)
+                           namespaces, forking)
                 for fd in fds:
                     os.close(fd)
                 running[pid] = req["id"]
