@@ -40,6 +40,7 @@ _PROC_FILE = {"pid": "pid", "net": "net", "uts": "uts", "mount": "mnt", "ipc": "
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
+_libc.unshare.restype = _libc.mount.restype = ctypes.c_int  # resolved here, in the zygote, not per child
 
 
 def _check(result: int, what: str) -> None:

@@ -22,6 +22,7 @@ shares the address space with the snippet, so the supervisor treats it as a clai
 threat model in ``retool.sandbox``).
 """
 
+import _signal
 import fcntl
 import gc
 import json
@@ -102,7 +103,7 @@ def _child(cfg, slot, fds, ruleset_fd, zygote_pid, isolation, seccomp, namespace
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
         signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)  # not signal.signal: its enum lookup of the old handler raises
         chunks = []
         while True:
             chunk = os.read(0, 1 << 20)
@@ -163,32 +164,11 @@ def _kill(pid):
             pass
 
 
-def _enter_pid_namespace(control_fd, isolation, namespaces):
-    """Become pid 1 of a new pid namespace: fork; the parent stays outside only to wait for the
-    server and exit with its status (the supervisor watches the parent). When the server dies
-    the kernel kills every process in the namespace."""
-    namespaces.unshare(namespaces.CLONE_NEWPID)
-    server = os.fork()
-    if server == 0:
-        isolation.set_parent_death_signal(signal.SIGKILL)  # the waiting parent is killed: we go
-        return
-    os.close(control_fd)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    while True:
-        try:
-            _, status = os.waitpid(server, 0)
-            break
-        except InterruptedError:
-            continue
-    code = os.waitstatus_to_exitcode(status)
-    os._exit(code if code >= 0 else 128 - code)
-
-
 def serve(cfg, control_fd):
     from retool.sandbox import forking, hugepages, isolation, namespaces, paths
 
     if "pid" in cfg["layers"]:
-        _enter_pid_namespace(control_fd, isolation, namespaces)
+        forking.enter_pid_namespace(control_fd, isolation, namespaces)
     namespaces.enter_namespaces(cfg["layers"])
     cfg["child_unshare"] = namespaces.child_flags(cfg["layers"])
     os.environ.clear()
@@ -218,6 +198,12 @@ def serve(cfg, control_fd):
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The zygote writes to fds 1/2 only in the warm-up (to /dev/null: stderr is swapped for stdout
+    # there); children inherit these empty, line-buffered streams.
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(encoding="utf-8", errors="backslashreplace", line_buffering=True)
+    allowed = frozenset(cfg["allowed_modules"]) if cfg["allowed_modules"] is not None else None
+    forking.warm_up(_run_snippet, cfg, allowed)
     with open("/proc/self/status", encoding="ascii") as status:
         vm_kib = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
     if "rlimits" in cfg["layers"]:
@@ -229,9 +215,6 @@ def serve(cfg, control_fd):
     if "seccomp" in cfg["layers"]:
         isolation.set_no_new_privs()
         isolation.install_seccomp(isolation.zygote_seccomp_program())
-    # The zygote never writes to fds 1/2; children inherit these empty, line-buffered streams.
-    for stream in (sys.stdout, sys.stderr):
-        stream.reconfigure(encoding="utf-8", errors="backslashreplace", line_buffering=True)
     gc.collect()
     gc.freeze()
     huge_bytes = hugepages.collapse_heap()  # fewer page-table entries for each fork to copy

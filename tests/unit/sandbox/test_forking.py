@@ -9,7 +9,12 @@ import sys
 import pytest
 
 from retool.sandbox import PythonSandbox
-from retool.sandbox.forking import fork_function, reseed_in_child
+from retool.sandbox.forking import (
+    WARM_UP_SNIPPETS,
+    fork_function,
+    reseed_in_child,
+    warm_up,
+)
 from tests.capabilities import sandbox_options
 
 
@@ -88,3 +93,22 @@ async def test_a_snippet_can_start_and_join_a_thread() -> None:
     async with PythonSandbox(**options) as sandbox:
         result = await sandbox.run(code)
     assert (result.status, result.stdout) == ("ok", "[7] True 1\n")
+
+
+def test_warm_up_puts_back_the_import_hook_the_streams_and_the_line_cache(capsys: pytest.CaptureFixture[str]) -> None:
+    import builtins
+    import linecache
+
+    from retool.sandbox import zygote
+
+    before_import, before_stderr = builtins.__import__, sys.stderr
+    warm_up(zygote._run_snippet, {"print_last_expression": True}, frozenset({"math"}))
+    captured = capsys.readouterr()
+    assert builtins.__import__ is before_import and sys.stderr is before_stderr
+    assert zygote.SNIPPET_FILENAME not in linecache.cache
+    assert captured.err == "" and "ZeroDivisionError" in captured.out  # the error path ran, into stdout
+
+
+def test_warm_up_snippets_cover_output_an_expression_an_error_and_a_refused_import() -> None:
+    joined = "\n".join(WARM_UP_SNIPPETS)
+    assert "print(" in joined and "1 / 0" in joined and "import os" in joined
