@@ -22,7 +22,7 @@ import sys
 import time
 from typing import Any
 
-from retool.sandbox import isolation
+from retool.sandbox import isolation, wire
 from retool.sandbox.config import ExecutionResult, SandboxConfig, format_result, parse_size
 from retool.sandbox.scratch import make_scratch, remove_tree, reset_slot, slot_is_fresh
 from retool.sandbox.verdict import judge, open_pipes, watch_streams
@@ -215,7 +215,7 @@ class PythonSandbox:
         child_fds, read_fds = open_pipes(data)
         zygote.executions[execution.id] = execution
         try:
-            msg = b'{"op": "run", "id": %d, "slot": %d}' % (execution.id, slot)
+            msg = wire.run_message(execution.id, slot)
             for _ in range(_SEND_RETRIES):  # a zygote busy forking may have a full queue
                 if zygote.dead or zygote.sock is None or abort.done():
                     raise ConnectionError("zygote gone or call cancelled")

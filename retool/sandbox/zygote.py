@@ -6,12 +6,13 @@ pre-builds the Landlock rulesets of its slots, calls ``gc.freeze()``, moves its 
 pages (``retool.sandbox.hugepages``, so a fork copies fewer page-table entries) and then serves requests
 from the supervisor over a SOCK_SEQPACKET control socket:
 
-- ``{"op": "run", "id": N, "slot": S}`` with four fds attached (code pipe read end, stdout,
+- a run message (``retool.sandbox.wire``: fixed-size binary, id N and slot S) with four fds attached (code pipe read end, stdout,
   stderr and record pipe write ends): fork one fresh child (libc's bare ``_Fork``, without the
   interpreter's at-fork handlers: ``retool.sandbox.forking``; no reply: the next message about
   it is its exit).
-- ``{"op": "kill", "id": N}``: SIGKILL that child's process group if it has not been reaped.
-- on each reaped child: ``{"ev": "exited", "id", "pid", "status"}`` (the raw wait status).
+- a kill message for id N: SIGKILL that child's process group if it has not been reaped.
+- on each reaped child: an exited message (id, pid, the raw wait status); a datagram that is not
+  one of these is ignored (its fds closed).
 - EOF on the control socket: kill every child, reap, exit.
 
 The child (never reused) reads its code from fd 0, then, before running it: new session,
@@ -165,7 +166,7 @@ def _kill(pid):
 
 
 def serve(cfg, control_fd):
-    from retool.sandbox import forking, hugepages, isolation, namespaces, paths
+    from retool.sandbox import forking, hugepages, isolation, namespaces, paths, wire
 
     if "pid" in cfg["layers"]:
         forking.enter_pid_namespace(control_fd, isolation, namespaces)
@@ -240,30 +241,33 @@ def serve(cfg, control_fd):
                 exec_id = running.pop(pid, None)
                 if exec_id is not None:
                     pids.pop(exec_id, None)
-                    sock.send(b'{"ev": "exited", "id": %d, "pid": %d, "status": %d}' % (exec_id, pid, status))
+                    sock.send(wire.exited_message(exec_id, pid, status))
         if sock in ready:
             msg, fds, _, _ = socket.recv_fds(sock, 65536, 4)
             if not msg:
                 break
-            req = json.loads(msg)
-            if req["op"] == "run":
+            req = wire.parse_request(msg)
+            if req is not None and req[0] == "run" and len(fds) == 4:
+                _, exec_id, slot = req
                 try:
                     pid = fork()
                 except OSError:  # out of processes or memory: report a failed setup
                     for fd in fds:
                         os.close(fd)
-                    sock.send(json.dumps({"ev": "exited", "id": req["id"], "status": 71 << 8}).encode())
+                    sock.send(wire.exited_message(exec_id, 0, 71 << 8))
                     continue
                 if pid == 0:
                     sock.close()
-                    _child(cfg, slots[req["slot"]], fds, rulesets.get(req["slot"]), zygote_pid, isolation, seccomp,
-                           namespaces, forking)
+                    _child(cfg, slots[slot], fds, rulesets.get(slot), zygote_pid, isolation, seccomp, namespaces, forking)
                 for fd in fds:
                     os.close(fd)
-                running[pid] = req["id"]
-                pids[req["id"]] = pid
-            elif req["op"] == "kill" and req["id"] in pids:
-                _kill(pids[req["id"]])
+                running[pid] = exec_id
+                pids[exec_id] = pid
+                continue
+            for fd in fds:  # fds only come with a run
+                os.close(fd)
+            if req is not None and req[0] == "kill" and req[1] in pids:
+                _kill(pids[req[1]])
     for pid in running:
         _kill(pid)
     for pid in running:

@@ -22,6 +22,7 @@ import sys
 import time
 from typing import Any
 
+from retool.sandbox import wire
 from retool.sandbox.config import SandboxConfig
 from retool.sandbox.layout import ZYGOTE_ENV, ZYGOTE_PATH, zygote_config
 
@@ -120,15 +121,17 @@ class ZygotePool:
             if not raw:
                 self._on_dead(zygote)
                 return
+            exited = wire.parse_exited(raw)
+            if exited is not None:
+                execution = zygote.executions.get(exited[0])
+                if execution is not None and not execution.exited.done():
+                    execution.exited.set_result(exited[2])
+                continue
             try:
                 msg = json.loads(raw)
-                event, exec_id = msg.get("ev"), msg.get("id", -1)
-                execution = zygote.executions.get(exec_id) if isinstance(exec_id, int) else None
-                if event == "ready" and not zygote.ready.done():
+                if isinstance(msg, dict) and msg.get("ev") == "ready" and not zygote.ready.done():
                     zygote.ready.set_result(msg)
-                elif event == "exited" and execution is not None and not execution.exited.done():
-                    execution.exited.set_result(int(msg["status"]))
-            except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+            except (ValueError, TypeError, RecursionError):
                 continue  # not a message of ours: ignored
 
     def _on_dead(self, zygote: _Zygote) -> None:
@@ -156,7 +159,7 @@ class ZygotePool:
         if zygote.dead or zygote.sock is None or execution.exited.done():
             return
         try:
-            zygote.sock.send(json.dumps({"op": "kill", "id": execution.id}).encode())
+            zygote.sock.send(wire.kill_message(execution.id))
         except BlockingIOError:
             asyncio.get_running_loop().call_later(0.002, self.kill_child, zygote, execution)  # until sent or gone
         except OSError:

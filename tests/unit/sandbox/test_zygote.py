@@ -24,9 +24,10 @@ import pytest_asyncio
 
 from retool.sandbox import ExecutionResult, PythonSandbox, SandboxConfig
 from retool.sandbox.layout import ZYGOTE_ENV, ZYGOTE_PATH, make_scratch, zygote_config
-from retool.sandbox.verdict import open_pipes
 from retool.sandbox.paths import read_paths as _read_paths
 from retool.sandbox.paths import traversable_by_others as _traversable_by_others
+from retool.sandbox.verdict import open_pipes
+from retool.sandbox.wire import kill_message, parse_exited, run_message
 from retool.sandbox.zygote import ForbiddenImport, _kill
 from tests.capabilities import sandbox_options
 
@@ -179,11 +180,15 @@ class Zygote:
         self.sock.settimeout(20)
 
     def recv(self) -> dict[str, Any]:
-        return json.loads(self.sock.recv(65536))
+        raw = self.sock.recv(65536)
+        exited = parse_exited(raw)
+        if exited is not None:
+            return dict(zip(("id", "pid", "status"), exited), ev="exited")
+        return json.loads(raw)
 
     def start_run(self, exec_id: int, code: bytes) -> list[int]:
         child, parent = open_pipes(code)
-        socket.send_fds(self.sock, [json.dumps({"op": "run", "id": exec_id, "slot": 0}).encode()], child)
+        socket.send_fds(self.sock, [run_message(exec_id, 0)], child)
         for fd in child:
             os.close(fd)
         return parent
@@ -246,7 +251,7 @@ def test_a_run_exits_with_its_child_pid_wait_status_and_record(zygote: Zygote) -
 def test_kill_stops_a_running_child(zygote: Zygote) -> None:
     zygote.recv()
     fds = zygote.start_run(1, b"while True:\n    pass")
-    zygote.sock.send(json.dumps({"op": "kill", "id": 1}).encode())
+    zygote.sock.send(kill_message(1))
     exited = zygote.recv()
     assert exited["ev"] == "exited" and os.WIFSIGNALED(exited["status"])
     assert os.WTERMSIG(exited["status"]) == signal.SIGKILL
