@@ -25,6 +25,7 @@ from retool.sandbox.config import ExecutionResult, SandboxConfig, signal_name
 _F_SETPIPE_SZ = 1031
 RECORD_CAP = 4096  # bytes of fd 3 the supervisor reads at most; past it fd 3 is closed
 _CLAIMABLE = frozenset({"ok", "error", "memory", "forbidden"})
+_OK_RECORD = b'{"status": "ok"}'
 SETUP_FAILED_EXIT = 71
 _STDOUT, _STDERR, _RECORD = 0, 1, 2
 
@@ -112,7 +113,7 @@ async def watch_streams(loop: asyncio.AbstractEventLoop, execution: Any, read_fd
                 kill_hard()  # the zygote did not answer: it goes, and its children with it
                 await asyncio.wait((execution.exited,), timeout=config.kill_grace_s)
         # The child is gone; its pipes reach EOF at once unless a descendant holds them.
-        if not stop.done():
+        if not stop.done() and not all_eof.done():
             await asyncio.wait((all_eof,), timeout=0.5 if not timed_out else 0.05)
     finally:
         for fd in list(open_fds):
@@ -132,6 +133,8 @@ def parse_record(raw: bytes) -> dict[str, str | None] | None:
     more), the record must be one flat JSON object (no nesting, so no recursion), ``status`` one
     of the claimable statuses and ``exception`` absent or an exception class name. Pure.
     """
+    if raw == _OK_RECORD:  # the common record, as the child writes it: no parse needed
+        return {"status": "ok", "exception": None}
     if not isinstance(raw, (bytes, bytearray)) or len(raw) > RECORD_CAP or raw.count(b"{") != 1 or b"[" in raw:
         return None
     try:

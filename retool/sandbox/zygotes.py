@@ -74,6 +74,10 @@ class ZygotePool:
 
     async def get(self, slot: int) -> _Zygote:
         index = slot % self.n
+        zygote = self.zygotes[index]
+        ready = zygote.ready if zygote is not None and not zygote.dead else None
+        if ready is not None and ready.done() and not ready.cancelled() and ready.exception() is None:
+            return zygote  # the common case: running and ready, no lock or timer needed
         async with self.locks[index]:
             zygote = self.zygotes[index]
             if zygote is None or zygote.dead:

@@ -314,3 +314,9 @@ async def test_the_record_pipe_is_closed_once_past_the_cap_so_a_flood_costs_noth
     with pytest.raises(BrokenPipeError):  # the reader is gone: a writer gets EPIPE, not a reader
         os.write(child[3], b"more")
     close_all(child)
+
+
+def test_the_common_ok_record_reads_the_same_as_through_json() -> None:
+    fast = parse_record(b'{"status": "ok"}')
+    assert fast == parse_record(b'{ "status" : "ok" }') == {"status": "ok", "exception": None}
+    assert parse_record(bytearray(b'{"status": "ok"}')) == fast
