@@ -4,7 +4,9 @@ Contract: pure program builders (``zygote_seccomp_program()``, ``child_seccomp_p
 ``install_seccomp(program)`` (needs no-new-privs; irreversible) and ``ChildSeccomp`` (a child
 program pre-built in the zygote, patched with the child's pid after fork and loaded with one
 prctl). Standard library only: it runs in the zygote. Re-exported by
-:mod:`retool.sandbox.isolation`, which describes the layer under ``seccomp``.
+:mod:`retool.sandbox.isolation`, which describes the layer under ``seccomp``. The assembler and
+the building blocks (the allow-list is a binary search over the bounds of the table's runs of
+consecutive numbers) are in :mod:`retool.sandbox.bpf`.
 
 Both programs kill the process on a foreign architecture or an x32 call, allow the syscalls of
 their table and refuse every other one with EPERM, except ``ENOSYS_SYSCALLS_X86_64`` (ENOSYS:
@@ -23,7 +25,23 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import struct
+
+from retool.sandbox.bpf import (  # noqa: F401 (AUDIT_ARCH_X86_64 re-exported)
+    ARG0,
+    ARG1,
+    AUDIT_ARCH_X86_64,
+    JEQ,
+    JSET,
+    LD_W_ABS,
+    RET,
+    RET_ALLOW,
+    RET_ERRNO,
+    Asm,
+    allow_runs,
+    arg_in,
+    head,
+    refuse,
+)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.prctl.restype = ctypes.c_int
@@ -32,11 +50,6 @@ PR_SET_PDEATHSIG = 1
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 
-AUDIT_ARCH_X86_64 = 0xC000003E
-_X32_BIT = 0x40000000
-_RET_ALLOW = 0x7FFF0000
-_RET_KILL_PROCESS = 0x80000000
-_RET_ERRNO = 0x00050000
 CLONE_THREAD = 0x00010000
 _CLONE_NS_FLAGS = 0x7E020000  # NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
 
@@ -123,99 +136,19 @@ ARGUMENT_FILTERS: dict[str, str] = {
     "ioctl": "cmd in ALLOWED_IOCTL_COMMANDS",
 }
 
-_LD_W_ABS, _JA, _JEQ, _JGE, _JSET, _RET = 0x20, 0x05, 0x15, 0x35, 0x45, 0x06
-_NR, _ARCH, _ARG0, _ARG1 = 0, 4, 16, 24  # offsets in struct seccomp_data (low words of args)
-_LEAF_SIZE = 4
-
-
-class _Asm:
-    """A classic-BPF program with forward labels; jumps are checked to fit (jt/jf <= 255)."""
-
-    def __init__(self) -> None:
-        self.code: list[tuple[int, int | str, int | str, int | str]] = []
-        self.labels: dict[str, int] = {}
-
-    def op(self, code: int, k: int | str = 0, jt: int | str = 0, jf: int | str = 0) -> None:
-        self.code.append((code, jt, jf, k))
-
-    def label(self, name: str) -> None:
-        self.labels[name] = len(self.code)
-
-    def _offset(self, at: int, target: int | str, limit: int) -> int:
-        offset = target if isinstance(target, int) else self.labels[target] - at - 1
-        if not 0 <= offset <= limit:
-            raise ValueError(f"BPF jump from instruction {at} to {target!r} is out of range ({offset})")
-        return offset
-
-    def assemble(self) -> bytes:
-        out = []
-        for at, (code, jt, jf, k) in enumerate(self.code):
-            if code == _JA:
-                k = self._offset(at, k, 0xFFFFFFFF)
-            out.append(struct.pack("HBBI", code, self._offset(at, jt, 255), self._offset(at, jf, 255),
-                                   int(k) & 0xFFFFFFFF))
-        return b"".join(out)
-
-
-def _head(asm: _Asm) -> None:
-    """Kill on a foreign architecture or an x32 call; leave the syscall number in A."""
-    asm.op(_LD_W_ABS, _ARCH)
-    asm.op(_JEQ, AUDIT_ARCH_X86_64, jt=1)
-    asm.op(_RET, _RET_KILL_PROCESS)
-    asm.op(_LD_W_ABS, _NR)
-    asm.op(_JGE, _X32_BIT, jf=1)
-    asm.op(_RET, _RET_KILL_PROCESS)
-
-
-def _arg_in(asm: _Asm, nr: int, offset: int, values: tuple[int, ...]) -> None:
-    """For syscall ``nr``: allow when the argument word at ``offset`` is one of ``values``, else
-    EPERM. Leaves A alone for every other syscall."""
-    asm.op(_JEQ, nr, jf=len(values) + 3)
-    asm.op(_LD_W_ABS, offset)
-    for index, value in enumerate(values):
-        asm.op(_JEQ, value, jt=len(values) - index)
-    asm.op(_RET, _RET_ERRNO | errno.EPERM)
-    asm.op(_RET, _RET_ALLOW)
-
-
-def _clone_filter(asm: _Asm, *, threads_only: bool) -> None:
+def _clone_filter(asm: Asm, *, threads_only: bool) -> None:
     """clone: never a namespace flag; in a child also only with CLONE_THREAD (no new process)."""
-    deny, allow = _RET_ERRNO | errno.EPERM, _RET_ALLOW
-    asm.op(_JEQ, ALLOWED_SYSCALLS_X86_64["clone"], jf=5 if threads_only else 4)
-    asm.op(_LD_W_ABS, _ARG0)
-    asm.op(_JSET, _CLONE_NS_FLAGS, jt=1)  # to the RET EPERM below
+    deny, allow = RET_ERRNO | errno.EPERM, RET_ALLOW
+    asm.op(JEQ, ALLOWED_SYSCALLS_X86_64["clone"], jf=5 if threads_only else 4)
+    asm.op(LD_W_ABS, ARG0)
+    asm.op(JSET, _CLONE_NS_FLAGS, jt=1)  # to the RET EPERM below
     if threads_only:
-        asm.op(_JSET, CLONE_THREAD, jt=1)
-        asm.op(_RET, deny)
-        asm.op(_RET, allow)
+        asm.op(JSET, CLONE_THREAD, jt=1)
+        asm.op(RET, deny)
+        asm.op(RET, allow)
     else:
-        asm.op(_RET, allow)
-        asm.op(_RET, deny)
-
-
-def _allow_tree(asm: _Asm, numbers: list[int], name: str) -> None:
-    """A binary search over sorted ``numbers`` (A = nr): RET_ALLOW on a hit, else jump to the
-    ``refuse`` label. Depth ~log2(n/4) comparisons plus at most four."""
-    if len(numbers) <= _LEAF_SIZE:
-        for index, nr in enumerate(numbers):
-            asm.op(_JEQ, nr, jt=len(numbers) - index)
-        asm.op(_JA, "refuse")
-        asm.op(_RET, _RET_ALLOW)
-        return
-    middle = len(numbers) // 2
-    asm.op(_JGE, numbers[middle], jt=f"{name}>")
-    _allow_tree(asm, numbers[:middle], f"{name}<")
-    asm.label(f"{name}>")
-    _allow_tree(asm, numbers[middle:], f"{name}>")
-
-
-def _refuse(asm: _Asm) -> None:
-    asm.label("refuse")
-    enosys = sorted(ENOSYS_SYSCALLS_X86_64.values())
-    for index, nr in enumerate(enosys):
-        asm.op(_JEQ, nr, jt=len(enosys) - index)
-    asm.op(_RET, _RET_ERRNO | errno.EPERM)
-    asm.op(_RET, _RET_ERRNO | errno.ENOSYS)
+        asm.op(RET, allow)
+        asm.op(RET, deny)
 
 
 _FILTERED_IN_ZYGOTE = ("fcntl", "ioctl", "clone")
@@ -224,14 +157,14 @@ _FILTERED_IN_ZYGOTE = ("fcntl", "ioctl", "clone")
 def zygote_seccomp_program() -> bytes:
     """The zygote's allow-list (``ALLOWED_SYSCALLS_X86_64`` plus ``ZYGOTE_SYSCALLS_X86_64``),
     installed once in the zygote and inherited by every child (so its JIT cost is paid once). Pure."""
-    asm = _Asm()
-    _head(asm)
-    _arg_in(asm, ALLOWED_SYSCALLS_X86_64["fcntl"], _ARG1, ALLOWED_FCNTL_COMMANDS)
-    _arg_in(asm, ALLOWED_SYSCALLS_X86_64["ioctl"], _ARG1, ALLOWED_IOCTL_COMMANDS)
+    asm = Asm()
+    head(asm)
+    arg_in(asm, ALLOWED_SYSCALLS_X86_64["fcntl"], ARG1, ALLOWED_FCNTL_COMMANDS)
+    arg_in(asm, ALLOWED_SYSCALLS_X86_64["ioctl"], ARG1, ALLOWED_IOCTL_COMMANDS)
     _clone_filter(asm, threads_only=False)
     table = {**ALLOWED_SYSCALLS_X86_64, **ZYGOTE_SYSCALLS_X86_64}
-    _allow_tree(asm, sorted({nr for name, nr in table.items() if name not in _FILTERED_IN_ZYGOTE}), "t")
-    _refuse(asm)
+    allow_runs(asm, [nr for name, nr in table.items() if name not in _FILTERED_IN_ZYGOTE], "t")
+    refuse(asm, list(ENOSYS_SYSCALLS_X86_64.values()))
     return asm.assemble()
 
 
@@ -241,18 +174,18 @@ def child_seccomp_program(own_pid: int) -> bytes:
     if own_pid <= 0:
         raise ValueError(f"own_pid must be a positive pid, got {own_pid}")
     table = ALLOWED_SYSCALLS_X86_64
-    asm = _Asm()
-    _head(asm)
+    asm = Asm()
+    head(asm)
     _clone_filter(asm, threads_only=True)
     for name in ("kill", "prlimit64", "sched_getaffinity"):
-        _arg_in(asm, table[name], _ARG0, (own_pid, 0))
+        arg_in(asm, table[name], ARG0, (own_pid, 0))
     for name in ("tkill", "tgkill"):
-        _arg_in(asm, table[name], _ARG0, (own_pid,))
-    _arg_in(asm, table["prctl"], _ARG0, ALLOWED_PRCTL_OPTIONS)
-    _arg_in(asm, table["fcntl"], _ARG1, ALLOWED_FCNTL_COMMANDS)
-    _arg_in(asm, table["ioctl"], _ARG1, ALLOWED_IOCTL_COMMANDS)
-    _allow_tree(asm, sorted({nr for name, nr in table.items() if name not in ARGUMENT_FILTERS}), "t")
-    _refuse(asm)
+        arg_in(asm, table[name], ARG0, (own_pid,))
+    arg_in(asm, table["prctl"], ARG0, ALLOWED_PRCTL_OPTIONS)
+    arg_in(asm, table["fcntl"], ARG1, ALLOWED_FCNTL_COMMANDS)
+    arg_in(asm, table["ioctl"], ARG1, ALLOWED_IOCTL_COMMANDS)
+    allow_runs(asm, [nr for name, nr in table.items() if name not in ARGUMENT_FILTERS], "t")
+    refuse(asm, list(ENOSYS_SYSCALLS_X86_64.values()))
     return asm.assemble()
 
 
