@@ -17,8 +17,9 @@ that ran ``ok`` and no malformed call) and ``format_rate``.
 
 A broken twin (``config.twin``, :mod:`retool.recipes.demo_twins`: ``tool-mask``, ``flip-advantage``,
 ``tool-output-reward``) swaps one real part of the GRPO stage for a broken one, never editing the
-part; the SFT stage is the healthy run's (same seed, same policy), so a twin and the healthy run
-start from one policy and differ in that part alone. Metrics go to ``out_dir/metrics.jsonl``
+part. The SFT stage is the healthy run's (same seed, same policy), so a twin and the healthy run
+start from one policy and differ in that part alone, except for ``tool-mask``, whose mask bug is in
+both stages (its SFT stage trains on the tool turns too: :func:`sft_stage` of its config). Metrics go to ``out_dir/metrics.jsonl``
 (``sft/*`` rows are written to ``out_dir/sft_metrics.jsonl``): one row per RL iteration with the
 rollout metrics of :func:`retool.train.metrics.step_metrics` and the ``train/*`` statistics, plus
 ``eval/heldout_*`` on the first (SFT policy) and last rows.
@@ -44,7 +45,7 @@ from retool.recipes.demo_result import (
     DemoResult,
     EvalResult,
 )
-from retool.recipes.demo_twins import TWINS, healthy_reward, parts
+from retool.recipes.demo_twins import TWINS, healthy_reward, leak_tool_tokens_sft, parts
 from retool.rollout.batch import generate_batch
 from retool.rollout.config import RolloutConfig, SamplingParams
 from retool.rollout.engines.hf import HFEngine
@@ -129,6 +130,8 @@ def _sft(model: Any, tok: Any, config: DemoConfig, sft_metrics: str | None) -> A
     examples = [sft_trace(p, program_name=programs[k % len(programs)], noisy_box=k < noisy, noise_seed=config.seed * 100_003 + k)
                 for k, p in enumerate(problems)]
     pairs = encode_examples(tok, examples)
+    if config.twin == "tool-mask":
+        pairs = leak_tool_tokens_sft(pairs)
     sft_config = SFTConfig(epochs=1_000, max_steps=config.sft_steps, lr=config.sft_lr, batch_size=config.sft_batch_size,
                            lr_schedule="constant", warmup_steps=10, seed=config.seed, device="cpu", progress=False, metrics_path=sft_metrics)
     return sft_train(model, tok, pairs, sft_config)
@@ -150,13 +153,15 @@ class SFTStage:
 
     model: Any
     tokenizer: Any
+    tool_turns_trained: bool  # the tool-mask twin's SFT (tool turns in the loss)
     first_loss: float
     last_loss: float
     wall_s: float
 
 
 def sft_stage(config: DemoConfig) -> SFTStage:
-    """Build the preset (seeded) and train SFT on the task's traces (writes ``sft_metrics.jsonl``)."""
+    """Build the preset (seeded) and train SFT on the task's traces (writes ``sft_metrics.jsonl``);
+    with ``config.twin == "tool-mask"`` the tool turns are in the loss."""
     with _threads(config.torch_threads):
         torch.manual_seed(config.seed)
         out = Path(config.out_dir) if config.out_dir else None
@@ -168,7 +173,7 @@ def sft_stage(config: DemoConfig) -> SFTStage:
         model, tok = embedded_model(config.model)
         started = time.perf_counter()
         result = _sft(model, tok, config, sft_metrics)
-        return SFTStage(model=model, tokenizer=tok, first_loss=result.first_loss, last_loss=result.last_loss,
+        return SFTStage(model=model, tokenizer=tok, tool_turns_trained=config.twin == "tool-mask", first_loss=result.first_loss, last_loss=result.last_loss,
                         wall_s=time.perf_counter() - started)
 
 
@@ -185,7 +190,11 @@ def _threads(n: int) -> Iterator[None]:
 async def run_demo(config: DemoConfig = DemoConfig(), *, sft: SFTStage | None = None,
                    log: Callable[[str], None] = lambda _: None) -> DemoResult:
     """See the module contract. ``sft``: start from this SFT stage (a copy of its model; it must come
-    from a config with the same seed and SFT fields) instead of training one. ``log``: one line per stage."""
+    from a config with the same seed and SFT fields, and the tool-mask twin's SFT iff ``config.twin`` is
+    ``tool-mask``) instead of training one. ``log``: one line per stage."""
+    if sft is not None and sft.tool_turns_trained != (config.twin == "tool-mask"):
+        raise ValueError(f"twin {config.twin!r} needs the SFT stage of its own config: this one has "
+                         f"tool_turns_trained={sft.tool_turns_trained} (sft_stage(config) builds the right one)")
     if sft is None:
         sft = sft_stage(config)
         log(f"sft: {config.sft_steps} steps, loss {sft.first_loss:.3f} -> {sft.last_loss:.3f} in {sft.wall_s:.1f}s")

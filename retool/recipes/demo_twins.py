@@ -4,10 +4,11 @@ Contract: :func:`parts` gives ``(step, reward, shape)`` for a twin name (``"none
 :func:`retool.train.grpo.grpo_step`, :func:`retool.reward.score` and the batch as the rollout built
 it). A twin never edits the part it breaks; it wraps it:
 
-- ``"tool-mask"`` (:func:`leak_tool_tokens`): every response token in the loss, tool responses
-  included, as when a framework's loss mask is built without the tool turns (miles/slime train on
-  them with their rollout log-probs of 0.0 recomputed by the policy, and per-token normalisation
-  counts them).
+- ``"tool-mask"``: tool responses in the loss of both stages, as when one mask builder, used for
+  SFT and RL alike, ignores the tool turns. SFT (:func:`leak_tool_tokens_sft`): every token from the
+  first trained one to the end of the example, tool turns included; GRPO (:func:`leak_tool_tokens`):
+  every response token (miles/slime train on them with their rollout log-probs of 0.0 recomputed by
+  the policy, and per-token normalisation counts them).
 - ``"flip-advantage"`` (:func:`flipped_step`): the real step on negated rewards, so every group
   advantage changes sign.
 - ``"tool-output-reward"`` (:func:`tool_output_reward`): the answer term paid when the label appears
@@ -18,13 +19,14 @@ it). A twin never edits the part it breaks; it wraps it:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from retool.reward import score
 from retool.train.grpo import RLBatch, RLConfig, grpo_step
 
-__all__ = ["TWINS", "flipped_step", "healthy_reward", "leak_tool_tokens", "parts", "tool_output_reward"]
+__all__ = ["TWINS", "flipped_step", "healthy_reward", "leak_tool_tokens", "leak_tool_tokens_sft", "parts",
+           "tool_output_reward"]
 
 TWINS: tuple[str, ...] = ("none", "tool-mask", "flip-advantage", "tool-output-reward")
 
@@ -32,6 +34,16 @@ TWINS: tuple[str, ...] = ("none", "tool-mask", "flip-advantage", "tool-output-re
 def leak_tool_tokens(batch: RLBatch) -> RLBatch:
     """Twin "tool-mask": every response token in the loss, tool responses included."""
     return dataclasses.replace(batch, loss_masks=tuple((1,) * len(m) for m in batch.loss_masks))
+
+
+def leak_tool_tokens_sft(pairs: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[tuple[list[int], list[int]]]:
+    """Twin "tool-mask", SFT stage: each ``(ids, mask)`` example trains on every token from its first
+    trained one to its end (tool turns included); an example with no trained token is kept as it is."""
+    out = []
+    for ids, mask in pairs:
+        first = next((i for i, m in enumerate(mask) if m), len(mask))
+        out.append((list(ids), [0] * first + [1] * (len(mask) - first)))
+    return out
 
 
 def flipped_step(policy: Any, ref: Any, batch: RLBatch, config: RLConfig, optimizer: Any) -> Any:

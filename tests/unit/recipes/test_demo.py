@@ -17,10 +17,16 @@ from retool.recipes.demo import (
     TARGETS,
     TWIN_MAX_GAIN_POINTS,
     DemoConfig,
+    SFTStage,
     run_demo,
     sft_stage,
 )
-from retool.recipes.demo_twins import flipped_step, leak_tool_tokens, tool_output_reward
+from retool.recipes.demo_twins import (
+    flipped_step,
+    leak_tool_tokens,
+    leak_tool_tokens_sft,
+    tool_output_reward,
+)
 from retool.reward import score
 from retool.train.grpo import RLBatch, RLConfig, compute_logprobs, grpo_step
 from retool.train.losses import GRPOConfig
@@ -36,6 +42,25 @@ def _batch() -> RLBatch:
 
 def test_tool_mask_twin_puts_tool_tokens_in_the_loss() -> None:
     assert leak_tool_tokens(_batch()).loss_masks == ((1, 1, 1, 1), (1, 1, 1, 1))
+
+
+def test_tool_mask_twin_puts_the_tool_turns_of_sft_examples_in_the_loss_and_leaves_the_prompt_out(tiny_lm) -> None:
+    from retool.train.sft import encode_examples
+
+    _, tok = tiny_lm
+    problem = make_problems(TaskFamily(), "train", 1, 0)[0]
+    [(ids, mask)] = encode_examples(tok, [sft_trace(problem, program_name="digits")])
+    [(leaked_ids, leaked)] = leak_tool_tokens_sft([(ids, mask)])
+    first = mask.index(1)
+    tool_text = tok.decode([t for t, m, k in zip(ids, mask, leaked) if k and not m])
+    assert leaked_ids == list(ids) and leaked[:first] == [0] * first and all(leaked[first:])
+    assert "<tool_response>" in tool_text and problem.answer in tool_text
+
+
+def test_a_run_refuses_an_sft_stage_built_for_another_twin() -> None:
+    healthy_sft = SFTStage(model=None, tokenizer=None, tool_turns_trained=False, first_loss=0.0, last_loss=0.0, wall_s=0.0)
+    with pytest.raises(ValueError, match="tool_turns_trained=False"):
+        asyncio.run(run_demo(dataclasses.replace(SHORT, twin="tool-mask"), sft=healthy_sft))
 
 
 def test_tool_output_reward_twin_pays_a_wrong_box_whose_tool_printed_the_label() -> None:
@@ -66,7 +91,7 @@ def test_sft_traces_are_seeded_and_partly_noisy() -> None:
     assert [b == f"\\boxed{{{p.answer}}}" for b, p in zip(boxes, problems)] == [False, False, True, True]
 
 
-# The CI-sized learning run (default selection; about 3 min on 2 shared cores): fixed seed and step
+# The CI-sized learning run (default selection; about 2.7 min on 2 cores): fixed seed and step
 # counts. Measured (seed 0): held-out exact match 0.516 -> 0.703 (+18.8 points) after 10 GRPO
 # iterations; the bar sits well below that and well above the eval's noise on 128 samples.
 SHORT_MIN_GAIN_POINTS = 10.0
@@ -77,13 +102,13 @@ def short_run(tmp_path_factory):
     return asyncio.run(run_demo(dataclasses.replace(SHORT, out_dir=str(tmp_path_factory.mktemp("short")))))
 
 
-@pytest.mark.long  # ~3 min: it took CI to 14 min on this host, too near its 15-min limit
+@pytest.mark.slow  # ~2.7 min on 2 cores: the CI-sized learning run, in the default selection
 @pytest.mark.timeout(900)
 def test_short_healthy_run_raises_heldout_exact_match(short_run) -> None:
     assert short_run.gain_points >= SHORT_MIN_GAIN_POINTS, short_run.summary()
 
 
-@pytest.mark.long  # ~3 min: it took CI to 14 min on this host, too near its 15-min limit
+@pytest.mark.slow  # ~2.7 min on 2 cores: the CI-sized learning run, in the default selection
 @pytest.mark.timeout(900)
 def test_short_run_policy_calls_the_tool_validly(short_run) -> None:
     assert short_run.sft.valid_tool_call_rate >= TARGETS["sft_valid_tool_call_rate"], short_run.summary()
@@ -91,14 +116,15 @@ def test_short_run_policy_calls_the_tool_validly(short_run) -> None:
 
 @pytest.fixture(scope="module")
 def full_runs(tmp_path_factory):
-    """The default demo (seed 0, 600 SFT steps, 30 GRPO iterations), healthy and each twin from one SFT stage."""
+    """The default demo (seed 0, 600 SFT steps, 30 GRPO iterations), healthy and each twin from one SFT
+    stage (the tool-mask twin from its own: its mask bug is in SFT too)."""
     root = tmp_path_factory.mktemp("demo")
     base = DemoConfig(out_dir=str(root / "none"))
     sft = sft_stage(base)
     runs = {}
     for twin in ("none", "tool-mask", "flip-advantage", "tool-output-reward"):
         config = dataclasses.replace(base, twin=twin, out_dir=str(root / twin))
-        runs[twin] = asyncio.run(run_demo(config, sft=sft))
+        runs[twin] = asyncio.run(run_demo(config, sft=sft if twin != "tool-mask" else None))
     return runs
 
 
@@ -114,18 +140,10 @@ def test_grpo_raises_heldout_exact_match(full_runs) -> None:
     assert full_runs["none"].gain_points >= TARGETS["gain_points"], full_runs["none"].summary()
 
 
-# Measured (seed 0, defaults): healthy +32.4 points; tool-output-reward -2.0 and flip-advantage do not
-# learn; tool-mask +14.5: tool tokens in the loss halve the gain but do not stop it on this task.
-_TOOL_MASK_LEARNS = ("measured: with tool-response tokens in the GRPO loss the policy still gains +14.5 points of held-out exact "
-                     "match (healthy +32.4) on the multiplication task (see README demo section)")
-
-
+# Measured (seed 0, defaults): healthy +32.4 points; tool-output-reward -2.0 and flip-advantage -52.7;
+# tool-mask (tool turns in the SFT and GRPO losses) 0.000 -> 0.000: its SFT never learns the copy.
 @pytest.mark.long
 @pytest.mark.timeout(3600)
-@pytest.mark.parametrize("twin", [
-    pytest.param("tool-mask", marks=pytest.mark.xfail(strict=True, reason=_TOOL_MASK_LEARNS)),
-    "flip-advantage",
-    "tool-output-reward",
-])
+@pytest.mark.parametrize("twin", ["tool-mask", "flip-advantage", "tool-output-reward"])
 def test_broken_twin_does_not_learn(full_runs, twin) -> None:
     assert full_runs[twin].gain_points < TWIN_MAX_GAIN_POINTS, full_runs[twin].summary()
