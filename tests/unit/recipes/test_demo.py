@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -91,27 +94,55 @@ def test_sft_traces_are_seeded_and_partly_noisy() -> None:
     assert [b == f"\\boxed{{{p.answer}}}" for b, p in zip(boxes, problems)] == [False, False, True, True]
 
 
-# The CI-sized learning run (default selection; about 2.7 min on 2 cores): fixed seed and step
-# counts. Measured (seed 0): held-out exact match 0.516 -> 0.703 (+18.8 points) after 10 GRPO
-# iterations; the bar sits well below that and well above the eval's noise on 128 samples.
+# The CI-sized learning run (default selection): fixed seed and step counts. Measured (seed 0):
+# held-out exact match 0.516 -> 0.703 (+18.8 points) after 10 GRPO iterations; the bar sits well below
+# that and well above the eval's noise on 128 samples. Its flip-advantage twin runs at the same time
+# through `retool demo` in a subprocess (the same seed, so the same SFT policy; the second core is
+# otherwise idle; measured 0.516 -> 0.188, -32.8 points): both together 2 min 52 s on 2 cores.
 SHORT_MIN_GAIN_POINTS = 10.0
+SHORT_TWIN = "flip-advantage"
+
+
+def _short_flags(config: DemoConfig) -> list[str]:
+    return ["--rl-iterations", str(config.rl_iterations), "--eval-prompts", str(config.eval_prompts),
+            "--eval-samples", str(config.eval_samples), "--seed", str(config.seed)]
 
 
 @pytest.fixture(scope="module")
-def short_run(tmp_path_factory):
-    return asyncio.run(run_demo(dataclasses.replace(SHORT, out_dir=str(tmp_path_factory.mktemp("short")))))
+def short_runs(tmp_path_factory):
+    """``{"none": DemoResult, SHORT_TWIN: (exit status, summary.json, output)}``."""
+    twin_out = tmp_path_factory.mktemp("short-twin")
+    twin = subprocess.Popen([sys.executable, "-m", "retool.cli", "demo", "--twin", SHORT_TWIN, "--out", str(twin_out),
+                             *_short_flags(SHORT)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        healthy = asyncio.run(run_demo(dataclasses.replace(SHORT, out_dir=str(tmp_path_factory.mktemp("short")))))
+        output, _ = twin.communicate(timeout=900)
+    finally:
+        twin.kill()
+        twin.wait()
+    summary = json.loads((twin_out / "summary.json").read_text()) if (twin_out / "summary.json").exists() else None
+    return {"none": healthy, SHORT_TWIN: (twin.returncode, summary, output)}
 
 
-@pytest.mark.slow  # ~2.7 min on 2 cores: the CI-sized learning run, in the default selection
+@pytest.mark.slow  # ~3 min on 2 cores: the CI-sized learning run, in the default selection
 @pytest.mark.timeout(900)
-def test_short_healthy_run_raises_heldout_exact_match(short_run) -> None:
-    assert short_run.gain_points >= SHORT_MIN_GAIN_POINTS, short_run.summary()
+def test_short_healthy_run_raises_heldout_exact_match(short_runs) -> None:
+    assert short_runs["none"].gain_points >= SHORT_MIN_GAIN_POINTS, short_runs["none"].summary()
 
 
-@pytest.mark.slow  # ~2.7 min on 2 cores: the CI-sized learning run, in the default selection
+@pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_short_run_policy_calls_the_tool_validly(short_run) -> None:
-    assert short_run.sft.valid_tool_call_rate >= TARGETS["sft_valid_tool_call_rate"], short_run.summary()
+def test_short_run_policy_calls_the_tool_validly(short_runs) -> None:
+    assert short_runs["none"].sft.valid_tool_call_rate >= TARGETS["sft_valid_tool_call_rate"], short_runs["none"].summary()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_short_flip_advantage_twin_starts_from_the_same_policy_and_does_not_learn(short_runs) -> None:
+    status, summary, output = short_runs[SHORT_TWIN]
+    assert summary is not None, f"retool demo --twin {SHORT_TWIN} wrote no summary (exit {status}):\n{output[-3000:]}"
+    assert summary["heldout_sft"]["exact_match"] == short_runs["none"].sft.exact_match, summary
+    assert (status, summary["expectation_met"]) == (0, True) and summary["gain_points"] < TWIN_MAX_GAIN_POINTS, summary
 
 
 @pytest.fixture(scope="module")
