@@ -30,7 +30,11 @@ def run(args: argparse.Namespace) -> int:
     from retool.embedded.models import load_model, tiny_model
     from retool.rollout.engines.server import GenerateServer
 
-    model, tokenizer = tiny_model() if args.model == "tiny" else load_model(args.model)
+    try:
+        model, tokenizer = tiny_model() if args.model == "tiny" else load_model(args.model)
+    except OSError as exc:  # a missing directory, no config.json, unreadable weights: an argument error
+        print(f"retool serve: --model {args.model}: {exc}", file=sys.stderr)
+        return 2
     engine = HFEngine(model, tokenizer, device=args.device, default_seed=args.seed)
     try:
         from retool.text.dialect import get_dialect

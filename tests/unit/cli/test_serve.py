@@ -37,8 +37,6 @@ def test_a_bad_argument_exits_2_naming_it(argv: list[str], bad: str, capsys) -> 
     assert exc.value.code == 2 and bad in capsys.readouterr().err
 
 
-@pytest.mark.xfail(reason="bug: retool serve --model MISSING_DIR lets FileNotFoundError escape main() (a traceback) "
-                          "instead of a one-line error and exit 2 like the other argument errors", strict=True)
 def test_a_missing_model_dir_exits_2_naming_it(tmp_path, capsys) -> None:
     assert main(["serve", "--model", str(tmp_path / "nomodel")]) == 2
     assert "nomodel" in capsys.readouterr().err
