@@ -219,9 +219,9 @@ def _guard(text: str, config: AnswerConfig) -> str | None:
     if text.count("{") + text.count("(") + text.count("[") <= config.max_depth:
         return None
     depth = peak = 0
-    for ch in text:
+    for ch in text:  # an unmatched closer never lowers the depth below 0 (it would hide nesting after it)
         depth += ch in "{(["
-        depth -= ch in "})]"
+        depth = max(depth - (ch in "})]"), 0)
         peak = max(peak, depth)
     if peak > config.max_depth:
         return f"bracket nesting {peak} exceeds max_depth={config.max_depth}"
