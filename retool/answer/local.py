@@ -137,19 +137,43 @@ def _all(results: list[bool | None]) -> bool | None:
     return None if any(r is None for r in results) else True
 
 
+def _perfect_matching(table: list[list[bool | None]], ok: tuple[bool | None, ...]) -> bool:
+    """Whether every row can be paired with its own column through cells whose value is in ``ok``
+    (augmenting paths, Kuhn's algorithm, iterative: the verdict never depends on the items' order)."""
+    n = len(table)
+    owner: list[int] = [-1] * n  # column -> the row paired with it
+    for start in range(n):
+        seen = [False] * n
+        parent: dict[int, tuple[int, int]] = {}  # column -> (row that reached it, that row's previous column)
+        stack = [(start, -1)]
+        free_col = -1
+        while stack and free_col < 0:
+            row, via = stack.pop()
+            for col, cell in enumerate(table[row]):
+                if cell in ok and not seen[col]:
+                    seen[col] = True
+                    parent[col] = (row, via)
+                    if owner[col] < 0:
+                        free_col = col
+                        break
+                    stack.append((owner[col], col))
+        if free_col < 0:
+            return False
+        col = free_col
+        while col >= 0:  # flip the path: each column on it goes to the row that reached it
+            row, via = parent[col]
+            owner[col] = row
+            col = via
+    return True
+
+
 def _bag_equal(xs: tuple[Node, ...], ys: tuple[Node, ...], leaf: Engine) -> bool | None:
     if len(xs) != len(ys):
         return False
     table = [[_nodes_equal(x, y, leaf) for y in ys] for x in xs]
-    free = set(range(len(ys)))
-    for row in table:
-        j = next((j for j in sorted(free) if row[j] is True), None)
-        if j is None:
-            break
-        free.discard(j)
-    else:
+    if _perfect_matching(table, (True,)):
         return True
-    return None if any(cell is None for row in table for cell in row) else False
+    return None if _perfect_matching(table, (True, None)) else False
 
 
 def _equations_equal(p: Equation, g: Equation, engine: Engine) -> bool | None:

@@ -10,7 +10,11 @@ strings) always gives a ``Verdict`` with a reason.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from retool.answer.config import AnswerConfig, Verdict
 from retool.answer.local import compare_local
@@ -189,14 +193,20 @@ def test_words_compare_case_insensitively_but_single_letters_do_not() -> None:
     assert fast("A", "a").equal is False
 
 
-@pytest.mark.xfail(
-    reason="bug: _bag_equal matches greedily, so with the non-transitive degree convention (45° == 45, "
-           "45° == pi/4, 45 != pi/4) an unordered list's verdict depends on the gold's order: "
-           "'45^\\circ, 45' vs '45, \\frac{\\pi}{4}' is False, vs '\\frac{\\pi}{4}, 45' is True",
-    strict=True,
-)
 def test_an_unordered_list_verdict_does_not_depend_on_the_golds_order() -> None:
     assert fast("45^\\circ, 45", "45, \\frac{\\pi}{4}") == fast("45^\\circ, 45", "\\frac{\\pi}{4}, 45")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 5).flatmap(lambda n: st.lists(st.lists(st.sampled_from([True, False, None]), min_size=n, max_size=n),
+                                                    min_size=n, max_size=n)))
+def test_bag_matching_finds_a_pairing_exactly_when_one_exists(table) -> None:
+    from retool.answer.local import _perfect_matching
+
+    n = len(table)
+    for ok in ((True,), (True, None)):
+        exists = any(all(table[i][p[i]] in ok for i in range(n)) for p in itertools.permutations(range(n)))
+        assert _perfect_matching(table, ok) is exists
 
 
 # ---- hostile model text and internal errors -------------------------------------------------------
