@@ -4,7 +4,7 @@ Prints one line per band (range, last value, status) and, for each breached band
 and the recipe's advice. Exit status: 0 healthy, 1 any breach or a banded metric missing, 2 the
 metrics or bands file cannot be read (the message names the file and line).
 
-Lines are read with :class:`retool.train.watch.MetricsTail` (total: a line that is not a metrics
+Lines are read with :class:`retool.train.metrics_log.MetricsTail` (total: a line that is not a metrics
 row, even 100k ``[`` or invalid UTF-8, is a named reject, never a traceback). Each reject is
 printed on stderr as ``FILE:LINE: reason`` and makes the exit status 2, after the report of the
 rows that did read.
@@ -23,8 +23,16 @@ import sys
 import time
 from pathlib import Path
 
-from retool.train.watch import (DEFAULT_BANDS, DEFAULT_WARMUP_STEPS, DEFAULT_WINDOW, Band, MetricsReject, MetricsTail,
-                                WatchReport, check, load_bands)
+from retool.train.metrics_log import MetricsReject, MetricsTail
+from retool.train.watch import (
+    DEFAULT_BANDS,
+    DEFAULT_WARMUP_STEPS,
+    DEFAULT_WINDOW,
+    Band,
+    WatchReport,
+    check,
+    load_bands,
+)
 
 _SHOWN_PER_METRIC = 5
 

@@ -7,6 +7,7 @@
   ``RLBatch``, ``grpo_step``, and ``rl_iteration`` / ``rl_train`` (rollout -> reward -> step).
 - :mod:`~retool.train.metrics`: per-sample records, per-step metrics (exact match is the share
   of correct samples, never the shaped mean), the JSONL log.
+- :mod:`~retool.train.metrics_log`: a metrics log read while a trainer appends to it (total).
 - :mod:`~retool.train.watch`: the recipe's health bands checked over a metrics log.
 """
 
@@ -24,6 +25,7 @@ _EXPORTS = {
     **dict.fromkeys(("METRIC_KEYS", "SampleRecord", "pass_at_k", "read_metrics", "step_metrics", "write_metrics_line"),
                     ".metrics"),
     **dict.fromkeys(("Band", "DEFAULT_BANDS", "WatchReport", "load_bands"), ".watch"),
+    **dict.fromkeys(("MetricsTail", "read_metrics_log"), ".metrics_log"),
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

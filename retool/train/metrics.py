@@ -305,7 +305,7 @@ def parse_metrics_text(text: str | bytes, *, source: str = "<metrics>", allow_pa
 
 def read_metrics(path: str | os.PathLike[str], *, allow_partial_tail: bool = False) -> list[dict]:
     """Rows of a metrics JSONL file (see ``parse_metrics_text``); the file's bytes are decoded per
-    line, so invalid UTF-8 names its line. ``retool.train.watch.MetricsTail`` is the reader that
+    line, so invalid UTF-8 names its line. ``retool.train.metrics_log.MetricsTail`` is the reader that
     skips bad lines (as named rejects) instead of raising."""
     return parse_metrics_text(Path(path).read_bytes(), source=str(path), allow_partial_tail=allow_partial_tail)
 

@@ -18,7 +18,7 @@ from retool.data.rl import BOX_INSTRUCTION, BOX_REMINDER, DAPO_INSTRUCTION, DAPO
 from retool.data.rows import RowError
 from retool.data.sft import inline_assistant_text, sft_record, split_trajectory
 from retool.text.grammar import find_boxed, strip_code_fences
-from retool.train.watch import MetricsTail, read_metrics_log
+from retool.train.metrics_log import MetricsTail, read_metrics_log
 
 pytestmark = pytest.mark.timeout(300)
 BIG = settings(max_examples=max(10, settings.default.max_examples // 6), deadline=None,

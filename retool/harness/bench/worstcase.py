@@ -21,7 +21,7 @@ Contract:
   ``sft_record`` (retool.data): a row whose assistant turn is the SFT-layout text
       (:func:`~retool.harness.bench.adversarial.to_sft_markup` of the family); ``rl_record``: a row
       whose prompt is the text. ``RowError`` (a rejected row) is their documented outcome.
-  ``read_metrics``: the watch's metrics JSONL reader, ``retool.train.watch.read_metrics_log``
+  ``read_metrics``: the watch's metrics JSONL reader, ``retool.train.metrics_log.read_metrics_log``
       (total: nothing may raise), or where that is absent ``retool.train.metrics.read_metrics``
       (``ValueError`` documented), on a file of
       :func:`~retool.harness.bench.adversarial.hostile_metrics_text` (written with lone surrogates
@@ -188,7 +188,7 @@ def _prepare(target: str, family: str | None, n_chars: int, workdir: str, tokeni
 def _metrics_reader() -> tuple[Callable[[str], Any], tuple[type[BaseException], ...]]:
     """The watch's reader (total: nothing documented to raise), else the plain one (ValueError)."""
     try:
-        from retool.train.watch import read_metrics_log
+        from retool.train.metrics_log import read_metrics_log
 
         return read_metrics_log, ()
     except ImportError:
