@@ -104,7 +104,7 @@ SHORT_TWIN = "flip-advantage"
 
 
 def _short_flags(config: DemoConfig) -> list[str]:
-    return ["--rl-iterations", str(config.rl_iterations), "--eval-prompts", str(config.eval_prompts),
+    return ["--sft-steps", str(config.sft_steps), "--rl-iterations", str(config.rl_iterations), "--eval-prompts", str(config.eval_prompts),
             "--eval-samples", str(config.eval_samples), "--seed", str(config.seed)]
 
 
@@ -147,7 +147,7 @@ def test_short_flip_advantage_twin_starts_from_the_same_policy_and_does_not_lear
 
 @pytest.fixture(scope="module")
 def full_runs(tmp_path_factory):
-    """The default demo (seed 0, 600 SFT steps, 30 GRPO iterations), healthy and each twin from one SFT
+    """The default demo (seed 0, 1000 SFT steps, 30 GRPO iterations), healthy and each twin from one SFT
     stage (the tool-mask twin from its own: its mask bug is in SFT too)."""
     root = tmp_path_factory.mktemp("demo")
     base = DemoConfig(out_dir=str(root / "none"))
