@@ -19,8 +19,8 @@ A broken twin (``config.twin``, :mod:`retool.recipes.demo_twins`: ``tool-mask``,
 ``tool-output-reward``) swaps one real part of the GRPO stage for a broken one, never editing the
 part. The SFT stage is the healthy run's (same seed, same policy), so a twin and the healthy run
 start from one policy and differ in that part alone, except for ``tool-mask``, whose mask bug is in
-both stages (its SFT stage trains on the tool turns too: :func:`sft_stage` of its config). Metrics go to ``out_dir/metrics.jsonl``
-(``sft/*`` rows are written to ``out_dir/sft_metrics.jsonl``): one row per RL iteration with the
+both stages (its SFT stage trains on the tool turns too: :func:`sft_stage` of its config). Metrics
+go to ``out_dir/metrics.jsonl`` (``sft/*`` rows are written to ``out_dir/sft_metrics.jsonl``): one row per RL iteration with the
 rollout metrics of :func:`retool.train.metrics.step_metrics` and the ``train/*`` statistics, plus
 ``eval/heldout_*`` on the first (SFT policy) and last rows.
 """
@@ -64,7 +64,8 @@ class DemoConfig:
     family: TaskFamily = field(default_factory=TaskFamily)
     sft_examples: int = field(default=512, metadata={"help": "SFT traces"})
     sft_noisy_share: float = field(default=0.5, metadata={"help": "share of SFT traces whose box holds a one-digit-wrong copy"})
-    sft_steps: int = field(default=1000, metadata={"help": "SFT optimizer steps (the copy of the printed product is learned by ~450-900 steps, by seed)"})
+    sft_steps: int = field(default=1000, metadata={
+        "help": "SFT optimizer steps (the copy of the printed product is learned by ~450-900 steps, by seed)"})
     sft_batch_size: int = 8
     sft_lr: float = 1e-2
     rl_iterations: int = field(default=30, metadata={"help": "GRPO iterations (rollout -> reward -> step)"})
@@ -131,7 +132,7 @@ def _sft(model: Any, tok: Any, config: DemoConfig, sft_metrics: str | None) -> A
     examples = [sft_trace(p, program_name=programs[k % len(programs)], noisy_box=k < noisy, noise_seed=config.seed * 100_003 + k)
                 for k, p in enumerate(problems)]
     pairs = encode_examples(tok, examples)
-    if config.twin == "tool-mask":
+    if _trains_tool_turns(config):
         pairs = leak_tool_tokens_sft(pairs)
     sft_config = SFTConfig(epochs=1_000, max_steps=config.sft_steps, lr=config.sft_lr, batch_size=config.sft_batch_size,
                            lr_schedule="constant", warmup_steps=10, seed=config.seed, device="cpu", progress=False, metrics_path=sft_metrics)
@@ -160,6 +161,10 @@ class SFTStage:
     wall_s: float
 
 
+def _trains_tool_turns(config: DemoConfig) -> bool:
+    return config.twin == "tool-mask"  # the one twin whose bug is in SFT too
+
+
 def sft_stage(config: DemoConfig) -> SFTStage:
     """Build the preset (seeded) and train SFT on the task's traces (writes ``sft_metrics.jsonl``);
     with ``config.twin == "tool-mask"`` the tool turns are in the loss."""
@@ -174,8 +179,8 @@ def sft_stage(config: DemoConfig) -> SFTStage:
         model, tok = embedded_model(config.model)
         started = time.perf_counter()
         result = _sft(model, tok, config, sft_metrics)
-        return SFTStage(model=model, tokenizer=tok, tool_turns_trained=config.twin == "tool-mask", first_loss=result.first_loss, last_loss=result.last_loss,
-                        wall_s=time.perf_counter() - started)
+        return SFTStage(model=model, tokenizer=tok, tool_turns_trained=_trains_tool_turns(config), first_loss=result.first_loss,
+                        last_loss=result.last_loss, wall_s=time.perf_counter() - started)
 
 
 @contextlib.contextmanager
@@ -193,7 +198,7 @@ async def run_demo(config: DemoConfig = DemoConfig(), *, sft: SFTStage | None = 
     """See the module contract. ``sft``: start from this SFT stage (a copy of its model; it must come
     from a config with the same seed and SFT fields, and the tool-mask twin's SFT iff ``config.twin`` is
     ``tool-mask``) instead of training one. ``log``: one line per stage."""
-    if sft is not None and sft.tool_turns_trained != (config.twin == "tool-mask"):
+    if sft is not None and sft.tool_turns_trained != _trains_tool_turns(config):
         raise ValueError(f"twin {config.twin!r} needs the SFT stage of its own config: this one has "
                          f"tool_turns_trained={sft.tool_turns_trained} (sft_stage(config) builds the right one)")
     if sft is None:
