@@ -4,7 +4,9 @@ Contract: ``make_scratch``, ``slot_is_dirty`` and ``clean_slot`` are re-exported
 :mod:`retool.sandbox.scratch` (the host scratch dirs); ``zygote_config``
 builds the JSON the zygote starts from: extra ``sys.path`` entries for allowed third-party
 packages, modules to pre-import, active layers, rlimits, Landlock read-only paths (the stdlib,
-lib-dynload, the system library dirs and the loader cache) and the zygote's slots.
+lib-dynload, the system library dirs and the loader cache) and the zygote's slots;
+``third_party_modules(allowed)`` names the allowed modules that are not the standard library's
+(what a lean zygote, ``zygote_config(..., lean=True)``, does not pre-import; pure).
 """
 
 from __future__ import annotations
@@ -52,10 +54,18 @@ def stdlib_paths() -> set[str]:
     return {p for p in found if os.path.isdir(p)}
 
 
+def third_party_modules(allowed: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The names in ``allowed`` that are not standard-library modules, in order. Pure."""
+    return tuple(name for name in allowed or () if name not in sys.stdlib_module_names)
+
+
 def zygote_config(cfg: SandboxConfig, active: frozenset[str], scratch: str | None, index: int,
-                  n_zygotes: int) -> dict[str, Any]:
-    """The JSON start-up config of zygote ``index`` (see ``retool.sandbox.zygote``)."""
+                  n_zygotes: int, *, lean: bool = False) -> dict[str, Any]:
+    """The JSON start-up config of zygote ``index`` (see ``retool.sandbox.zygote``); a ``lean``
+    one pre-imports only the standard-library modules of the allow-list (the same modules stay
+    allowed and readable: a third-party one is imported on use)."""
     allowed = list(cfg.allowed_modules) if cfg.allowed_modules is not None else None
+    third_party = set(third_party_modules(cfg.allowed_modules)) if lean else set()
     site_dirs = []
     for name in allowed or ():
         spec = importlib.util.find_spec(name)
@@ -78,7 +88,7 @@ def zygote_config(cfg: SandboxConfig, active: frozenset[str], scratch: str | Non
     assert scratch is not None
     return {
         "sys_path": [package_root] + sorted(set(site_dirs) - {package_root} - stdlib),
-        "preimport": allowed or [],
+        "preimport": [name for name in allowed or () if name not in third_party],
         "allowed_modules": allowed,
         "print_last_expression": cfg.print_last_expression,
         "layers": sorted(active),

@@ -24,6 +24,7 @@ from typing import Any
 
 from retool.sandbox import isolation, wire
 from retool.sandbox.config import ExecutionResult, SandboxConfig, format_result, parse_size
+from retool.sandbox.layout import third_party_modules
 from retool.sandbox.scratch import make_scratch, remove_tree, reset_slot, slot_is_fresh
 from retool.sandbox.verdict import judge, open_pipes, watch_streams
 from retool.sandbox.zygotes import ZygotePool, _Execution, _Zygote  # noqa: F401 (_Zygote re-exported)
@@ -69,6 +70,8 @@ class PythonSandbox:
                     continue
                 raise ValueError(f"uid {uid} (uid_base {cfg.uid_base} + slot) belongs to account {taken!r}")
         self._n_zygotes = cfg.zygotes or max(1, min(cfg.concurrency, os.cpu_count() or 1))
+        # A snippet naming none of these (as bytes anywhere in its source) forks from the lean tier.
+        self._third_party = tuple(m.encode() for m in third_party_modules(cfg.allowed_modules)) if cfg.lean_zygotes else ()
         self._ids = itertools.count(1)
         self._pool: ZygotePool | None = None
         self._slots: asyncio.Queue[int] | None = None
@@ -104,7 +107,8 @@ class PythonSandbox:
         if self._closed:
             raise RuntimeError("PythonSandbox.start() called after close()")
         pool = self._init_loop_state()
-        await asyncio.gather(*(pool.get(index) for index in range(self._n_zygotes)))
+        await asyncio.gather(*(pool.get(index) for index in range(self._n_zygotes)),
+                             *(pool.get(index, lean=True) for index in range(self._n_zygotes) if self._third_party))
 
     async def execute_code(self, code: str) -> str:
         return format_result(await self.run(code), self.config)
@@ -193,7 +197,7 @@ class PythonSandbox:
         for slot in range(self.config.concurrency):
             self._slots.put_nowait(slot)
         self._scratch = make_scratch(self.config, chown="uid" in self._active)
-        self._pool = ZygotePool(self.config, self._active, self._scratch, self._n_zygotes)
+        self._pool = ZygotePool(self.config, self._active, self._scratch, self._n_zygotes, lean_tier=bool(self._third_party))
         # Each execution in flight holds three pipe ends here: make room (soft limit only).
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         wanted = 3 * self.config.concurrency + 256
@@ -204,8 +208,9 @@ class PythonSandbox:
     # -- one execution ------------------------------------------------------------------------
     async def _execute(self, slot: int, data: bytes, abort: asyncio.Future[None]) -> ExecutionResult:
         pool = self._init_loop_state()
+        lean = bool(self._third_party) and not any(name in data for name in self._third_party)
         try:
-            zygote = await pool.get(slot)
+            zygote = await pool.get(slot, lean)
         except (RuntimeError, OSError, asyncio.TimeoutError) as exc:
             return ExecutionResult(status="crashed", stdout="", stderr="", duration_s=0.0,
                                    detail=f"the sandbox could not start: {exc}")

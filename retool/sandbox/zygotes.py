@@ -2,9 +2,11 @@
 
 Contract: everything runs in the caller's event loop and never blocks it (the control sockets are
 non-blocking and watched with ``loop.add_reader``; a zygote's death is seen through its pidfd).
-``ZygotePool(config, active, scratch, n)``: ``get(slot)`` starts (or restarts) and returns the
-zygote serving ``slot`` (``slot % n``), raising ``RuntimeError``/``OSError``/``TimeoutError``
-when it cannot start; ``kill_child(zygote, execution)`` asks the zygote to SIGKILL that child's
+``ZygotePool(config, active, scratch, n, lean_tier=False)``: ``get(slot, lean=False)`` starts (or
+restarts) and returns the zygote serving ``slot`` (``slot % n``; with ``lean_tier`` there are
+``2 n`` zygotes and ``lean=True`` picks the one of the lean tier, which pre-imports only the
+standard-library modules: ``layout.zygote_config``), raising ``RuntimeError``/``OSError``/``TimeoutError``
+when it cannot start; ``size`` is the number of zygotes; ``kill_child(zygote, execution)`` asks the zygote to SIGKILL that child's
 process group (retried until sent or the zygote is gone); ``kill_zygote(zygote)`` SIGKILLs the
 zygote itself (its children die with it: a pid namespace, else their parent-death signal);
 ``stop_all()`` always completes (graceful EOF, then SIGKILL after ``kill_grace_s``). A message
@@ -51,10 +53,12 @@ class _Zygote:
 class ZygotePool:
     """The zygotes of one sandbox (see the module contract)."""
 
-    def __init__(self, config: SandboxConfig, active: frozenset[str], scratch: str, n: int) -> None:
+    def __init__(self, config: SandboxConfig, active: frozenset[str], scratch: str, n: int, *,
+                 lean_tier: bool = False) -> None:
         self.config, self.active, self.scratch, self.n = config, active, scratch, n
-        self.zygotes: list[_Zygote | None] = [None] * n
-        self.locks = [asyncio.Lock() for _ in range(n)]
+        self.size = 2 * n if lean_tier else n  # zygotes n..2n-1: the lean tier
+        self.zygotes: list[_Zygote | None] = [None] * self.size
+        self.locks = [asyncio.Lock() for _ in range(self.size)]
 
     def pids(self) -> list[int]:
         """The pid of each live zygote's server (with "pid", the waiting parent's one child)."""
@@ -72,8 +76,8 @@ class ZygotePool:
             out.append(pid)
         return out
 
-    async def get(self, slot: int) -> _Zygote:
-        index = slot % self.n
+    async def get(self, slot: int, lean: bool = False) -> _Zygote:
+        index = slot % self.n + (self.n if lean and self.size > self.n else 0)
         zygote = self.zygotes[index]
         ready = zygote.ready if zygote is not None and not zygote.dead else None
         if ready is not None and ready.done() and not ready.cancelled() and ready.exception() is None:
@@ -91,7 +95,7 @@ class ZygotePool:
         zygote = _Zygote(index, loop)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            cfg = zygote_config(self.config, self.active, self.scratch, index, self.n)
+            cfg = zygote_config(self.config, self.active, self.scratch, index % self.n, self.n, lean=index >= self.n)
             argv = [self.config.python or sys.executable, "-I", "-S", ZYGOTE_PATH, json.dumps(cfg), str(child.fileno())]
             zygote.proc = subprocess.Popen(argv, env=ZYGOTE_ENV, cwd="/", stdin=subprocess.DEVNULL,
                                            stdout=subprocess.DEVNULL, pass_fds=[child.fileno()])

@@ -211,7 +211,14 @@ class _Auditor(BaitMixin, JudgeMixin):
     async def execute(self) -> None:
         import psutil  # noqa: PLC0415
 
-        warm = await asyncio.gather(*(self.call(HEALTH_CODE) for _ in range(self.concurrency)))
+        start = getattr(self.sandbox, "start", None)  # every worker up before the process baseline
+        try:
+            started = start() if callable(start) else None
+            if inspect.isawaitable(started):
+                await started
+            warm = await asyncio.gather(*(self.call(HEALTH_CODE) for _ in range(self.concurrency)))
+        except Exception as exc:  # noqa: BLE001 (a sandbox that cannot start fails the health probe)
+            warm = [(None, f"error: start() raised {type(exc).__name__}: {str(exc)[:200]}")]
         bad = [o or p for o, p in warm if o is None or "42" not in o]
         if bad:
             for bait in self.baits:

@@ -25,6 +25,7 @@ from retool.sandbox.layout import (
     clean_slot,
     make_scratch,
     slot_is_dirty,
+    third_party_modules,
     zygote_config,
 )
 from tests.capabilities import requires_root
@@ -223,3 +224,24 @@ def test_an_allowed_third_party_package_adds_its_site_dir() -> None:
 def test_zygote_script_exists_and_its_environment_holds_only_thread_caps() -> None:
     assert os.path.isfile(ZYGOTE_PATH) and os.path.basename(ZYGOTE_PATH) == "zygote.py"
     assert all(k.endswith("_NUM_THREADS") and v == "1" for k, v in ZYGOTE_ENV.items()) and ZYGOTE_ENV
+
+
+# --- the lean tier -----------------------------------------------------------------------------
+def test_third_party_modules_are_the_non_stdlib_names_in_order() -> None:
+    allowed = ("math", "numpy", "fractions", "sympy", "itertools", "mpmath")
+    assert third_party_modules(allowed) == ("numpy", "sympy", "mpmath")
+    assert third_party_modules(("math", "json")) == () and third_party_modules(None) == ()
+
+
+def test_third_party_modules_leaves_its_argument_alone() -> None:
+    allowed = ["numpy", "math"]
+    third_party_modules(allowed)  # type: ignore[arg-type]
+    assert allowed == ["numpy", "math"]
+
+
+def test_a_lean_zygote_pre_imports_only_the_stdlib_modules_yet_allows_and_reads_all() -> None:
+    config = SandboxConfig(allowed_modules=("math", "numpy", "fractions"))
+    full, lean = cfg_of(config), zygote_config(config, ALL, "/scratch/root", 0, 1, lean=True)
+    assert full["preimport"] == ["math", "numpy", "fractions"] and lean["preimport"] == ["math", "fractions"]
+    assert lean["allowed_modules"] == full["allowed_modules"]
+    assert lean["sys_path"] == full["sys_path"] and lean["read_paths"] == full["read_paths"]
