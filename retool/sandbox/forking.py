@@ -5,8 +5,8 @@ child's pid in the parent and 0 in the child, raising ``OSError`` (errno set) wh
 refuses. Where libc has ``_Fork`` (glibc >= 2.34) it is that call, else ``os.fork``.
 ``reseed_in_child()`` gives the child's ``random`` and ``numpy.random`` global generators fresh
 seeds (what the skipped at-fork handler of ``random`` did; ``numpy`` never did it itself).
-``warm_up(run_snippet, cfg, allowed)`` runs ``WARM_UP_SNIPPETS`` (trusted constants) through the
-child's runner once, in the zygote, before it serves: the caches a run fills (the interpreter's
+``warm_up(run_snippet, cfg, allowed)`` runs ``WARM_UP_SNIPPETS`` and the ``MODULE_WARM_UPS`` of the
+modules ``cfg["preimport"]`` names (trusted constants) through the child's runner once, in the zygote, before it serves: the caches a run fills (the interpreter's
 type-attribute cache, lazily built objects of the compiler, the streams and the traceback
 printer) are then inherited by every child instead of written, page by page, by each one. Their
 output goes to the zygote's stdout (``/dev/null``); what the runner sets globally (the import
@@ -39,6 +39,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from typing import Any
 
 
 def fork_function() -> Callable[[], int]:
@@ -66,14 +67,37 @@ WARM_UP_SNIPPETS: tuple[str, ...] = (
     "1 / 0",
     "import os",
 )
+# Per pre-imported third-party module: generic work (never a caller's snippet) that loads what the
+# library builds on first use (sympy's factor loads its combinatorics package, ~80 CPU-ms; numpy's
+# linalg and polynomial helpers ~45 ms) once in the zygote instead of in every child. Global state
+# a run could see (mpmath's precision) is put back.
+MODULE_WARM_UPS: dict[str, str] = {
+    "sympy": (
+        "import sympy\nt, u = sympy.symbols('t u')\ne = sympy.expand((t + 2) ** 3 - u * t)\n"
+        "print(sympy.factor(t ** 3 - 8), sympy.diff(sympy.exp(t) * sympy.cos(t), t), sympy.simplify(sympy.sin(t) ** 2 + sympy.cos(t) ** 2))\n"
+        "print(sympy.solve(t ** 2 - 3 * t + 2, t), sympy.Rational(3, 4) + sympy.sqrt(8), sympy.integrate(t ** 2, (t, 0, 1)), sympy.N(sympy.pi, 10))\n"
+        "print(sympy.latex(e), sympy.nsimplify(0.5), sympy.Matrix([[1, 2], [3, 4]]).det(), sympy.isprime(97), sympy.limit(sympy.sin(t) / t, t, 0))"
+    ),
+    "numpy": (
+        "import numpy\na = numpy.arange(12).reshape(3, 4)\n"
+        "print(a.sum(), a.mean(), numpy.linalg.det(numpy.eye(3)), numpy.linalg.solve([[2.0, 1.0], [1.0, 3.0]], [1.0, 2.0]))\n"
+        "print(numpy.polyfit([0, 1, 2], [1, 3, 5], 1), numpy.array([1.5, 2.5]).round(), numpy.random.default_rng(0).integers(10))"
+    ),
+    "mpmath": (
+        "import mpmath\nsaved = mpmath.mp.dps\ntry:\n    mpmath.mp.dps = 30\n"
+        "    print(mpmath.sqrt(2), mpmath.quad(mpmath.sin, [0, mpmath.pi]), mpmath.zeta(3))\n"
+        "finally:\n    mpmath.mp.dps = saved"
+    ),
+}
 
 
-def warm_up(run_snippet: Callable[..., object], cfg: object, allowed: frozenset[str] | None) -> None:
+def warm_up(run_snippet: Callable[..., object], cfg: dict[str, Any], allowed: frozenset[str] | None) -> None:
     """See the module contract; never raises for what a warm-up snippet does."""
     saved_import, saved_stderr = builtins.__import__, sys.stderr
     sys.stderr = sys.stdout  # the zygote's stderr is the supervisor's: tracebacks go to /dev/null
     try:
-        for code in WARM_UP_SNIPPETS:
+        preimported = cfg.get("preimport", ())
+        for code in WARM_UP_SNIPPETS + tuple(MODULE_WARM_UPS[m] for m in preimported if m in MODULE_WARM_UPS):
             try:
                 json.dumps(run_snippet(code, cfg, allowed))
             finally:

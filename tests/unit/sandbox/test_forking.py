@@ -10,6 +10,7 @@ import pytest
 
 from retool.sandbox import PythonSandbox
 from retool.sandbox.forking import (
+    MODULE_WARM_UPS,
     WARM_UP_SNIPPETS,
     fork_function,
     reseed_in_child,
@@ -112,3 +113,14 @@ def test_warm_up_puts_back_the_import_hook_the_streams_and_the_line_cache(capsys
 def test_warm_up_snippets_cover_output_an_expression_an_error_and_a_refused_import() -> None:
     joined = "\n".join(WARM_UP_SNIPPETS)
     assert "print(" in joined and "1 / 0" in joined and "import os" in joined
+
+
+def test_warm_up_adds_the_module_warm_ups_of_the_pre_imported_modules_only() -> None:
+    ran: list[str] = []
+    warm_up(lambda code, _cfg, _allowed: ran.append(code), {"preimport": ["math", "mpmath", "fractions"]}, None)
+    assert ran == [*WARM_UP_SNIPPETS, MODULE_WARM_UPS["mpmath"]]
+
+
+def test_module_warm_ups_exist_for_the_recipe_libraries_each_importing_its_own() -> None:
+    assert {"sympy", "numpy", "mpmath"} <= set(MODULE_WARM_UPS)
+    assert all(f"import {name}" in code for name, code in MODULE_WARM_UPS.items())

@@ -79,3 +79,12 @@ def test_without_the_lean_tier_every_snippet_forks_from_the_zygote_holding_every
             return await box.execute_code(NUMPY_LOADED), len(box.zygote_pids())
 
     assert asyncio.run(main()) == ("True", 1)
+
+
+# --- the module warm-ups ------------------------------------------------------------------------
+def test_what_sympy_loads_on_first_use_is_loaded_before_the_zygote_serves(recipe) -> None:
+    assert run(recipe, "import sympy\nprint('combinatorics' in vars(sympy))") == "True"  # factor's first call loads it
+
+
+def test_the_warm_up_leaves_mpmath_at_its_default_precision(recipe) -> None:
+    assert run(recipe, "import mpmath\nprint(mpmath.mp.dps, mpmath.mp.prec)") == "15 53"
