@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     bench = sub.add_parser("bench", help="throughput: ours vs bare fork-server vs spawn-per-call")
     bench.add_argument("--concurrency", default="1,8,32,128", help="comma-separated levels (default 1,8,32,128)")
     bench.add_argument("--snippets", default="trivial", help="comma-separated: trivial, cpu, import, sympy")
-    bench.add_argument("--n", type=int, default=None, help="executions per level (default max(2*level, 40))")
+    bench.add_argument("--n", type=int, default=None, help="executions per level (default 20 rounds of the level, at least 200; the spawn-per-call baseline 4 rounds, at least 16)")
     bench.add_argument("--no-baseline", action="store_true", help="skip spawn-per-call (slow)")
     bench.add_argument("--no-bare", action="store_true", help="skip the bare fork-server")
     bench.add_argument("--preset", default=None, help="module preset of our sandbox (e.g. recipe: numpy, sympy, ...)")

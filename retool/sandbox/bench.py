@@ -146,6 +146,12 @@ async def warm_up(runner: Any, concurrency: int) -> None:
     await asyncio.gather(*(runner.execute_code("1") for _ in range(min(concurrency, 8))))
 
 
+def default_runs(kind: str, level: int) -> int:
+    """Executions per level when none is given: enough for the steady state at that concurrency
+    (20 rounds of ``level`` for a forking runner, 4 for the slow baseline). Pure."""
+    return max(4 * level, 16) if kind == "spawn-per-call" else max(20 * level, 200)
+
+
 async def bench_table(concurrencies: Sequence[int], *, snippets: Sequence[str] = ("trivial",),
                       runs_per_level: int | None = None, include_baseline: bool = True,
                       include_bare: bool = True, module_preset: str | None = None) -> list[BenchRow]:
@@ -162,7 +168,7 @@ async def bench_table(concurrencies: Sequence[int], *, snippets: Sequence[str] =
             try:
                 await warm_up(runner, max(concurrencies))
                 for level in concurrencies:
-                    n = runs_per_level or max(2 * level, 40 if kind != "spawn-per-call" else 16)
+                    n = runs_per_level or default_runs(kind, level)
                     result = await measure_throughput(runner, code, level, n, expect)
                     rows.append(BenchRow(runner=kind, snippet=snippet, result=result))
             finally:

@@ -19,6 +19,7 @@ from retool.sandbox.bench import (
     SpawnPerCallRunner,
     ThroughputResult,
     bench_table,
+    default_runs,
     format_table,
     make_runner,
     measure_layer_overhead,
@@ -242,3 +243,8 @@ def test_the_summary_gives_the_layer_cost_over_the_bare_fork_server() -> None:
 def test_levels_without_our_sandbox_get_no_summary() -> None:
     text = format_table([row("spawn-per-call", 1, 30.0)])
     assert len(text.splitlines()) == 3
+
+
+def test_default_runs_give_every_runner_several_rounds_of_its_level() -> None:
+    assert default_runs("sandbox", 32) == 640 and default_runs("bare-fork-server", 1) == 200
+    assert default_runs("spawn-per-call", 32) == 128 and default_runs("spawn-per-call", 2) == 16
