@@ -27,9 +27,11 @@ TB = powers of 1000) and binary (KiB, MiB, GiB, TiB = powers of 1024) units; "4G
 
 Architecture: a trusted asyncio supervisor (this process) and ``zygotes`` fork-servers
 (``python -I -S retool/sandbox/zygote.py``, empty environment, allowed modules pre-imported, Landlock
-rulesets pre-built, ``gc.freeze()``); with third-party modules allowed (numpy, sympy, ...) and
-``lean_zygotes`` (default), as many more that pre-import only the standard-library ones serve
-each snippet whose source names none of them (importable there on use). Each execution gets one fresh forked child, never reused,
+rulesets pre-built, ``gc.freeze()``) per tier: with ``lean_zygotes`` (default) one tier
+pre-imports none of the allowed modules, one the standard-library ones (when third-party ones such
+as numpy and sympy are allowed too), one all; a snippet forks from the smallest tier holding every
+allowed module its source names as a word (any allowed module still imports there on use; the
+layers are the same in every tier). Each execution gets one fresh forked child, never reused,
 in one of ``concurrency`` slots; slot ``s`` runs as uid/gid ``uid_base + s`` (default 61000+s,
 so pick a range no real account uses) with a private scratch dir ``<tmp>/slot-s`` emptied after
 every execution. The supervisor owns the wall-clock timeout (SIGKILL of the child's group via

@@ -92,10 +92,10 @@ class SandboxConfig:
     python: str | None = None  # interpreter for the zygotes (default: sys.executable)
     kill_grace_s: float = 5.0
     module_preset: str | None = None  # a key of MODULE_PRESETS: its modules are allowed and pre-imported
-    # With third-party modules pre-imported (numpy, sympy, ...), a snippet whose source names none
-    # of them forks from a second set of zygotes that pre-import only the standard-library ones
-    # (a lean process forks and exits at a fraction of the cost); such a module is still importable
-    # there, on use. False: every snippet forks from the zygotes holding every module.
+    # Tiers of zygotes (layout.zygote_tiers): one pre-importing none of the allowed modules, one the
+    # standard-library ones (when third-party ones are allowed too), one all; a snippet forks from
+    # the smallest tier holding every allowed module its source names (a smaller process forks and
+    # exits for less; any allowed module still imports there, on use). False: one tier, all modules.
     lean_zygotes: bool = True
 
     def __post_init__(self) -> None:

@@ -39,7 +39,6 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any
 
 
 def fork_function() -> Callable[[], int]:
@@ -91,7 +90,7 @@ MODULE_WARM_UPS: dict[str, str] = {
 }
 
 
-def warm_up(run_snippet: Callable[..., object], cfg: dict[str, Any], allowed: frozenset[str] | None) -> None:
+def warm_up(run_snippet: Callable[..., object], cfg: dict, allowed: frozenset[str] | None) -> None:
     """See the module contract; never raises for what a warm-up snippet does."""
     saved_import, saved_stderr = builtins.__import__, sys.stderr
     sys.stderr = sys.stdout  # the zygote's stderr is the supervisor's: tracebacks go to /dev/null

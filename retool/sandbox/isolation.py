@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 import resource
 import struct
 
@@ -99,7 +98,7 @@ _SCOPE_ALL = 0b11  # ABSTRACT_UNIX_SOCKET | SIGNAL (ABI >= 6)
 
 def landlock_abi() -> int:
     """The kernel's Landlock ABI version, or 0 when Landlock is unavailable."""
-    if platform.machine() not in ("x86_64", "aarch64"):
+    if os.uname().machine not in ("x86_64", "aarch64"):
         return 0
     res = _libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, None, 0, _LANDLOCK_CREATE_RULESET_VERSION)
     return int(res) if res > 0 else 0
@@ -177,8 +176,8 @@ def probe_layers() -> dict[str, str | None]:
     reasons["uid"] = None if os.geteuid() == 0 else f"not root (euid {os.geteuid()}): cannot switch to per-slot uids"
     abi = landlock_abi()
     reasons["landlock"] = None if abi >= 1 else "Landlock is not supported or disabled by this kernel"
-    if platform.machine() != "x86_64":
-        reasons["seccomp"] = f"seccomp filter is built for x86_64 only, this is {platform.machine()}"
+    if os.uname().machine != "x86_64":
+        reasons["seccomp"] = f"seccomp filter is built for x86_64 only, this is {os.uname().machine}"
     else:
         try:
             with open("/proc/self/status", encoding="ascii") as status:

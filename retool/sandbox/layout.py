@@ -5,8 +5,8 @@ Contract: ``make_scratch``, ``slot_is_dirty`` and ``clean_slot`` are re-exported
 builds the JSON the zygote starts from: extra ``sys.path`` entries for allowed third-party
 packages, modules to pre-import, active layers, rlimits, Landlock read-only paths (the stdlib,
 lib-dynload, the system library dirs and the loader cache) and the zygote's slots;
-``third_party_modules(allowed)`` names the allowed modules that are not the standard library's
-(what a lean zygote, ``zygote_config(..., lean=True)``, does not pre-import; pure).
+``third_party_modules(allowed)`` names the allowed modules that are not the standard library's and
+``zygote_tiers(allowed, lean=...)`` what each tier of zygotes pre-imports (both pure).
 """
 
 from __future__ import annotations
@@ -59,13 +59,26 @@ def third_party_modules(allowed: tuple[str, ...] | None) -> tuple[str, ...]:
     return tuple(name for name in allowed or () if name not in sys.stdlib_module_names)
 
 
+def zygote_tiers(allowed: tuple[str, ...] | None, *, lean: bool) -> tuple[tuple[str, ...], ...]:
+    """What each tier of zygotes pre-imports, smallest first, the last one every allowed module:
+    with ``lean``, none of them, then the standard-library ones (when there are third-party ones
+    besides), then all; without (or with no import guard), all only. Pure."""
+    everything = tuple(allowed or ())
+    if not lean or not everything:
+        return (everything,)
+    third_party = set(third_party_modules(allowed))
+    tiers = [(), tuple(name for name in everything if name not in third_party), everything]
+    return tuple(tier for i, tier in enumerate(tiers) if tier not in tiers[:i])
+
+
 def zygote_config(cfg: SandboxConfig, active: frozenset[str], scratch: str | None, index: int,
-                  n_zygotes: int, *, lean: bool = False) -> dict[str, Any]:
-    """The JSON start-up config of zygote ``index`` (see ``retool.sandbox.zygote``); a ``lean``
-    one pre-imports only the standard-library modules of the allow-list (the same modules stay
-    allowed and readable: a third-party one is imported on use)."""
+                  n_zygotes: int, *, preimport: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The JSON start-up config of zygote ``index`` (see ``retool.sandbox.zygote``); it pre-imports
+    ``preimport`` (default: every allowed module; a tier of ``zygote_tiers``). Every allowed module
+    stays allowed and readable: one not pre-imported is imported on use."""
     allowed = list(cfg.allowed_modules) if cfg.allowed_modules is not None else None
-    third_party = set(third_party_modules(cfg.allowed_modules)) if lean else set()
+    if preimport is not None and not set(preimport) <= set(allowed or ()):
+        raise ValueError(f"preimport {preimport} names modules outside allowed_modules {allowed}")
     site_dirs = []
     for name in allowed or ():
         spec = importlib.util.find_spec(name)
@@ -88,7 +101,7 @@ def zygote_config(cfg: SandboxConfig, active: frozenset[str], scratch: str | Non
     assert scratch is not None
     return {
         "sys_path": [package_root] + sorted(set(site_dirs) - {package_root} - stdlib),
-        "preimport": [name for name in allowed or () if name not in third_party],
+        "preimport": list(preimport) if preimport is not None else allowed or [],
         "allowed_modules": allowed,
         "print_last_expression": cfg.print_last_expression,
         "layers": sorted(active),

@@ -16,6 +16,7 @@ import importlib.util
 import itertools
 import os
 import pwd
+import re
 import resource
 import socket
 import sys
@@ -24,7 +25,7 @@ from typing import Any
 
 from retool.sandbox import isolation, wire
 from retool.sandbox.config import ExecutionResult, SandboxConfig, format_result, parse_size
-from retool.sandbox.layout import third_party_modules
+from retool.sandbox.layout import zygote_tiers
 from retool.sandbox.scratch import make_scratch, remove_tree, reset_slot, slot_is_fresh
 from retool.sandbox.verdict import judge, open_pipes, watch_streams
 from retool.sandbox.zygotes import ZygotePool, _Execution, _Zygote  # noqa: F401 (_Zygote re-exported)
@@ -70,8 +71,10 @@ class PythonSandbox:
                     continue
                 raise ValueError(f"uid {uid} (uid_base {cfg.uid_base} + slot) belongs to account {taken!r}")
         self._n_zygotes = cfg.zygotes or max(1, min(cfg.concurrency, os.cpu_count() or 1))
-        # A snippet naming none of these (as bytes anywhere in its source) forks from the lean tier.
-        self._third_party = tuple(m.encode() for m in third_party_modules(cfg.allowed_modules)) if cfg.lean_zygotes else ()
+        # A snippet forks from the smallest tier pre-importing every allowed module its source names.
+        self._tiers = zygote_tiers(cfg.allowed_modules, lean=cfg.lean_zygotes)
+        names = sorted({m for tier in self._tiers for m in tier}, key=len, reverse=True)
+        self._names = re.compile(rb"\b(" + b"|".join(re.escape(m.encode()) for m in names) + rb")\b") if names else None
         self._ids = itertools.count(1)
         self._pool: ZygotePool | None = None
         self._slots: asyncio.Queue[int] | None = None
@@ -107,8 +110,7 @@ class PythonSandbox:
         if self._closed:
             raise RuntimeError("PythonSandbox.start() called after close()")
         pool = self._init_loop_state()
-        await asyncio.gather(*(pool.get(index) for index in range(self._n_zygotes)),
-                             *(pool.get(index, lean=True) for index in range(self._n_zygotes) if self._third_party))
+        await asyncio.gather(*(pool.get(index, tier) for tier in range(len(self._tiers)) for index in range(self._n_zygotes)))
 
     async def execute_code(self, code: str) -> str:
         return format_result(await self.run(code), self.config)
@@ -197,7 +199,7 @@ class PythonSandbox:
         for slot in range(self.config.concurrency):
             self._slots.put_nowait(slot)
         self._scratch = make_scratch(self.config, chown="uid" in self._active)
-        self._pool = ZygotePool(self.config, self._active, self._scratch, self._n_zygotes, lean_tier=bool(self._third_party))
+        self._pool = ZygotePool(self.config, self._active, self._scratch, self._n_zygotes, tiers=self._tiers)
         # Each execution in flight holds three pipe ends here: make room (soft limit only).
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         wanted = 3 * self.config.concurrency + 256
@@ -206,11 +208,17 @@ class PythonSandbox:
         return self._pool
 
     # -- one execution ------------------------------------------------------------------------
+    def _tier_for(self, data: bytes) -> int:
+        """The smallest tier pre-importing each allowed module named (as a word) in ``data``."""
+        if len(self._tiers) == 1 or self._names is None:
+            return 0
+        named = {match.decode() for match in self._names.findall(data)}
+        return next(i for i, tier in enumerate(self._tiers) if named <= set(tier))
+
     async def _execute(self, slot: int, data: bytes, abort: asyncio.Future[None]) -> ExecutionResult:
         pool = self._init_loop_state()
-        lean = bool(self._third_party) and not any(name in data for name in self._third_party)
         try:
-            zygote = await pool.get(slot, lean)
+            zygote = await pool.get(slot, self._tier_for(data))
         except (RuntimeError, OSError, asyncio.TimeoutError) as exc:
             return ExecutionResult(status="crashed", stdout="", stderr="", duration_s=0.0,
                                    detail=f"the sandbox could not start: {exc}")

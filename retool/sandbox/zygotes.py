@@ -2,11 +2,11 @@
 
 Contract: everything runs in the caller's event loop and never blocks it (the control sockets are
 non-blocking and watched with ``loop.add_reader``; a zygote's death is seen through its pidfd).
-``ZygotePool(config, active, scratch, n, lean_tier=False)``: ``get(slot, lean=False)`` starts (or
-restarts) and returns the zygote serving ``slot`` (``slot % n``; with ``lean_tier`` there are
-``2 n`` zygotes and ``lean=True`` picks the one of the lean tier, which pre-imports only the
-standard-library modules: ``layout.zygote_config``), raising ``RuntimeError``/``OSError``/``TimeoutError``
-when it cannot start; ``size`` is the number of zygotes; ``kill_child(zygote, execution)`` asks the zygote to SIGKILL that child's
+``ZygotePool(config, active, scratch, n, tiers=None)``: ``n`` zygotes per tier, each tier a tuple
+of the modules its zygotes pre-import (``layout.zygote_tiers``; default one tier of every allowed
+module); ``get(slot, tier=-1)`` starts (or restarts) and returns the zygote of ``tier`` serving
+``slot`` (``slot % n``), raising ``RuntimeError``/``OSError``/``TimeoutError`` when it cannot
+start; ``size`` is the number of zygotes; ``kill_child(zygote, execution)`` asks the zygote to SIGKILL that child's
 process group (retried until sent or the zygote is gone); ``kill_zygote(zygote)`` SIGKILLs the
 zygote itself (its children die with it: a pid namespace, else their parent-death signal);
 ``stop_all()`` always completes (graceful EOF, then SIGKILL after ``kill_grace_s``). A message
@@ -54,9 +54,10 @@ class ZygotePool:
     """The zygotes of one sandbox (see the module contract)."""
 
     def __init__(self, config: SandboxConfig, active: frozenset[str], scratch: str, n: int, *,
-                 lean_tier: bool = False) -> None:
+                 tiers: tuple[tuple[str, ...] | None, ...] = (None,)) -> None:
         self.config, self.active, self.scratch, self.n = config, active, scratch, n
-        self.size = 2 * n if lean_tier else n  # zygotes n..2n-1: the lean tier
+        self.tiers = tiers or (None,)
+        self.size = n * len(self.tiers)  # zygote t * n + s: tier t, slot group s
         self.zygotes: list[_Zygote | None] = [None] * self.size
         self.locks = [asyncio.Lock() for _ in range(self.size)]
 
@@ -76,8 +77,8 @@ class ZygotePool:
             out.append(pid)
         return out
 
-    async def get(self, slot: int, lean: bool = False) -> _Zygote:
-        index = slot % self.n + (self.n if lean and self.size > self.n else 0)
+    async def get(self, slot: int, tier: int = -1) -> _Zygote:
+        index = tier % len(self.tiers) * self.n + slot % self.n
         zygote = self.zygotes[index]
         ready = zygote.ready if zygote is not None and not zygote.dead else None
         if ready is not None and ready.done() and not ready.cancelled() and ready.exception() is None:
@@ -95,7 +96,8 @@ class ZygotePool:
         zygote = _Zygote(index, loop)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            cfg = zygote_config(self.config, self.active, self.scratch, index % self.n, self.n, lean=index >= self.n)
+            cfg = zygote_config(self.config, self.active, self.scratch, index % self.n, self.n,
+                                preimport=self.tiers[index // self.n])
             argv = [self.config.python or sys.executable, "-I", "-S", ZYGOTE_PATH, json.dumps(cfg), str(child.fileno())]
             zygote.proc = subprocess.Popen(argv, env=ZYGOTE_ENV, cwd="/", stdin=subprocess.DEVNULL,
                                            stdout=subprocess.DEVNULL, pass_fds=[child.fileno()])

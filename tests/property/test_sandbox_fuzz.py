@@ -56,7 +56,8 @@ class _Harness:
                                      scratch_root=self.scratch_root, **sandbox_options())
         self.loop.run_until_complete(self._warm())
 
-    async def _warm(self) -> None:  # start every zygote now, so their pipes are in the fd baseline
+    async def _warm(self) -> None:  # start every zygote (of every tier) now, so their pipes are in the fd baseline
+        await self.sandbox.start()
         await asyncio.gather(*(self.sandbox.execute_code("print(1)") for _ in range(8)))
 
     def check(self, codes: list[str]) -> None:

@@ -27,6 +27,7 @@ from retool.sandbox.layout import (
     slot_is_dirty,
     third_party_modules,
     zygote_config,
+    zygote_tiers,
 )
 from tests.capabilities import requires_root
 
@@ -239,9 +240,30 @@ def test_third_party_modules_leaves_its_argument_alone() -> None:
     assert allowed == ["numpy", "math"]
 
 
-def test_a_lean_zygote_pre_imports_only_the_stdlib_modules_yet_allows_and_reads_all() -> None:
+def test_a_tier_zygote_pre_imports_its_modules_yet_allows_and_reads_every_allowed_one() -> None:
     config = SandboxConfig(allowed_modules=("math", "numpy", "fractions"))
-    full, lean = cfg_of(config), zygote_config(config, ALL, "/scratch/root", 0, 1, lean=True)
+    full = cfg_of(config)
+    lean = zygote_config(config, ALL, "/scratch/root", 0, 1, preimport=("math", "fractions"))
     assert full["preimport"] == ["math", "numpy", "fractions"] and lean["preimport"] == ["math", "fractions"]
     assert lean["allowed_modules"] == full["allowed_modules"]
     assert lean["sys_path"] == full["sys_path"] and lean["read_paths"] == full["read_paths"]
+
+
+def test_a_tier_naming_a_module_outside_the_allow_list_is_refused_naming_it() -> None:
+    with pytest.raises(ValueError, match="subprocess"):
+        zygote_config(SandboxConfig(allowed_modules=("math",)), ALL, "/scratch/root", 0, 1, preimport=("subprocess",))
+
+
+def test_lean_tiers_go_from_nothing_to_the_stdlib_modules_to_every_module() -> None:
+    allowed = ("math", "numpy", "fractions", "sympy")
+    assert zygote_tiers(allowed, lean=True) == ((), ("math", "fractions"), allowed)
+
+
+def test_without_third_party_modules_the_lean_tiers_are_nothing_then_all() -> None:
+    assert zygote_tiers(("math", "json"), lean=True) == ((), ("math", "json"))
+    assert zygote_tiers(("numpy",), lean=True) == ((), ("numpy",))
+
+
+def test_one_tier_of_every_module_without_lean_or_without_an_import_guard() -> None:
+    assert zygote_tiers(("math", "numpy"), lean=False) == (("math", "numpy"),)
+    assert zygote_tiers(None, lean=True) == ((),) and zygote_tiers((), lean=True) == ((),)

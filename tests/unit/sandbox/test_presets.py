@@ -50,35 +50,43 @@ def test_a_module_outside_the_preset_is_still_forbidden(recipe) -> None:
     assert run(recipe, "import subprocess").startswith("Traceback") and "forbidden" in run(recipe, "import subprocess")
 
 
-# --- the lean tier: a snippet naming no third-party module forks from a zygote without them --------
-NUMPY_LOADED = "print(any(c.__module__ == 'num' + 'py' for c in object.__subclasses__()))"
+# --- the tiers: a snippet forks from the smallest zygote holding the allowed modules it names -------
+LOADED = "print(*(any(c.__module__ == m for c in object.__subclasses__()) for m in ('dec' + 'imal', 'num' + 'py')))"
 
 
-def test_a_snippet_naming_no_third_party_module_forks_from_a_zygote_without_them(recipe) -> None:
-    assert run(recipe, NUMPY_LOADED) == "False"
+def test_a_snippet_naming_no_allowed_module_forks_from_a_zygote_holding_none(recipe) -> None:
+    assert run(recipe, LOADED) == "False False"
 
 
-def test_a_snippet_naming_numpy_anywhere_forks_from_the_zygote_holding_it(recipe) -> None:
-    assert run(recipe, "# uses numpy\n" + NUMPY_LOADED) == "True"
+def test_a_snippet_naming_only_stdlib_modules_forks_from_the_zygote_holding_them(recipe) -> None:
+    assert run(recipe, "import math\n" + LOADED) == "True False"
 
 
-def test_a_third_party_module_imported_by_a_computed_name_still_loads_in_the_lean_tier(recipe) -> None:
-    out = run(recipe, "m = __import__('sym' + 'py')\nx = m.Symbol('x')\nprint(m.factor(x**2 - 1), __import__('num' + 'py').arange(4).sum())")
-    assert out == "(x - 1)*(x + 1) 6"
+def test_a_snippet_naming_numpy_anywhere_forks_from_the_zygote_holding_every_module(recipe) -> None:
+    assert run(recipe, "# uses numpy\n" + LOADED) == "True True"
 
 
-def test_the_lean_tier_doubles_the_zygotes(recipe) -> None:
+def test_a_module_named_inside_a_longer_word_does_not_count(recipe) -> None:
+    assert run(recipe, "numpyish = 1\n" + LOADED) == "False False"
+
+
+def test_an_allowed_module_imported_by_a_computed_name_still_loads_in_the_smallest_tier(recipe) -> None:
+    out = run(recipe, "m = __import__('sym' + 'py')\nx = m.Symbol('x')\nprint(m.factor(x**2 - 1), __import__('num' + 'py').arange(4).sum(), __import__('fra' + 'ctions').Fraction(1, 2))")
+    assert out == "(x - 1)*(x + 1) 6 1/2"
+
+
+def test_the_recipe_preset_runs_three_tiers_of_zygotes(recipe) -> None:
     _loop, box = recipe
-    assert len(box.zygote_pids()) == 2  # zygotes=1: one holding every module, one lean
+    assert len(box.zygote_pids()) == 3  # zygotes=1: none pre-imported, the stdlib ones, every one
 
 
-def test_without_the_lean_tier_every_snippet_forks_from_the_zygote_holding_every_module() -> None:
+def test_without_tiers_every_snippet_forks_from_the_zygote_holding_every_module() -> None:
     async def main() -> tuple[str, int]:
         async with PythonSandbox(timeout=20, concurrency=1, zygotes=1, module_preset="recipe",
                                  lean_zygotes=False, **sandbox_options()) as box:
-            return await box.execute_code(NUMPY_LOADED), len(box.zygote_pids())
+            return await box.execute_code(LOADED), len(box.zygote_pids())
 
-    assert asyncio.run(main()) == ("True", 1)
+    assert asyncio.run(main()) == ("True True", 1)
 
 
 # --- the module warm-ups ------------------------------------------------------------------------

@@ -51,7 +51,8 @@ def state(sandbox: PythonSandbox) -> dict[str, object]:
 async def soak(sequential: int, concurrent: int, concurrency: int) -> None:
     async with PythonSandbox(timeout=5, memory_limit="256MB", concurrency=concurrency, allowed_modules=("os", "ctypes"),
                              **sandbox_options()) as sandbox:
-        await asyncio.gather(*(sandbox.run(code) for code in MIX * 2))  # warm: every zygote started
+        await sandbox.start()  # every zygote of every tier
+        await asyncio.gather(*(sandbox.run(code) for code in MIX * 2))  # warm
         before, rss_before = state(sandbox), psutil.Process().memory_info().rss
         for i in range(sequential):
             await sandbox.run(MIX[i % len(MIX)])
