@@ -562,7 +562,10 @@ READERS: dict[str, Callable[[str], Any]] = {
 def test_reader_time_at_64k_is_at_most_3x_its_time_at_32k(family: str, reader: str) -> None:
     build, fn = FAMILIES[family], READERS[reader]
     small, large = build(32_768), build(65_536)
-    t_small, t_large = _best_times(fn, small, large)
+    for _ in range(3):  # a superlinear reader fails every attempt; a burst of host load seldom hits three
+        t_small, t_large = _best_times(fn, small, large)
+        if t_large <= 3 * t_small + 0.005:
+            break
     assert t_large <= 3 * t_small + 0.005, f"{reader} on {family}: {t_small:.4f}s at 32k, {t_large:.4f}s at 64k"
 
 
