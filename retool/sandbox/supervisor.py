@@ -38,6 +38,8 @@ class SandboxUnavailableError(RuntimeError):
     """A requested isolation layer is not available on this host (and weaker was not allowed)."""
 
 
+_ROUTE_SCAN_BYTES = 1 << 16  # sources up to 64 KiB are routed by the modules they name
+
 class PythonSandbox:
     """Fork-server sandbox; see ``retool.sandbox`` for the contract and threat model."""
 
@@ -73,8 +75,9 @@ class PythonSandbox:
         self._n_zygotes = cfg.zygotes or max(1, min(cfg.concurrency, os.cpu_count() or 1))
         # A snippet forks from the smallest tier pre-importing every allowed module its source names.
         self._tiers = zygote_tiers(cfg.allowed_modules, lean=cfg.lean_zygotes)
-        names = sorted({m for tier in self._tiers for m in tier}, key=len, reverse=True)
-        self._names = re.compile(rb"\b(" + b"|".join(re.escape(m.encode()) for m in names) + rb")\b") if names else None
+        # Tiers are nested: the modules each adds to the one below, as one word-bounded pattern.
+        self._added = [re.compile(rb"\b(?:" + b"|".join(re.escape(m.encode()) for m in sorted(set(upper) - set(lower))) + rb")\b")
+                       for lower, upper in zip(self._tiers, self._tiers[1:])]
         self._ids = itertools.count(1)
         self._pool: ZygotePool | None = None
         self._slots: asyncio.Queue[int] | None = None
@@ -209,11 +212,15 @@ class PythonSandbox:
 
     # -- one execution ------------------------------------------------------------------------
     def _tier_for(self, data: bytes) -> int:
-        """The smallest tier pre-importing each allowed module named (as a word) in ``data``."""
-        if len(self._tiers) == 1 or self._names is None:
-            return 0
-        named = {match.decode() for match in self._names.findall(data)}
-        return next(i for i, tier in enumerate(self._tiers) if named <= set(tier))
+        """The smallest tier pre-importing each allowed module named (as a word) in ``data``: at
+        most one search per tier, each stopping at its first match; a source over
+        ``_ROUTE_SCAN_BYTES`` forks from the top tier unread (the scan stays under a few ms)."""
+        if len(data) > _ROUTE_SCAN_BYTES:
+            return len(self._added)
+        for tier in range(len(self._added), 0, -1):
+            if self._added[tier - 1].search(data):
+                return tier
+        return 0
 
     async def _execute(self, slot: int, data: bytes, abort: asyncio.Future[None]) -> ExecutionResult:
         pool = self._init_loop_state()

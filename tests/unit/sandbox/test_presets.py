@@ -70,6 +70,10 @@ def test_a_module_named_inside_a_longer_word_does_not_count(recipe) -> None:
     assert run(recipe, "numpyish = 1\n" + LOADED) == "False False"
 
 
+def test_a_source_over_64k_forks_from_the_top_tier_unread(recipe) -> None:
+    assert run(recipe, LOADED + "\n#" + "x" * (1 << 16)) == "True True"
+
+
 def test_an_allowed_module_imported_by_a_computed_name_still_loads_in_the_smallest_tier(recipe) -> None:
     out = run(recipe, "m = __import__('sym' + 'py')\nx = m.Symbol('x')\nprint(m.factor(x**2 - 1), __import__('num' + 'py').arange(4).sum(), __import__('fra' + 'ctions').Fraction(1, 2))")
     assert out == "(x - 1)*(x + 1) 6 1/2"
