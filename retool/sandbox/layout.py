@@ -61,8 +61,7 @@ def third_party_modules(allowed: tuple[str, ...] | None) -> tuple[str, ...]:
 
 def zygote_tiers(allowed: tuple[str, ...] | None, *, lean: bool) -> tuple[tuple[str, ...], ...]:
     """What each tier of zygotes pre-imports, smallest first, each holding the one below, the last
-    one every allowed module:
-    with ``lean``, none of them, then the standard-library ones (when there are third-party ones
+    one every allowed module: with ``lean``, none of them, then the standard-library ones (when there are third-party ones
     besides), then all; without (or with no import guard), all only. Pure."""
     everything = tuple(allowed or ())
     if not lean or not everything:

@@ -40,6 +40,7 @@ class SandboxUnavailableError(RuntimeError):
 
 _ROUTE_SCAN_BYTES = 1 << 16  # sources up to 64 KiB are routed by the modules they name
 
+
 class PythonSandbox:
     """Fork-server sandbox; see ``retool.sandbox`` for the contract and threat model."""
 
@@ -73,11 +74,12 @@ class PythonSandbox:
                     continue
                 raise ValueError(f"uid {uid} (uid_base {cfg.uid_base} + slot) belongs to account {taken!r}")
         self._n_zygotes = cfg.zygotes or max(1, min(cfg.concurrency, os.cpu_count() or 1))
-        # A snippet forks from the smallest tier pre-importing every allowed module its source names.
+        # A snippet forks from the smallest tier pre-importing every allowed module its source names;
+        # tiers are nested, so each but the first is the modules it adds, as one word-bounded pattern.
         self._tiers = zygote_tiers(cfg.allowed_modules, lean=cfg.lean_zygotes)
-        # Tiers are nested: the modules each adds to the one below, as one word-bounded pattern.
-        self._added = [re.compile(rb"\b(?:" + b"|".join(re.escape(m.encode()) for m in sorted(set(upper) - set(lower))) + rb")\b")
-                       for lower, upper in zip(self._tiers, self._tiers[1:])]
+        self._added = tuple(
+            re.compile(rb"\b(?:" + b"|".join(re.escape(m.encode()) for m in sorted(set(upper) - set(lower))) + rb")\b")
+            for lower, upper in zip(self._tiers, self._tiers[1:]))
         self._ids = itertools.count(1)
         self._pool: ZygotePool | None = None
         self._slots: asyncio.Queue[int] | None = None

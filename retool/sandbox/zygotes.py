@@ -2,13 +2,13 @@
 
 Contract: everything runs in the caller's event loop and never blocks it (the control sockets are
 non-blocking and watched with ``loop.add_reader``; a zygote's death is seen through its pidfd).
-``ZygotePool(config, active, scratch, n, tiers=None)``: ``n`` zygotes per tier, each tier a tuple
-of the modules its zygotes pre-import (``layout.zygote_tiers``; default one tier of every allowed
-module); ``get(slot, tier=-1)`` starts (or restarts) and returns the zygote of ``tier`` serving
-``slot`` (``slot % n``), raising ``RuntimeError``/``OSError``/``TimeoutError`` when it cannot
-start; ``size`` is the number of zygotes; ``kill_child(zygote, execution)`` asks the zygote to SIGKILL that child's
-process group (retried until sent or the zygote is gone); ``kill_zygote(zygote)`` SIGKILLs the
-zygote itself (its children die with it: a pid namespace, else their parent-death signal);
+``ZygotePool(config, active, scratch, n, tiers=(None,))``: ``n`` zygotes per tier, each tier the
+modules its zygotes pre-import (``layout.zygote_tiers``; ``None``: every allowed module);
+``get(slot, tier=-1)`` starts (or restarts) and returns the zygote of ``tier`` serving ``slot``
+(``slot % n``), raising ``RuntimeError``/``OSError``/``TimeoutError`` when it cannot start;
+``size`` is the number of zygotes; ``kill_child(zygote, execution)`` asks the zygote to SIGKILL
+that child's process group (retried until sent or the zygote is gone); ``kill_zygote(zygote)``
+SIGKILLs the zygote itself (its children die with it: a pid namespace, else their parent-death signal);
 ``stop_all()`` always completes (graceful EOF, then SIGKILL after ``kill_grace_s``). A message
 that is not one the zygote sends is ignored, never raised on.
 """
