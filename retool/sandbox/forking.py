@@ -3,12 +3,13 @@
 Contract: ``fork_function()`` returns a callable that forks the calling process and returns the
 child's pid in the parent and 0 in the child, raising ``OSError`` (errno set) when the kernel
 refuses. Where libc has ``_Fork`` (glibc >= 2.34) it is that call, else ``os.fork``.
-``reseed_in_child()`` gives the child's ``random`` and ``numpy.random`` global generators fresh
-seeds (what the skipped at-fork handler of ``random`` did; ``numpy`` never did it itself).
-``warm_up(run_snippet, cfg, allowed)`` runs ``WARM_UP_SNIPPETS`` and the ``MODULE_WARM_UPS`` of the
-modules ``cfg["preimport"]`` names (trusted constants) through the child's runner once, in the zygote, before it serves: the caches a run fills (the interpreter's
-type-attribute cache, lazily built objects of the compiler, the streams and the traceback
-printer) are then inherited by every child instead of written, page by page, by each one. Their
+``reseed_in_child()`` gives the child's ``random``, ``numpy.random`` and ``sympy.core.random``
+global generators fresh seeds (what the skipped at-fork handler of ``random`` did; ``numpy`` never did it itself).
+``warm_up(run_snippet, cfg, allowed)`` runs ``WARM_UP_SNIPPETS`` and the ``MODULE_WARM_UPS`` of
+the modules ``cfg["preimport"]`` names (trusted constants) through the child's runner once, in
+the zygote, before it serves: the caches a run fills (the interpreter's type-attribute cache,
+lazily built objects of the compiler, the streams and the traceback printer, the libraries'
+first-use loading) are then inherited by every child instead of written, page by page, by each one. Their
 output goes to the zygote's stdout (``/dev/null``); what the runner sets globally (the import
 guard, the line cache entry) is put back; no snippet of a caller has run yet, so nothing of a
 run can reach another one through it.
@@ -115,6 +116,9 @@ def reseed_in_child() -> None:
     if module is not None:
         module.seed()
     module = sys.modules.get("numpy.random")
+    if module is not None:
+        module.seed()
+    module = sys.modules.get("sympy.core.random")  # sympy's own generators (randprime, ...)
     if module is not None:
         module.seed()
 
